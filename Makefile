@@ -1,0 +1,43 @@
+# One-command setup: `make run` serves the app locally, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+
+.PHONY: setup run test lint bench azurite clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+local.settings.json:
+	cp local.settings.json.sample local.settings.json
+
+setup: $(VENV)/.installed node_modules/.installed local.settings.json
+
+run: setup
+	$(PY) -m devhost.run_local --port $(PORT)
+
+test: $(VENV)/.installed node_modules/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) bench/accept.py
+	$(PY) bench/pipeline.py
+	$(PY) bench/orchestration.py
+
+azurite: node_modules/.installed
+	$(PY) -m devhost.azurite --location .azurite
+
+clean:
+	rm -rf .azurite .pytest_cache .mypy_cache .ruff_cache
