@@ -1,0 +1,121 @@
+"""The pipeline's activities: the only place the orchestration touches storage and the provider."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from generation.providers import get_provider
+from generation.providers.base import ProviderError
+from jobs.clients import stores
+from jobs.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
+from jobs.settings import get_settings
+from jobs.store import JobNotFound
+
+logger = logging.getLogger(__name__)
+
+CANCELED = JobError("canceled", "The job was canceled.")
+DEADLINE = JobError("deadline_exceeded", "The job did not finish in time.")
+# When every output failed, the job's error is the most telling of theirs.
+ERROR_PRECEDENCE = ("content_rejected", "configuration", "rate_limited", "provider_unavailable", "timeout")
+
+
+async def mark_job_running(job_id: str) -> dict[str, Any]:
+    """Move the job to running; tell the orchestrator whether to go on and what it needs to know."""
+    try:
+        job = await stores().jobs.mark_running(job_id)
+    except JobNotFound:
+        logger.warning("job %s: row not found; orchestration ends", job_id)
+        return {"proceed": False, "status": "missing"}
+    except InvalidTransition as exc:
+        logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
+        return {"proceed": False, "status": exc.current.value}
+    return {
+        "proceed": True,
+        "status": job.status.value,
+        "total": job.total,
+        "channel": job.channel.value,
+        "deadline_seconds": get_settings().generation_deadline_seconds,
+    }
+
+
+def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, Any]:
+    logger.warning("job %s output %d: %s (%s, retryable=%s)", job_id, index, exc.code, exc, exc.retryable)
+    return {
+        "index": index,
+        "status": "retry" if exc.retryable else "failed",
+        "retry_after": exc.retry_after,
+        "error": {"code": exc.code, "message": str(exc)},
+    }
+
+
+async def _produce(job: Job, index: int) -> Output:
+    provider = get_provider()
+    if job.kind is JobKind.TEXT:
+        text = await provider.generate_text(prompt=job.prompt)
+        return Output(index=index, content_type="text/plain", text=text)
+    png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
+    return await stores().outputs.save_image(job.id, index, png)
+
+
+async def generate_output(job_id: str, index: int) -> dict[str, Any]:
+    """Produce one output and record it on the row; provider failures come back as data, not raises."""
+    job = await stores().jobs.get(job_id)
+    if job.status.is_terminal:
+        return {"index": index, "status": "failed", "error": CANCELED.to_dict()}
+    if any(output.index == index and output.error is None for output in job.outputs):
+        # A redelivered activity whose first run finished: the output is already stored.
+        return {"index": index, "status": "succeeded"}
+    try:
+        output = await _produce(job, index)
+    except ProviderError as exc:
+        return _provider_failure(job_id, index, exc)
+    await stores().jobs.record_progress(job_id, [output])
+    logger.info("job %s output %d stored", job_id, index)
+    return {"index": index, "status": "succeeded"}
+
+
+def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> list[Output]:
+    done = {output.index: output for output in job.outputs if output.error is None}
+    outputs: list[Output] = []
+    for index in range(job.total):
+        if index in done:
+            outputs.append(done[index])
+        elif index in failures:
+            outputs.append(Output(index=index, error=failures[index]))
+        elif outcome == "deadline_exceeded":
+            outputs.append(Output(index=index, error=DEADLINE))
+    return outputs
+
+
+def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
+    if outcome == "deadline_exceeded" or not failures:
+        return DEADLINE
+    by_code = {error.code: error for error in failures.values()}
+    for code in ERROR_PRECEDENCE:
+        if code in by_code:
+            return by_code[code]
+    return failures[min(failures)]
+
+
+async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError]) -> dict[str, Any]:
+    """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won."""
+    jobs = stores().jobs
+    job = await jobs.get(job_id)
+    try:
+        if outcome == "canceled":
+            final = await jobs.finish(job_id, status=JobStatus.CANCELED, outputs=job.outputs, error=CANCELED)
+        else:
+            outputs = _final_outputs(job, outcome, failures)
+            if any(output.error is None for output in outputs):
+                final = await jobs.finish(job_id, status=JobStatus.SUCCEEDED, outputs=outputs)
+            else:
+                error = _job_error(outcome, failures)
+                final = await jobs.finish(job_id, status=JobStatus.FAILED, outputs=outputs, error=error)
+    except InvalidTransition as exc:
+        logger.info("job %s: already %s before finalizing", job_id, exc.current.value)
+        return {"status": exc.current.value, "notify": False}
+    logger.info(
+        "job %s finished: %s (%d of %d outputs)", job_id, final.status.value, final.completed, final.total
+    )
+    return {"status": final.status.value, "notify": True}

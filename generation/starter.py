@@ -1,0 +1,33 @@
+"""Start the orchestration for a queued job; the instance id is the job id, so starts are idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+
+logger = logging.getLogger(__name__)
+
+ORCHESTRATOR = "generation_orchestrator"
+
+
+async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
+    status = await client.get_status(job_id)
+    return status is not None and status.runtime_status is not None
+
+
+async def start_generation(client: df.DurableOrchestrationClient, job_id: str) -> bool:
+    """Start the job's orchestration; False when it already exists (a redelivered or repeated message)."""
+    if await _instance_exists(client, job_id):
+        logger.info("job %s: orchestration already exists; message acknowledged", job_id)
+        return False
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id=job_id)
+    except Exception:
+        # Two deliveries racing: the loser's start is refused because the instance now exists.
+        if await _instance_exists(client, job_id):
+            logger.info("job %s: orchestration started by another delivery; message acknowledged", job_id)
+            return False
+        raise
+    logger.info("job %s: orchestration started", job_id)
+    return True

@@ -1,0 +1,140 @@
+"""Strict parsing of a generation request body, shared by every channel that takes JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.models import (
+    DEFAULT_SIZE,
+    IMAGE_SIZES,
+    MAX_OUTPUTS,
+    MAX_PROMPT_CHARS,
+    MAX_USER_CHARS,
+    JobKind,
+    JobRequest,
+)
+
+MAX_BODY_BYTES = 65_536
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+FIELDS = ("prompt", "kind", "n", "size", "user")
+
+
+@dataclass
+class RequestInvalid(Exception):
+    """A request that cannot be accepted: `status` is 400, 413 or 422; `errors` name each bad field."""
+
+    status: int
+    detail: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def _field_error(name: str, message: str) -> dict[str, str]:
+    return {"field": name, "message": message}
+
+
+def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
+    if not isinstance(value, str):
+        errors.append(_field_error("prompt", "must be a string"))
+        return ""
+    if not value.strip():
+        errors.append(_field_error("prompt", "must not be empty"))
+    elif len(value) > MAX_PROMPT_CHARS:
+        errors.append(_field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))
+    return value
+
+
+def _check_kind(value: Any, errors: list[dict[str, str]]) -> JobKind:
+    kinds = [kind.value for kind in JobKind]
+    if not isinstance(value, str) or value not in kinds:
+        errors.append(_field_error("kind", f"must be one of {', '.join(kinds)}"))
+        return JobKind.IMAGE
+    return JobKind(value)
+
+
+def _check_n(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> int:
+    # bool is an int subclass in Python; JSON true is not a number.
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(_field_error("n", "must be an integer"))
+        return 1
+    if not 1 <= value <= MAX_OUTPUTS:
+        errors.append(_field_error("n", f"must be between 1 and {MAX_OUTPUTS}"))
+    elif kind is JobKind.TEXT and value != 1:
+        errors.append(_field_error("n", "must be 1 for kind text"))
+    return value
+
+
+def _check_size(value: Any, errors: list[dict[str, str]]) -> str:
+    if not isinstance(value, str) or value not in IMAGE_SIZES:
+        errors.append(_field_error("size", f"must be one of {', '.join(IMAGE_SIZES)}"))
+        return DEFAULT_SIZE
+    return value
+
+
+def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(_field_error("user", "must be a string"))
+        return None
+    if not value or len(value) > MAX_USER_CHARS or not value.isprintable():
+        errors.append(_field_error("user", f"must be 1 to {MAX_USER_CHARS} printable characters"))
+    return value
+
+
+def _load_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestInvalid(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestInvalid(400, f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        errors = [_field_error("body", "must be an object")]
+        raise RequestInvalid(422, "The request body must be a JSON object.", errors)
+    return data
+
+
+def parse_generation_request(body: bytes) -> JobRequest:
+    """Validate a `POST /api/generations` body; raise RequestInvalid naming every bad field."""
+    data = _load_object(body)
+    errors = [_field_error(name, "is not a known field") for name in data if name not in FIELDS]
+    if "prompt" not in data:
+        errors.append(_field_error("prompt", "is required"))
+    prompt = _check_prompt(data.get("prompt", ""), errors) if "prompt" in data else ""
+    kind = _check_kind(data.get("kind", JobKind.IMAGE.value), errors)
+    n = _check_n(data.get("n", 1), kind, errors)
+    size = _check_size(data.get("size", DEFAULT_SIZE), errors)
+    user = _check_user(data.get("user"), errors)
+    if errors:
+        raise RequestInvalid(422, "The request has invalid fields.", errors)
+    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user)
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """An Idempotency-Key header value, or None; raise RequestInvalid (400) when malformed."""
+    if value is None:
+        return None
+    if not value or len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
+        raise RequestInvalid(
+            400,
+            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters.",
+            [_field_error("Idempotency-Key", "malformed")],
+        )
+    return value
+
+
+def request_fingerprint(request: JobRequest) -> str:
+    """A digest of what was asked for, so a reused idempotency key with another body is detected."""
+    canonical = json.dumps(
+        {"prompt": request.prompt, "kind": request.kind.value, "n": request.n, "size": request.size,
+         "user": request.user},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
