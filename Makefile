@@ -22,7 +22,7 @@ local.settings.json:
 setup: $(VENV)/.installed node_modules/.installed local.settings.json
 
 run: setup
-	$(PY) -m devhost.run_local --port $(PORT)
+	PORT=$(PORT) scripts/run_local.sh
 
 test: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest

@@ -1,0 +1,54 @@
+"""Shared bench plumbing: Azurite, the product app on devhost, percentiles."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from devhost.azurite import ensure_azurite  # noqa: E402
+from tests.helpers.devhost import DevhostProcess  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile (nearest rank) of values, in the values' unit."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def summary(values_ms: list[float]) -> str:
+    return (
+        f"p50 {percentile(values_ms, 50):7.1f} ms  p95 {percentile(values_ms, 95):7.1f} ms  "
+        f"p99 {percentile(values_ms, 99):7.1f} ms  mean {statistics.fmean(values_ms):7.1f} ms  "
+        f"n={len(values_ms)}"
+    )
+
+
+def start_product_app(connection_string: str, **overrides: str) -> tuple[DevhostProcess, dict[str, str]]:
+    """The product app on devhost with its own task hub and job queue; returns it and its settings."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": connection_string,
+        "GENERATION_STORAGE": connection_string,
+        "TASK_HUB_NAME": f"bench{suffix}",
+        "JOBS_QUEUE_KIND": "storage",
+        "JOBS_QUEUE_NAME": f"bench-{suffix}",
+        "GENERATION_PROVIDER": "offline",
+        "OFFLINE_LATENCY_MS": "0",
+        **overrides,
+    }
+    process = DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings)
+    process.start()
+    process.wait_ready(timeout=60)
+    return process, settings
+
+
+def azurite_connection_string() -> str:
+    return ensure_azurite(None).connection_string

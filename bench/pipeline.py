@@ -1,0 +1,88 @@
+"""Pipeline overhead on devhost: what the system adds beyond the provider's own time.
+
+1. Overhead per job with a zero-latency provider: from the row's creation to its terminal update
+   (server-side timestamps, so client polling does not blur it). Target p50 under 150 ms.
+2. A 4-output job with provider latency L: wall time over L. Target under 1.3 L (the outputs run
+   in parallel, so the job should take about one provider call, not four).
+Figures are printed, never asserted.
+
+    .venv/bin/python bench/pipeline.py [--jobs 20] [--latency-ms 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import datetime
+
+import aiohttp
+from _common import azurite_connection_string, start_product_app, summary
+
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+async def run_job(http: aiohttp.ClientSession, base: str, body: dict[str, object]) -> dict[str, object]:
+    async with http.post(f"{base}/api/generations", json=body) as response:
+        assert response.status == 202, await response.text()
+        job = await response.json()
+    status_url = f"{base}/api/generations/{job['id']}"
+    while job["status"] not in TERMINAL:
+        async with http.get(status_url, params={"wait": "30"}) as response:
+            job = await response.json()
+    assert job["status"] == "succeeded", job
+    return dict(job)
+
+
+def server_ms(job: dict[str, object]) -> float:
+    created = datetime.fromisoformat(str(job["created_at"]).replace("Z", "+00:00"))
+    updated = datetime.fromisoformat(str(job["updated_at"]).replace("Z", "+00:00"))
+    return (updated - created).total_seconds() * 1000
+
+
+async def overhead(connection_string: str, jobs: int) -> None:
+    app, _ = start_product_app(connection_string, OFFLINE_LATENCY_MS="0")
+    try:
+        async with aiohttp.ClientSession() as http:
+            await run_job(http, app.base_url, {"prompt": "warm-up"})
+            times = [
+                server_ms(await run_job(http, app.base_url, {"prompt": f"job {i}"})) for i in range(jobs)
+            ]
+    finally:
+        app.stop()
+    print("zero-latency provider, 1 output, one job at a time (created -> terminal, server clock)")
+    print(f"  overhead per job  {summary(times)}  (target p50 < 150 ms)")
+
+
+async def fan_out(connection_string: str, jobs: int, latency_ms: int) -> None:
+    app, _ = start_product_app(connection_string, OFFLINE_LATENCY_MS=str(latency_ms))
+    try:
+        async with aiohttp.ClientSession() as http:
+            await run_job(http, app.base_url, {"prompt": "warm-up"})
+            times = [
+                server_ms(await run_job(http, app.base_url, {"prompt": f"four {i}", "n": 4}))
+                for i in range(max(3, jobs // 4))
+            ]
+    finally:
+        app.stop()
+    ratios = [t / latency_ms for t in times]
+    print(f"4 outputs, provider latency L = {latency_ms} ms")
+    print(f"  job time          {summary(times)}")
+    print(f"  job time / L      best {min(ratios):.2f}  worst {max(ratios):.2f}  (target < 1.3)")
+
+
+async def run(jobs: int, latency_ms: int) -> None:
+    connection_string = azurite_connection_string()
+    await overhead(connection_string, jobs)
+    await fan_out(connection_string, jobs, latency_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(run(args.jobs, args.latency_ms))
+
+
+if __name__ == "__main__":
+    main()
