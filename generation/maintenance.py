@@ -1,0 +1,136 @@
+"""What the maintenance timer does about each unfinished job: pure decisions, no I/O and no clock.
+
+The timer reads the rows and the orchestration states, asks `plan_maintenance` what to do, and carries
+the answer out. Keeping the decisions here lets unit tests walk every combination of job status,
+orchestration state and age.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from generation.delivery import delivery_activity
+from jobs.models import Job, JobError, JobStatus
+
+# A queued job normally starts within seconds; one left this long lost its queue message (a failed
+# send answered with 503, or a message that went to the poison queue) and is sent again.
+STALE_AFTER = timedelta(minutes=3)
+# Room past the pipeline's own deadline for it to finalize the job itself before maintenance steps in:
+# one maintenance period (5 minutes), so a job is never failed while its deadline timer is still due.
+DEADLINE_GRACE = timedelta(minutes=5)
+
+DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
+STOPPED = JobError("internal", "The job stopped unexpectedly. Please try again.")
+
+
+class InstanceState(StrEnum):
+    """An orchestration's runtime status, folded into what maintenance needs to tell apart."""
+
+    MISSING = "missing"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ENDED_BADLY = "ended_badly"
+
+
+_ACTIVE_STATUSES = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
+_BAD_END_STATUSES = frozenset({"Failed", "Terminated", "Canceled"})
+
+
+def instance_state(runtime_status: str | None) -> InstanceState:
+    """Fold a Durable runtime status name ("Running", "Failed", ...; None = no instance)."""
+    if runtime_status is None:
+        return InstanceState.MISSING
+    if runtime_status in _ACTIVE_STATUSES:
+        return InstanceState.ACTIVE
+    if runtime_status == "Completed":
+        return InstanceState.COMPLETED
+    if runtime_status in _BAD_END_STATUSES:
+        return InstanceState.ENDED_BADLY
+    raise ValueError(f"unknown orchestration runtime status: {runtime_status!r}")
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    """The ages maintenance acts on, from the pipeline settings."""
+
+    deadline: timedelta
+    retention: timedelta
+    stale_after: timedelta = STALE_AFTER
+    grace: timedelta = DEADLINE_GRACE
+
+    @classmethod
+    def from_settings(cls, *, deadline_seconds: int, retention_days: int) -> MaintenancePolicy:
+        return cls(deadline=timedelta(seconds=deadline_seconds), retention=timedelta(days=retention_days))
+
+    def unfinished_cutoff(self, now: datetime) -> datetime:
+        """Queued or running rows untouched since before this instant are looked at."""
+        return now - self.stale_after
+
+    def expiry_cutoff(self, now: datetime) -> datetime:
+        """Jobs (and de-duplication records) created before this instant are purged."""
+        return now - self.retention
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """Send the job's queue message again (starting its orchestration is idempotent)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class FailJob:
+    """Mark the job failed; stop its orchestration if it still runs; tell the user if the channel can."""
+
+    job_id: str
+    error: JobError
+    terminate: bool
+    deliver_channel: str | None
+
+
+Action = Redrive | FailJob
+
+
+def _fail(job: Job, error: JobError, *, terminate: bool) -> FailJob:
+    channel = job.channel.value if delivery_activity(job.channel.value) else None
+    return FailJob(job_id=job.id, error=error, terminate=terminate, deliver_channel=channel)
+
+
+def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: MaintenancePolicy) -> Action | None:
+    """The one thing to do about `job` given its orchestration's state, or None to leave it alone."""
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return None
+    idle = now - job.updated_at
+    if idle < policy.stale_after:
+        return None
+    # The pipeline bumps updated_at when it starts and on every output, so "idle past the deadline"
+    # means nothing has happened for longer than the pipeline itself would have waited.
+    overdue = idle >= policy.deadline + policy.grace
+    if state is InstanceState.ACTIVE:
+        return _fail(job, DEADLINE_EXCEEDED, terminate=True) if overdue else None
+    if state is InstanceState.MISSING and job.status is JobStatus.QUEUED:
+        return _fail(job, DEADLINE_EXCEEDED, terminate=False) if overdue else Redrive(job.id)
+    # Running without an orchestration, or an orchestration that ended without finishing the row.
+    return _fail(job, STOPPED, terminate=False)
+
+
+def plan_maintenance(
+    jobs: Sequence[Job],
+    states: Mapping[str, InstanceState],
+    *,
+    now: datetime,
+    policy: MaintenancePolicy,
+) -> list[Action]:
+    """Actions for every job whose orchestration state is known (a job missing from `states` is skipped)."""
+    actions: list[Action] = []
+    for job in jobs:
+        state = states.get(job.id)
+        if state is None:
+            continue
+        action = plan_job(job, state, now=now, policy=policy)
+        if action is not None:
+            actions.append(action)
+    return actions

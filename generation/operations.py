@@ -1,0 +1,208 @@
+"""Operator functions: the maintenance timer and the dead-letter redrive.
+
+Both are timer triggers so that an operator can also run them on demand from the Azure portal
+(Code + Test → Test/Run) or with `POST /admin/functions/{name}` and the master key. Both are
+idempotent, and each job is handled on its own so that one failure does not stop the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from generation.maintenance import (
+    Action,
+    FailJob,
+    InstanceState,
+    MaintenancePolicy,
+    Redrive,
+    instance_state,
+    plan_maintenance,
+)
+from jobs.clients import Stores, stores
+from jobs.models import InvalidTransition, Job, JobStatus, utcnow
+from jobs.settings import get_settings
+from jobs.store import JobNotFound
+
+logger = logging.getLogger(__name__)
+
+bp = df.Blueprint()
+
+DELIVER_ORCHESTRATOR = "deliver_job"
+# Durable client calls are small HTTP requests to the host; a few at a time keeps a big backlog quick
+# without flooding the host's connection pool.
+STATUS_CONCURRENCY = 16
+# One run moves at most this many dead-lettered messages; run it again for more.
+REDRIVE_LIMIT = 500
+
+
+@dataclass
+class MaintenanceSummary:
+    """Counts for the one-line log of a maintenance run."""
+
+    redriven: int = 0
+    failed: int = 0
+    skipped: int = 0
+    purged: int = 0
+    events_purged: int = 0
+    errors: int = 0
+
+    def line(self) -> str:
+        return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
+
+
+def deliver_instance_id(job_id: str) -> str:
+    return f"{job_id}:deliver"
+
+
+async def _bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
+    """Run the calls at most `limit` at a time; a failing call yields its exception, not a raise."""
+    gate = asyncio.Semaphore(limit)
+
+    async def run(call: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(run(call) for call in calls), return_exceptions=True)
+
+
+async def _instance_states(
+    client: df.DurableOrchestrationClient, jobs: Sequence[Job], summary: MaintenanceSummary
+) -> dict[str, InstanceState]:
+    """The orchestration state of each job; a job whose status cannot be read is left for next time."""
+    calls = [functools.partial(client.get_status, job.id) for job in jobs]
+    results = await _bounded(calls, STATUS_CONCURRENCY)
+    states: dict[str, InstanceState] = {}
+    for job, result in zip(jobs, results, strict=True):
+        if isinstance(result, BaseException):
+            summary.errors += 1
+            logger.warning("job %s: orchestration status unavailable: %s", job.id, result)
+            continue
+        runtime = getattr(result, "runtime_status", None) if result else None
+        states[job.id] = instance_state(runtime.value if runtime is not None else None)
+    return states
+
+
+async def _redrive(store: Stores, job_id: str) -> bool:
+    job = await store.jobs.get(job_id)
+    if job.status is not JobStatus.QUEUED:
+        return False  # it started (or finished) since the listing
+    await store.queue.send(job)
+    logger.info("job %s: queue message sent again (no orchestration after %s)", job_id, job.created_at)
+    return True
+
+
+async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
+    try:
+        await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
+    except (InvalidTransition, JobNotFound):
+        return False  # finished, canceled or deleted by someone else in the meantime
+    logger.warning("job %s: failed by maintenance (%s)", action.job_id, action.error.code)
+    if action.terminate:
+        try:
+            await client.terminate(action.job_id, f"maintenance: {action.error.code}")
+        except Exception as exc:  # already ended on its own: the row is what counts
+            logger.info("job %s: orchestration not terminated: %s", action.job_id, exc)
+    if action.deliver_channel is not None:
+        await client.start_new(
+            DELIVER_ORCHESTRATOR,
+            instance_id=deliver_instance_id(action.job_id),
+            client_input={"job_id": action.job_id, "channel": action.deliver_channel},
+        )
+        logger.info("job %s: failure delivery started on %s", action.job_id, action.deliver_channel)
+    return True
+
+
+async def _apply(
+    store: Stores, client: df.DurableOrchestrationClient, action: Action, summary: MaintenanceSummary
+) -> None:
+    try:
+        if isinstance(action, Redrive):
+            done = await _redrive(store, action.job_id)
+            summary.redriven += done
+        else:
+            done = await _fail(store, client, action)
+            summary.failed += done
+        summary.skipped += not done
+    except Exception:
+        summary.errors += 1
+        logger.exception("job %s: maintenance step failed", action.job_id)
+
+
+async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: Job) -> None:
+    """Blobs and history first, the row last: a run cut short leaves the row to find the rest again."""
+    await store.outputs.delete_job(job.id)
+    for instance_id in (job.id, deliver_instance_id(job.id)):
+        await client.purge_instance_history(instance_id)
+    with contextlib.suppress(JobNotFound):  # deleted through the API while this run was purging
+        await store.jobs.delete(job.id)
+    logger.info("job %s: purged after retention", job.id)
+
+
+async def _purge_expired(
+    store: Stores, client: df.DurableOrchestrationClient, cutoff: datetime, summary: MaintenanceSummary
+) -> None:
+    for job in await store.jobs.list_expired(cutoff):
+        try:
+            await _purge_job(store, client, job)
+            summary.purged += 1
+        except Exception:
+            summary.errors += 1
+            logger.exception("job %s: purge failed", job.id)
+    try:
+        summary.events_purged = await store.events.purge_older_than(cutoff)
+    except Exception:
+        summary.errors += 1
+        logger.exception("webhook de-duplication records: purge failed")
+
+
+async def run_maintenance(client: df.DurableOrchestrationClient, *, now: datetime) -> MaintenanceSummary:
+    """Re-drive lost queued jobs, fail stuck ones, purge expired ones; returns the counts."""
+    settings = get_settings()
+    policy = MaintenancePolicy.from_settings(
+        deadline_seconds=settings.generation_deadline_seconds, retention_days=settings.job_retention_days
+    )
+    store = stores()
+    summary = MaintenanceSummary()
+    try:
+        jobs = await store.jobs.list_unfinished(policy.unfinished_cutoff(now))
+        states = await _instance_states(client, jobs, summary)
+        for action in plan_maintenance(jobs, states, now=now, policy=policy):
+            await _apply(store, client, action, summary)
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: listing unfinished jobs failed")
+    await _purge_expired(store, client, policy.expiry_cutoff(now), summary)
+    return summary
+
+
+async def redrive_dead_letter_messages(*, limit: int = REDRIVE_LIMIT) -> int:
+    """Move dead-lettered (Service Bus) or poisoned (Storage queue) job messages back to the queue."""
+    return await stores().queue.redrive(limit)
+
+
+@bp.function_name("maintenance")
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def maintenance(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    summary = await run_maintenance(client, now=utcnow())
+    logger.info("maintenance finished: %s past_due=%s", summary.line(), timer.past_due)
+
+
+@bp.function_name("redrive_dead_letters")
+@bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
+async def redrive_dead_letters(timer: func.TimerRequest) -> None:
+    moved = await redrive_dead_letter_messages()
+    logger.info(
+        "redrive_dead_letters finished: moved=%d queue=%s past_due=%s",
+        moved, get_settings().queue_name, timer.past_due,
+    )
