@@ -1,0 +1,81 @@
+"""The provider contract: what a provider does and the small error hierarchy it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+
+class ProviderError(Exception):
+    """A provider failure with a user-safe message (no secrets, no stack) and a retry decision."""
+
+    code: ClassVar[str] = "provider_unavailable"
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments are lost by the default exception pickling.
+        return (_rebuild, (type(self), self.message, self.retry_after))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, retry_after={self.retry_after!r})"
+
+
+def _rebuild(cls: type[ProviderError], message: str, retry_after: float | None) -> ProviderError:
+    return cls(message, retry_after=retry_after)
+
+
+class ContentRejected(ProviderError):
+    """The provider's content policy refused the prompt or the answer; retrying cannot help."""
+
+    code = "content_rejected"
+    retryable = False
+
+
+class RateLimited(ProviderError):
+    """Too many requests; `retry_after` carries the provider's hint when it gave one."""
+
+    code = "rate_limited"
+    retryable = True
+
+
+class UpstreamUnavailable(ProviderError):
+    """5xx answers and connection failures."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the client timeout."""
+
+    code = "timeout"
+    retryable = True
+
+
+class ProviderConfigError(ProviderError):
+    """Rejected credentials, unknown model or deployment, or a request the provider calls invalid."""
+
+    code = "configuration"
+    retryable = False
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    png: bytes
+
+
+class Provider(Protocol):
+    """An image and text generator; every failure is raised as a ProviderError."""
+
+    name: str
+
+    async def generate_image(self, *, prompt: str, size: str, index: int) -> bytes:
+        """PNG bytes of one image of `size` ("WIDTHxHEIGHT")."""
+        ...
+
+    async def generate_text(self, *, prompt: str) -> str: ...

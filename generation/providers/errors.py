@@ -1,0 +1,161 @@
+"""The one boundary where SDK exceptions become ProviderErrors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+
+from generation.providers.base import (
+    ContentRejected,
+    ProviderConfigError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from generation.providers.retry_after import parse_retry_after
+
+CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
+REJECTION_CODES = frozenset(
+    {"moderation_blocked", "content_policy_violation", "content_filter", "contentfilter"}
+)
+AZURE_POLICY_CODE = "ResponsibleAIPolicyViolation"
+_NOT_FOUND_CODES = frozenset({"model_not_found", "DeploymentNotFound"})
+_MAX_DETAIL_CHARS = 300
+# Keys that look like OpenAI keys, even when the provider echoes them half-masked.
+_KEY_PATTERN = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*.\-]{4,}")
+
+
+@dataclass(frozen=True)
+class SettingsHint:
+    """Which settings a failure points at, so the message can name them (never their values)."""
+
+    label: str  # "OpenAI", "Azure OpenAI"
+    credential: str  # "OPENAI_API_KEY", or how an Entra ID token was obtained
+    target_setting: str  # "OPENAI_IMAGE_MODEL", "AZURE_OPENAI_TEXT_DEPLOYMENT"
+    target: str  # the model or deployment name
+    not_found_also: str = ""  # other settings that can cause a 404 (endpoint, API version)
+    auth_advice: str = ""  # a sentence on fixing a rejected credential
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def translate(exc: BaseException, *, hint: SettingsHint) -> ProviderError:
+    """The ProviderError for an exception raised while calling a provider."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return _from_status(exc, hint=hint)
+    # Order matters: APITimeoutError is an APIConnectionError, every SDK error an OpenAIError.
+    for kind, build in _BY_TYPE:
+        if isinstance(exc, kind):
+            return build(exc, hint)
+    return UpstreamUnavailable(f"Unexpected {type(exc).__name__} while calling {hint.label}.")
+
+
+_BY_TYPE: tuple[tuple[type[BaseException], Callable[[BaseException, SettingsHint], ProviderError]], ...] = (
+    (openai.APITimeoutError, lambda _, hint: ProviderTimeout(f"{hint.label} did not answer in time.")),
+    (openai.APIConnectionError, lambda _, hint: UpstreamUnavailable(f"Could not reach {hint.label}.")),
+    (openai.ContentFilterFinishReasonError, lambda _, hint: ContentRejected(CONTENT_REJECTED_MESSAGE)),
+    (
+        ClientAuthenticationError,
+        lambda _, hint: ProviderConfigError(
+            f"Could not get a Microsoft Entra ID token for {hint.label}; check the managed identity "
+            "and AZURE_CLIENT_ID, or set AZURE_OPENAI_API_KEY."
+        ),
+    ),
+    (
+        ServiceRequestError,
+        lambda _, hint: UpstreamUnavailable(f"Could not reach the identity endpoint for {hint.label}."),
+    ),
+    (
+        openai.OpenAIError,
+        lambda exc, hint: ProviderConfigError(f"{hint.label} client error: {sanitize(str(exc), hint=hint)}"),
+    ),
+)
+
+
+def _from_status(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:
+    status = exc.status_code
+    if 400 <= status < 500 and is_content_rejection(exc):
+        return ContentRejected(CONTENT_REJECTED_MESSAGE)
+    if status == 429:
+        return _rate_limited(exc, hint=hint)
+    if status in (401, 403):
+        advice = f" {hint.auth_advice}" if hint.auth_advice else ""
+        return ProviderConfigError(f"{hint.credential} was rejected by {hint.label} (HTTP {status}).{advice}")
+    if status == 404:
+        # A named unknown model/deployment is certain; a bare 404 may also be a wrong URL or version.
+        known = exc.code in _NOT_FOUND_CODES or not hint.not_found_also
+        also = "" if known else f" (check also {hint.not_found_also})"
+        return ProviderConfigError(
+            f"{hint.target_setting} '{hint.target}' was not found by {hint.label}{also}."
+        )
+    return _other_status(exc, hint=hint)
+
+
+def _rate_limited(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:
+    if exc.code == "insufficient_quota":
+        # OpenAI answers 429 for an exhausted budget too, but waiting will not refill it.
+        return ProviderConfigError(f"The {hint.label} account has no quota left; check its plan and billing.")
+    retry_after = parse_retry_after(exc.response.headers)
+    return RateLimited(f"{hint.label} is rate limiting requests.", retry_after=retry_after)
+
+
+def _other_status(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:
+    status = exc.status_code
+    if status == 408:
+        return ProviderTimeout(f"{hint.label} did not answer in time.")
+    if status == 409 or status >= 500:
+        retry_after = parse_retry_after(exc.response.headers)
+        return UpstreamUnavailable(f"{hint.label} is unavailable (HTTP {status}).", retry_after=retry_after)
+    detail = sanitize(_provider_message(exc), hint=hint)
+    return ProviderConfigError(
+        f"{hint.label} refused the request for {hint.target_setting} '{hint.target}' "
+        f"(HTTP {status}): {detail}"
+    )
+
+
+def is_content_rejection(exc: openai.APIStatusError) -> bool:
+    """True when the error body says a content policy blocked the request."""
+    codes = {exc.code}
+    body = exc.body
+    if isinstance(body, Mapping):
+        nested = body.get("error")
+        for part in (body, nested if isinstance(nested, Mapping) else {}):
+            codes.add(_text(part.get("code")))
+            inner = part.get("innererror")
+            if isinstance(inner, Mapping) and inner.get("code") == AZURE_POLICY_CODE:
+                return True
+    return any(code and code.lower() in REJECTION_CODES for code in codes)
+
+
+def sanitize(text: str, *, hint: SettingsHint) -> str:
+    """Provider text made safe to store: known secrets and key-like tokens removed, one short line."""
+    for secret in hint.secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _KEY_PATTERN.sub("[redacted]", text)
+    text = " ".join(text.split())
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[: _MAX_DETAIL_CHARS - 1].rstrip() + "…"
+    return text or "no details given"
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if isinstance(message, str):
+            return message
+    if isinstance(body, str):
+        return body
+    return ""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
