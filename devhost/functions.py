@@ -10,6 +10,7 @@ import inspect
 import logging
 import sys
 import time
+import typing
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,18 @@ class FunctionSpec:
 
     def accepts(self, name: str) -> bool:
         return name in inspect.signature(self.func).parameters
+
+    def annotation(self, name: str) -> Any:
+        """The declared type of parameter `name` (None when absent or unresolvable)."""
+        try:
+            hints = typing.get_type_hints(self.func)
+        except Exception:
+            # Unresolvable string annotations: fall back to whatever the signature holds.
+            parameter = inspect.signature(self.func).parameters.get(name)
+            if parameter is None or parameter.annotation is inspect.Parameter.empty:
+                return None
+            return parameter.annotation
+        return hints.get(name)
 
 
 def load_app(module_name: str, *, app_dir: str | Path | None = None) -> list[FunctionSpec]:

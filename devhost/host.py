@@ -1,0 +1,203 @@
+"""The host: sorts functions by trigger, serves HTTP and admin, runs queue and timer listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from azure.storage.queue.aio import QueueServiceClient
+
+from devhost.admin import AdminApi, AdminCall
+from devhost.auth import Keys
+from devhost.functions import FunctionSpec
+from devhost.http import HttpFunction, HttpRouter
+from devhost.invoker import Invoker
+from devhost.queues import QueueListener, adhoc_message, queue_argument
+from devhost.settings import HostConfig, SettingMissing, resolve_references, storage_connection_string
+from devhost.timers import TimerJob
+
+logger = logging.getLogger(__name__)
+
+DURABLE_TRIGGERS = {"orchestrationTrigger", "activityTrigger", "entityTrigger"}
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+
+
+@dataclass
+class Catalog:
+    """The app's functions sorted by what devhost does with them."""
+
+    http: list[HttpFunction] = field(default_factory=list)
+    queues: list[QueueListener] = field(default_factory=list)
+    timers: list[TimerJob] = field(default_factory=list)
+    durable: list[FunctionSpec] = field(default_factory=list)
+    unhosted: dict[str, str] = field(default_factory=dict)  # name -> why not
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+class Host:
+    """One devhost: `await start()`, then `await stop()` (drains in-flight work first)."""
+
+    def __init__(self, specs: Sequence[FunctionSpec], *, config: HostConfig, keys: Keys, port: int,
+                 bind: str = "127.0.0.1", shutdown_timeout: float = 5.0, access_log: bool = False) -> None:
+        self.specs = list(specs)
+        self.config = config
+        self.keys = keys
+        self.port = port
+        self.bind = bind
+        self.shutdown_timeout = shutdown_timeout
+        self.access_log = access_log
+        self.invoker = Invoker()
+        self.engine: Any = None
+        self.catalog = Catalog()
+        self._services: dict[str, QueueServiceClient] = {}
+        self._runner: web.AppRunner | None = None
+        self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.bind in ("", "0.0.0.0", "::") else self.bind
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self.catalog = self._sort_functions()
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        self._admin().add_routes(app)
+        if self.engine is not None:
+            self.engine.add_routes(app)
+        router = HttpRouter(self.catalog.http, prefix=self.config.route_prefix, keys=self.keys,
+                            invoker=self.invoker)
+        # Registered last: aiohttp tries routes in order, so admin and Durable routes win.
+        app.router.add_route("*", "/{tail:.*}", router.handle)
+        access_log = logging.getLogger("aiohttp.access") if self.access_log else None
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
+                                     access_log=access_log)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.bind, self.port).start()
+        if self.engine is not None:
+            await self.engine.start()
+        for job in self._listeners():
+            self._loops.append(asyncio.create_task(job.run(), name=f"{job.spec.name}:listener"))
+        self._log_banner()
+
+    async def stop(self) -> None:
+        """Stop listening for new queue/timer work, drain in-flight invocations, then HTTP, then Durable."""
+        logger.info("shutting down")
+        for job in self._listeners():
+            job.stop()
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        # Background invocations may call the Durable HTTP API on this host, so HTTP stays up meanwhile.
+        await self.invoker.drain(self.shutdown_timeout)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.engine is not None:
+            await self.engine.stop()
+        for service in self._services.values():
+            await service.close()
+        logger.info("stopped")
+
+    def _listeners(self) -> list[QueueListener | TimerJob]:
+        return [*self.catalog.queues, *self.catalog.timers]
+
+    def _sort_functions(self) -> Catalog:
+        catalog = Catalog()
+        durable_reason = self._start_engine_if_needed()
+        for spec in self.specs:
+            try:
+                self._place(spec, catalog, durable_reason)
+            except (ValueError, SettingMissing) as exc:
+                catalog.unhosted[spec.name] = f"{spec.trigger_type}: {exc}"
+        return catalog
+
+    def _place(self, spec: FunctionSpec, catalog: Catalog, durable_reason: str | None) -> None:
+        if durable_reason and (spec.trigger_type in DURABLE_TRIGGERS or spec.durable_client_params):
+            raise ValueError(durable_reason)
+        kind = spec.trigger_type
+        if kind == "httpTrigger":
+            function = HttpFunction.from_spec(spec)
+            catalog.http.append(function)
+            catalog.descriptions[spec.name] = function.describe(self.base_url, self.config.route_prefix)
+        elif kind == "queueTrigger":
+            listener = QueueListener(spec, options=self.config.queues, invoker=self.invoker,
+                                     services=self._services)
+            catalog.queues.append(listener)
+            catalog.descriptions[spec.name] = listener.describe()
+        elif kind == "timerTrigger":
+            job = TimerJob(spec, invoker=self.invoker)
+            catalog.timers.append(job)
+            catalog.descriptions[spec.name] = job.describe()
+        elif kind in DURABLE_TRIGGERS:
+            catalog.durable.append(spec)
+            catalog.descriptions[spec.name] = f"{kind} (Durable engine)"
+        else:
+            raise ValueError(f"{kind} triggers are not emulated by devhost")
+
+    def _start_engine_if_needed(self) -> str | None:
+        """Create the Durable engine for apps that use it; return why durable functions cannot run, if so."""
+        if not any(s.trigger_type in DURABLE_TRIGGERS or s.durable_client_params for s in self.specs):
+            return None
+        from devhost.durable import DurableEngine  # noqa: PLC0415 - loaded only for apps using Durable
+
+        try:
+            hub = resolve_references(self.config.durable.hub_name)
+            connection = storage_connection_string("AzureWebJobsStorage")
+        except SettingMissing as exc:
+            return f"Durable Functions need {exc}"
+        self.engine = DurableEngine(
+            functions={spec.name: spec for spec in self.specs}, connection_string=connection, task_hub=hub,
+            max_concurrent_activities=self.config.durable.max_concurrent_activities,
+            max_concurrent_orchestrators=self.config.durable.max_concurrent_orchestrators,
+        )
+        base_url = self.base_url
+        self.invoker.use_durable_client(lambda: str(self.engine.client_payload(base_url)))
+        logger.info("Durable task hub '%s'", hub)
+        return None
+
+    def _admin(self) -> AdminApi:
+        calls: dict[str, AdminCall] = {}
+        for listener in self.catalog.queues:
+            calls[listener.spec.name] = self._admin_call(listener.spec, _queue_argument_for(listener.spec))
+        for job in self.catalog.timers:
+            calls[job.spec.name] = self._admin_call(job.spec, _timer_argument_for(job))
+        refusals = dict(self.catalog.unhosted)
+        for function in self.catalog.http:
+            refusals[function.spec.name] = f"'{function.spec.name}' is an HTTP function: call its route"
+        for spec in self.catalog.durable:
+            refusals[spec.name] = f"'{spec.name}' runs through the Durable Functions API, not the admin API"
+        return AdminApi(calls=calls, refusals=refusals, keys=self.keys, invoker=self.invoker)
+
+    def _admin_call(self, spec: FunctionSpec, argument: Callable[[str], Any]) -> AdminCall:
+        """Run `spec` once with `argument(input text)`; failures are logged by `invoke`, not retried."""
+
+        async def call(text: str) -> None:
+            with contextlib.suppress(Exception):
+                await self.invoker(spec, {str(spec.trigger["name"]): argument(text)})
+
+        return call
+
+    def _log_banner(self) -> None:
+        logger.info("devhost listening on %s (route prefix '/%s')", self.base_url, self.config.route_prefix)
+        logger.info("Functions:")
+        for spec in self.specs:
+            if spec.name in self.catalog.descriptions:
+                logger.info("    %s: %s", spec.name, self.catalog.descriptions[spec.name])
+        for name, reason in self.catalog.unhosted.items():
+            logger.warning("not hosting '%s': %s", name, reason)
+        if not self.keys.enforced:
+            logger.info("no keys configured: function and admin auth levels are open")
+        elif self.keys.master_key is None:
+            logger.warning("function keys but no DEVHOST_MASTER_KEY: admin level and /admin calls get 401")
+
+
+def _queue_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
+    return lambda text: queue_argument(spec, adhoc_message(text))
+
+
+def _timer_argument_for(job: TimerJob) -> Callable[[str], Any]:
+    return lambda _text: job.request(past_due=False)
