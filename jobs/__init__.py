@@ -1,0 +1,1 @@
+"""The Job record, typed settings and the stores every function shares (Table, Blob, queue)."""

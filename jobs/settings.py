@@ -1,0 +1,206 @@
+"""One typed settings object, read from the environment once per process, failing fast by name."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from jobs.connections import (
+    ServiceBusSettings,
+    StorageSettings,
+    load_service_bus_settings,
+    load_storage_settings,
+)
+from jobs.errors import SettingsError
+from jobs.models import JobKind
+from jobs.names import DEFAULT_QUEUE_NAME
+from jobs.provider_settings import AzureOpenAISettings, LineSettings, OpenAISettings
+
+__all__ = [
+    "AzureOpenAISettings",
+    "LineSettings",
+    "OpenAISettings",
+    "ServiceBusSettings",
+    "Settings",
+    "SettingsError",
+    "StorageSettings",
+    "get_settings",
+    "load_settings",
+    "reset_settings",
+]
+
+PROVIDERS = ("offline", "openai", "azure_openai")
+QUEUE_KINDS = ("storage", "servicebus")
+# A user-delegation key (and so any SAS signed with it) lives at most 7 days.
+MAX_IMAGE_URL_TTL_HOURS = 168
+# Storage queue naming rules, leaving room for the "-poison" suffix the host adds.
+_STORAGE_QUEUE_NAME = re.compile(r"^(?=.{3,56}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads (DESIGN.md, "Settings"); secrets are kept out of repr()."""
+
+    storage: StorageSettings
+    provider: str = "offline"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_image_model: str = "gpt-image-1"
+    openai_text_model: str = "gpt-4o-mini"
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_version: str = "2025-04-01-preview"
+    azure_openai_image_deployment: str | None = None
+    azure_openai_text_deployment: str | None = None
+    azure_client_id: str | None = None
+    line_channel_secret: str | None = field(default=None, repr=False)
+    line_channel_access_token: str | None = field(default=None, repr=False)
+    line_api_host: str | None = None
+    line_default_kind: JobKind = JobKind.IMAGE
+    line_reply_token_ttl_seconds: int = 50
+    line_image_url_ttl_hours: int = 168
+    offline_latency_ms: int = 0
+    generation_deadline_seconds: int = 600
+    job_retention_days: int = 30
+    queue_kind: str = "storage"
+    queue_name: str = DEFAULT_QUEUE_NAME
+    servicebus: ServiceBusSettings | None = None
+
+    @property
+    def servicebus_connection(self) -> str | None:
+        return self.servicebus.connection_string if self.servicebus else None
+
+    @property
+    def servicebus_namespace(self) -> str | None:
+        return self.servicebus.fully_qualified_namespace if self.servicebus else None
+
+    def require_openai(self) -> OpenAISettings:
+        if not self.openai_api_key:
+            raise SettingsError("OPENAI_API_KEY is not set (needed by GENERATION_PROVIDER=openai)")
+        return OpenAISettings(
+            api_key=self.openai_api_key,
+            base_url=self.openai_base_url,
+            image_model=self.openai_image_model,
+            text_model=self.openai_text_model,
+        )
+
+    def require_azure_openai(self) -> AzureOpenAISettings:
+        if not self.azure_openai_endpoint:
+            raise SettingsError(
+                "AZURE_OPENAI_ENDPOINT is not set (needed by GENERATION_PROVIDER=azure_openai)"
+            )
+        return AzureOpenAISettings(
+            endpoint=self.azure_openai_endpoint,
+            api_key=self.azure_openai_api_key,
+            api_version=self.openai_api_version,
+            image_deployment=self.azure_openai_image_deployment,
+            text_deployment=self.azure_openai_text_deployment,
+            client_id=self.azure_client_id,
+        )
+
+    def require_line(self) -> LineSettings:
+        if not self.line_channel_secret:
+            raise SettingsError("LINE_CHANNEL_SECRET is not set")
+        if not self.line_channel_access_token:
+            raise SettingsError("LINE_CHANNEL_ACCESS_TOKEN is not set")
+        return LineSettings(
+            channel_secret=self.line_channel_secret,
+            channel_access_token=self.line_channel_access_token,
+            api_host=self.line_api_host,
+            default_kind=self.line_default_kind,
+            reply_token_ttl_seconds=self.line_reply_token_ttl_seconds,
+            image_url_ttl_hours=self.line_image_url_ttl_hours,
+        )
+
+    def require_servicebus(self) -> ServiceBusSettings:
+        if self.servicebus is None:
+            raise SettingsError(
+                "ServiceBusConnection is not set (a connection string, or "
+                "ServiceBusConnection__fullyQualifiedNamespace for a managed identity)"
+            )
+        return self.servicebus
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    bounds = f">= {low}" if high is None else f"between {low} and {high}"
+    # int() would also take "1_000" and " +5"; settings are plain decimal digits.
+    if not text.lstrip("-").isdigit() or not text.isascii():
+        raise SettingsError(f"{name} must be an integer {bounds}, got {raw!r}")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        raise SettingsError(f"{name} must be an integer {bounds}, got {raw!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {env.get(name)!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; SettingsError names the first one missing or invalid."""
+    source = os.environ if environ is None else environ
+    # An empty value (as in local.settings.json.sample) means "not set".
+    env = {key: value for key, value in source.items() if value.strip()}
+    queue_kind = _choice(env, "JOBS_QUEUE_KIND", "storage", QUEUE_KINDS)
+    settings = Settings(
+        storage=load_storage_settings(env, prefix="GENERATION_STORAGE", need_queue=queue_kind == "storage"),
+        provider=_choice(env, "GENERATION_PROVIDER", "offline", PROVIDERS),
+        openai_api_key=env.get("OPENAI_API_KEY"),
+        openai_base_url=env.get("OPENAI_BASE_URL"),
+        openai_image_model=env.get("OPENAI_IMAGE_MODEL", "gpt-image-1"),
+        openai_text_model=env.get("OPENAI_TEXT_MODEL", "gpt-4o-mini"),
+        azure_openai_endpoint=env.get("AZURE_OPENAI_ENDPOINT"),
+        azure_openai_api_key=env.get("AZURE_OPENAI_API_KEY"),
+        openai_api_version=env.get("OPENAI_API_VERSION", "2025-04-01-preview"),
+        azure_openai_image_deployment=env.get("AZURE_OPENAI_IMAGE_DEPLOYMENT"),
+        azure_openai_text_deployment=env.get("AZURE_OPENAI_TEXT_DEPLOYMENT"),
+        azure_client_id=env.get("AZURE_CLIENT_ID"),
+        line_channel_secret=env.get("LINE_CHANNEL_SECRET"),
+        line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN"),
+        line_api_host=env.get("LINE_API_HOST"),
+        line_default_kind=JobKind(_choice(env, "LINE_DEFAULT_KIND", "image", tuple(JobKind))),
+        line_reply_token_ttl_seconds=_int(env, "LINE_REPLY_TOKEN_TTL_SECONDS", 50, low=1),
+        line_image_url_ttl_hours=_int(
+            env, "LINE_IMAGE_URL_TTL_HOURS", 168, low=1, high=MAX_IMAGE_URL_TTL_HOURS
+        ),
+        offline_latency_ms=_int(env, "OFFLINE_LATENCY_MS", 0, low=0),
+        generation_deadline_seconds=_int(env, "GENERATION_DEADLINE_SECONDS", 600, low=1),
+        job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, low=1),
+        queue_kind=queue_kind,
+        queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
+        servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
+    )
+    if queue_kind == "servicebus":
+        settings.require_servicebus()
+    elif not _STORAGE_QUEUE_NAME.match(settings.queue_name):
+        raise SettingsError(
+            f"JOBS_QUEUE_NAME must be 3-56 lowercase letters, digits and single hyphens, "
+            f"got {settings.queue_name!r}"
+        )
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use."""
+    global _cached  # noqa: PLW0603 - one settings object per process, by design
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    global _cached  # noqa: PLW0603
+    _cached = None
