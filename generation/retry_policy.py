@@ -9,7 +9,7 @@ MAX_DELAY_SECONDS = 120.0
 
 def retry_delay(attempt: int, retry_after: float | None) -> float:
     """Seconds before attempt `attempt + 1`: exponential back-off, never sooner than the provider asked."""
-    backoff = BASE_DELAY_SECONDS * (2**attempt)
+    backoff = BASE_DELAY_SECONDS * float(2**attempt)
     wanted = max(backoff, retry_after or 0.0)
     return min(wanted, MAX_DELAY_SECONDS)
 
