@@ -1,0 +1,131 @@
+"""The stores every function shares, built once per event loop from the process settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.data.tables.aio import TableServiceClient
+from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio import ServiceBusClient
+from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.queue.aio import QueueServiceClient
+
+from jobs.events import EventLedger
+from jobs.outputs import OutputStore
+from jobs.queue import JobQueue, ServiceBusJobQueue, StorageJobQueue
+from jobs.settings import Settings, get_settings
+from jobs.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Stores:
+    """The app's data clients for one event loop (async clients must not cross loops)."""
+
+    jobs: JobStore
+    outputs: OutputStore
+    queue: JobQueue
+    events: EventLedger
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    async def close(self) -> None:
+        results = await asyncio.gather(*(close() for close in self.closers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                logger.warning("closing a client failed: %s", result)
+
+
+def build_credential(settings: Settings) -> AsyncTokenCredential:
+    """Managed identity on Azure (the user-assigned one when AZURE_CLIENT_ID is set), dev logins locally."""
+    if settings.azure_client_id:
+        return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    return DefaultAzureCredential()
+
+
+def _needs_credential(settings: Settings) -> bool:
+    uses_bus_identity = settings.queue_kind == "servicebus" and settings.servicebus_connection is None
+    return settings.storage.uses_identity or uses_bus_identity
+
+
+def _build_queue(
+    settings: Settings, credential: AsyncTokenCredential | None, closers: list[Callable[[], Awaitable[None]]]
+) -> JobQueue:
+    storage = settings.storage
+    if settings.queue_kind == "servicebus":
+        bus = settings.require_servicebus()
+        if bus.connection_string:
+            client = ServiceBusClient.from_connection_string(bus.connection_string)
+        else:
+            assert credential is not None and bus.fully_qualified_namespace is not None
+            client = ServiceBusClient(bus.fully_qualified_namespace, credential)
+        bus_queue = ServiceBusJobQueue(client, queue_name=settings.queue_name)
+        closers.append(bus_queue.close)
+        return bus_queue
+    if storage.connection_string:
+        queues = QueueServiceClient.from_connection_string(storage.connection_string)
+    else:
+        queues = QueueServiceClient(storage.queue_service_uri or "", credential=credential)
+    closers.append(queues.close)
+    return StorageJobQueue(queues, queue_name=settings.queue_name)
+
+
+def build_stores(settings: Settings) -> Stores:
+    """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
+    storage = settings.storage
+    credential = build_credential(settings) if _needs_credential(settings) else None
+    if storage.connection_string:
+        tables = TableServiceClient.from_connection_string(storage.connection_string)
+        blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+    else:
+        assert credential is not None
+        tables = TableServiceClient(endpoint=storage.table_service_uri or "", credential=credential)
+        blobs = BlobServiceClient(account_url=storage.blob_service_uri or "", credential=credential)
+    closers: list[Callable[[], Awaitable[None]]] = [tables.close, blobs.close]
+    queue = _build_queue(settings, credential, closers)
+    if credential is not None:
+        closers.append(credential.close)
+    return Stores(
+        jobs=JobStore(tables),
+        outputs=OutputStore(blobs),
+        queue=queue,
+        events=EventLedger(tables),
+        closers=closers,
+    )
+
+
+# id(loop) -> (weak reference to the loop, its stores); the weak reference tells a live loop from
+# a new one that reuses a dead loop's id.
+_by_loop: dict[int, tuple[weakref.ReferenceType[asyncio.AbstractEventLoop], Stores]] = {}
+
+
+def _forget_dead_loops() -> None:
+    for key, (ref, _) in list(_by_loop.items()):
+        loop = ref()
+        if loop is None or loop.is_closed():
+            del _by_loop[key]
+
+
+def stores() -> Stores:
+    """The running loop's stores, built on first use (needs a running event loop)."""
+    loop = asyncio.get_running_loop()
+    entry = _by_loop.get(id(loop))
+    if entry is not None and entry[0]() is loop:
+        return entry[1]
+    _forget_dead_loops()
+    bundle = build_stores(get_settings())
+    _by_loop[id(loop)] = (weakref.ref(loop), bundle)
+    return bundle
+
+
+async def close_stores() -> None:
+    """Close and forget the running loop's stores (shutdown, and between tests)."""
+    loop = asyncio.get_running_loop()
+    entry = _by_loop.pop(id(loop), None)
+    if entry is not None and entry[0]() is loop:
+        await entry[1].close()
