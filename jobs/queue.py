@@ -80,7 +80,9 @@ class StorageJobQueue:
             return 0
         try:
             messages = self._poison.receive_messages(
-                messages_per_page=min(32, limit), visibility_timeout=REDRIVE_VISIBILITY_SECONDS, max_messages=limit
+                messages_per_page=min(32, limit),
+                visibility_timeout=REDRIVE_VISIBILITY_SECONDS,
+                max_messages=limit,
             )
             async for message in messages:
                 await self._send_text(message.content)
