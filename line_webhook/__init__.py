@@ -1,0 +1,1 @@
+"""LINE channel: the webhook (signature, events → jobs) and the delivery activity (reply or push)."""

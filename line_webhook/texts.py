@@ -1,0 +1,48 @@
+"""What the bot says: greeting, usage, and short, friendly notes about failed or canceled jobs."""
+
+from __future__ import annotations
+
+from jobs.models import MAX_PROMPT_CHARS, JobError, JobKind
+
+_COMMANDS = (
+    "/image <description> - draw a picture\n/ask <question> - get a written answer\n/help - show this message"
+)
+_PLAIN = {
+    JobKind.IMAGE: "Send me a description and I will draw it (it takes up to a minute).",
+    JobKind.TEXT: "Send me a question and I will answer it (it takes up to a minute).",
+}
+GROUP_HINT = "In a group, start your message with /image or /ask."
+TOO_LONG = f"That is too long for me: please keep it under {MAX_PROMPT_CHARS:,} characters."
+CANCELED = "That request was canceled."
+REJECTED = (
+    "Sorry, I can't make that: the request was declined by the content filter. Please try rephrasing it."
+)
+TOO_SLOW = "Sorry, that took too long to make. Please try again later."
+BUSY = "Sorry, I'm busy right now. Please try again in a few minutes."
+TRY_LATER = "Sorry, something went wrong while making that. Please try again later."
+_BY_CODE = {
+    "content_rejected": REJECTED,
+    "timeout": TOO_SLOW,
+    "deadline_exceeded": TOO_SLOW,
+    "rate_limited": BUSY,
+    "canceled": CANCELED,
+}
+
+
+def usage(default_kind: JobKind, *, in_group: bool = False) -> str:
+    first = GROUP_HINT if in_group else _PLAIN[default_kind]
+    return f"{first}\n\n{_COMMANDS}"
+
+
+def greeting(default_kind: JobKind) -> str:
+    return f"Thanks for adding me!\n{usage(default_kind)}"
+
+
+def failure(error: JobError | None) -> str:
+    """The note for a failed job; never the error's own message (it is written for developers)."""
+    return _BY_CODE.get(error.code, TRY_LATER) if error else TRY_LATER
+
+
+def partial_failure(failed: int, total: int) -> str:
+    noun = "picture" if total == 1 else "pictures"
+    return f"{failed} of {total} {noun} could not be made."

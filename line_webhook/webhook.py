@@ -1,0 +1,145 @@
+"""The webhook's work: check the signature, read the events, accept jobs, answer within LINE's 2 s.
+
+The acknowledgement waits for every job to be safely accepted (de-duplication record, job row,
+queue message) and for nothing else. Greeting and usage replies and the loading animation start
+alongside; the response waits for them at most `SIDE_CALLS_WAIT_SECONDS`, and the ones still
+running finish on the worker's event loop after the response has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import azure.functions as func
+from linebot.v3.messaging import TextMessage
+from linebot.v3.webhook import WebhookParser
+
+from generation.intake import accept_job
+from jobs.clients import stores
+from jobs.errors import SettingsError
+from jobs.http import json_response, problem
+from jobs.models import Channel, JobKind
+from jobs.settings import get_settings
+from line_webhook.calls import LineCallError, reply, show_loading
+from line_webhook.client import line_api
+from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
+from line_webhook.signature import signature_is_valid
+
+logger = logging.getLogger(__name__)
+
+SIDE_CALLS_WAIT_SECONDS = 0.3
+# LINE's maximum; the animation stops by itself when the result message arrives.
+LOADING_SECONDS = 60
+# Calls that outlive the request; kept referenced so the loop does not drop them half-way.
+_background: set[asyncio.Task[None]] = set()
+
+
+class WebhookBodyInvalid(ValueError):
+    """A correctly signed body that is not a webhook payload this SDK understands."""
+
+
+async def respond(req: func.HttpRequest) -> func.HttpResponse:
+    """200 once every event is accepted; 401 for a bad signature; 500 so that LINE redelivers."""
+    try:
+        line = get_settings().require_line()
+    except SettingsError as exc:
+        logger.error("LINE webhook is not configured: %s", exc)
+        return problem(500, detail="The LINE channel is not configured.")
+    body = req.get_body()
+    if not signature_is_valid(line.channel_secret, body, req.headers.get("x-line-signature")):
+        logger.warning("LINE webhook: missing or wrong signature; nothing accepted")
+        return problem(401, detail="Missing or invalid x-line-signature.")
+    try:
+        events = parse_events(body)
+    except WebhookBodyInvalid as exc:
+        logger.warning("LINE webhook: %s", exc)
+        return problem(400, detail=str(exc))
+    try:
+        await handle_events(events, default_kind=line.default_kind)
+    except Exception:
+        logger.exception("LINE webhook: an event could not be accepted; answering 500 for a redelivery")
+        return problem(500, detail="The events could not be accepted now; LINE will redeliver them.")
+    return json_response({})
+
+
+def parse_events(body: bytes) -> list[Any]:
+    """The events of a webhook body whose signature was already checked on the raw bytes."""
+    # The signature was verified on the exact bytes received; the parser would re-verify a
+    # decoded and re-encoded copy, which is redundant work on the acknowledgement path.
+    parser = WebhookParser("unused", skip_signature_verification=lambda: True)
+    try:
+        return list(parser.parse(body.decode("utf-8"), ""))
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and pydantic errors included
+        raise WebhookBodyInvalid(f"unreadable webhook body: {type(exc).__name__}") from None
+
+
+async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None:
+    """Accept every job the events ask for; raises when one could not be accepted.
+
+    Replies and loading animations run concurrently and never delay or fail the acknowledgement.
+    """
+    plans: list[Plan] = [plan_event(event, default_kind=default_kind) for event in events]
+    side_calls = [_spawn(_reply_now(plan)) for plan in plans if isinstance(plan, ReplyNow)]
+    results = await asyncio.gather(
+        *(_accept(plan, side_calls) for plan in plans if isinstance(plan, NewJob)), return_exceptions=True
+    )
+    if side_calls:
+        await asyncio.wait(side_calls, timeout=SIDE_CALLS_WAIT_SECONDS)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+async def _accept(plan: NewJob, side_calls: list[asyncio.Task[None]]) -> None:
+    """Claim the event, then accept its job; a failed accept gives the claim back for a redelivery."""
+    ledger = stores().events
+    if not await ledger.claim(plan.event_id):
+        logger.info("webhook event %s seen before; no new job", plan.event_id)
+        return
+    try:
+        accepted = await accept_job(
+            plan.request,
+            channel=Channel.LINE,
+            delivery=plan.delivery,
+            # The row from an accept whose queue send failed is found again on redelivery.
+            idempotency_key=f"line-event:{plan.event_id}",
+            fingerprint=plan.event_id,
+        )
+    except Exception:
+        logger.warning(
+            "webhook event %s: job not accepted; releasing the event for redelivery", plan.event_id
+        )
+        await _release(plan.event_id)
+        raise
+    job = accepted.job
+    logger.info("job %s accepted from LINE event %s (%s chat)", job.id, plan.event_id, plan.chat.source_type)
+    # Dots only in 1:1 chats (LINE refuses group ids) and only while the result is still to come.
+    if not plan.chat.is_group and not job.status.is_terminal:
+        side_calls.append(
+            _spawn(show_loading(line_api(), plan.chat.to, seconds=LOADING_SECONDS, job_id=job.id))
+        )
+
+
+async def _release(event_id: str) -> None:
+    try:
+        await stores().events.release(event_id)
+    except Exception:
+        # The claim stays: a redelivery is then skipped and only the maintenance timer finds the job.
+        logger.exception("webhook event %s: could not release the claim", event_id)
+
+
+async def _reply_now(plan: ReplyNow) -> None:
+    try:
+        await reply(line_api(), plan.reply_token, [TextMessage(text=plan.text)])
+    except LineCallError as exc:
+        logger.warning("immediate LINE reply failed: %s", exc)
+
+
+def _spawn(call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(call)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
