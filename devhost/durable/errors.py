@@ -1,0 +1,22 @@
+"""Errors the engine reports to the HTTP API, which maps them to the extension's status codes."""
+
+from __future__ import annotations
+
+
+class InstanceExists(Exception):
+    """Starting an id whose instance is still Pending or Running (HTTP 409)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"An Orchestration instance with the status {status} already exists.")
+
+
+class UnknownOrchestrator(ValueError):
+    """Starting a name that is not an orchestrator function of the app (HTTP 400)."""
+
+
+class InstanceNotFound(KeyError):
+    """No instance has this id (HTTP 404)."""
+
+
+class InstanceGone(Exception):
+    """The instance exists but has finished: raise event and terminate answer 410 Gone."""

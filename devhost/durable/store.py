@@ -1,0 +1,207 @@
+"""Task hub persistence in Table storage: `{hub}Instances` (one row per instance) and `{hub}History`.
+
+`{hub}History` is partitioned by instance id. Row keys start with the execution id, so a replaced or
+continued-as-new instance never collides with rows of its previous execution, and a range query reads one
+execution: `{execution}-e{seq}` are history events in order, `{execution}-m{arrival}` are inbox messages
+(completions, timer firings, raised events, terminations) not yet consumed by an episode. An episode appends
+its events and deletes the messages it consumed in one entity-group transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from devhost.durable.history import Event
+
+# A string property holds at most 64 KiB (UTF-16); longer text spills into numbered properties.
+CHUNK_CHARS = 15_000
+# One entity-group transaction: at most 100 operations and 4 MiB.
+BATCH_OPS = 100
+BATCH_CHARS = 1_500_000
+TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+
+
+def pack(name: str, text: str | None) -> dict[str, str]:
+    if text is None:
+        return {}
+    chunks = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    return {(name if n == 0 else f"{name}{n}"): chunk for n, chunk in enumerate(chunks)}
+
+
+def unpack(entity: Mapping[str, Any], name: str) -> str | None:
+    if name not in entity:
+        return None
+    parts = [str(entity[name])]
+    for n in itertools.count(1):
+        if f"{name}{n}" not in entity:
+            return "".join(parts)
+        parts.append(str(entity[f"{name}{n}"]))
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class InstanceRecord:
+    """The `{hub}Instances` row: what the status API answers from."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    status: str
+    input_json: str | None
+    created: datetime
+    updated: datetime
+    output_json: str | None = None
+    custom_status_json: str | None = None
+    etag: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_entity(self) -> dict[str, Any]:
+        return {"PartitionKey": self.instance_id, "RowKey": "", "Name": self.name,
+                "ExecutionId": self.execution_id, "RuntimeStatus": self.status,
+                "CreatedTime": self.created, "LastUpdatedTime": self.updated,
+                **pack("Input", self.input_json), **pack("Output", self.output_json),
+                **pack("CustomStatus", self.custom_status_json)}
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> InstanceRecord:
+        return cls(instance_id=str(entity["PartitionKey"]), name=str(entity["Name"]),
+                   execution_id=str(entity["ExecutionId"]), status=str(entity["RuntimeStatus"]),
+                   input_json=unpack(entity, "Input"), created=entity["CreatedTime"],
+                   updated=entity["LastUpdatedTime"], output_json=unpack(entity, "Output"),
+                   custom_status_json=unpack(entity, "CustomStatus"),
+                   etag=getattr(entity, "metadata", {}).get("etag"))
+
+
+def _range(instance_id: str, execution_id: str) -> tuple[str, dict[str, Any]]:
+    # '.' sorts right after '-', so [exec-, exec.) is exactly one execution's rows.
+    return ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": instance_id, "lo": f"{execution_id}-", "hi": f"{execution_id}."})
+
+
+class TaskHubStore:
+    """Async access to one task hub's tables; one client per engine (per event loop)."""
+
+    def __init__(self, connection_string: str, task_hub: str) -> None:
+        self._service = TableServiceClient.from_connection_string(connection_string)
+        self.instances: TableClient = self._service.get_table_client(f"{task_hub}Instances")
+        self.history: TableClient = self._service.get_table_client(f"{task_hub}History")
+
+    async def ensure_tables(self) -> None:
+        for table in (self.instances, self.history):
+            with contextlib.suppress(ResourceExistsError):
+                await table.create_table()
+
+    async def close(self) -> None:
+        await self.instances.close()
+        await self.history.close()
+        await self._service.close()
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        try:
+            return InstanceRecord.from_entity(await self.instances.get_entity(instance_id, ""))
+        except ResourceNotFoundError:
+            return None
+
+    async def create_instance(self, record: InstanceRecord) -> bool:
+        """Insert a new instance row; False when one exists already."""
+        try:
+            await self.instances.create_entity(record.to_entity())
+        except ResourceExistsError:
+            return False
+        return True
+
+    async def replace_instance(self, record: InstanceRecord, *, etag: str) -> None:
+        """Overwrite the row only if it still has `etag` (raises ResourceModifiedError otherwise)."""
+        await self.instances.update_entity(record.to_entity(), mode=UpdateMode.REPLACE, etag=etag,
+                                           match_condition=MatchConditions.IfNotModified)
+
+    async def save_instance(self, record: InstanceRecord) -> None:
+        await self.instances.upsert_entity(record.to_entity(), mode=UpdateMode.REPLACE)
+
+    async def list_instances(self, statuses: Sequence[str] = ()) -> list[InstanceRecord]:
+        if statuses:
+            names = {f"s{n}": status for n, status in enumerate(statuses)}
+            query = " or ".join(f"RuntimeStatus eq @{key}" for key in names)
+            pages = self.instances.query_entities(query, parameters=names)
+        else:
+            pages = self.instances.list_entities()
+        return [InstanceRecord.from_entity(entity) async for entity in pages]
+
+    async def delete_instance(self, instance_id: str) -> None:
+        await self.instances.delete_entity(instance_id, "")
+
+    async def load_execution(
+        self, instance_id: str, execution_id: str,
+    ) -> tuple[list[Event], list[tuple[str, Event]]]:
+        """The committed history (in order) and the unconsumed inbox messages of one execution."""
+        query, parameters = _range(instance_id, execution_id)
+        events: list[Event] = []
+        inbox: list[tuple[str, Event]] = []
+        async for entity in self.history.query_entities(query, parameters=parameters):
+            row_key = str(entity["RowKey"])
+            event = json.loads(unpack(entity, "Data") or "{}")
+            if row_key.startswith(f"{execution_id}-e"):
+                events.append(event)
+            else:
+                inbox.append((row_key, event))
+        return events, inbox
+
+    async def add_message(self, instance_id: str, execution_id: str, event: Event) -> str:
+        row_key = f"{execution_id}-m{time.time_ns():020d}{uuid.uuid4().hex[:6]}"
+        await self.history.create_entity({"PartitionKey": instance_id, "RowKey": row_key,
+                                          **pack("Data", json.dumps(event))})
+        return row_key
+
+    async def commit(
+        self, instance_id: str, execution_id: str, *,
+        first_seq: int, events: Sequence[Event], consumed: Sequence[str],
+    ) -> None:
+        """Append `events` from sequence number `first_seq` and delete the consumed inbox rows.
+
+        Normally one transaction. A larger episode is split into several, events first, so that a
+        crash in between leaves a valid history prefix and inbox messages that replay de-duplicates.
+        """
+        operations: list[tuple[str, dict[str, Any]]] = [
+            ("create", {"PartitionKey": instance_id, "RowKey": f"{execution_id}-e{first_seq + n:06d}",
+                        **pack("Data", json.dumps(event))})
+            for n, event in enumerate(events)]
+        operations += [("delete", {"PartitionKey": instance_id, "RowKey": row_key}) for row_key in consumed]
+        await self._submit(operations)
+
+    async def delete_partition(self, instance_id: str, *, keep_execution: str | None = None) -> int:
+        """Delete the instance's history rows (all of them, or all but one execution's)."""
+        doomed = [{"PartitionKey": instance_id, "RowKey": str(entity["RowKey"])}
+                  async for entity in self.history.query_entities(
+                      "PartitionKey eq @pk", parameters={"pk": instance_id}, select=["RowKey"])
+                  if keep_execution is None or not str(entity["RowKey"]).startswith(f"{keep_execution}-")]
+        await self._submit([("delete", entity) for entity in doomed])
+        return len(doomed)
+
+    async def _submit(self, operations: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        batch: list[tuple[str, dict[str, Any]]] = []
+        size = 0
+        for operation in operations:
+            weight = sum(len(str(value)) for value in operation[1].values())
+            if batch and (len(batch) >= BATCH_OPS or size + weight > BATCH_CHARS):
+                await self.history.submit_transaction(batch)
+                batch, size = [], 0
+            batch.append(operation)
+            size += weight
+        if batch:
+            await self.history.submit_transaction(batch)
