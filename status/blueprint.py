@@ -1,0 +1,73 @@
+"""Status API functions: thin triggers that parse the request and call the handlers."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from jobs.clients import stores
+from jobs.http import base_url, json_response
+from status import control, health, jobs_api, outputs_api
+from status.errors import answer
+from status.openapi import openapi_document
+
+bp = df.Blueprint()
+
+
+@bp.function_name("get_generation")
+@bp.route(route="generations/{id}", methods=["GET"])
+async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
+    job_id = req.route_params["id"]
+    work = jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=base_url(req))
+    return await answer(work, job_id=job_id)
+
+
+@bp.function_name("list_generations")
+@bp.route(route="generations", methods=["GET"])
+async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=base_url(req)))
+
+
+@bp.function_name("get_generation_output")
+@bp.route(route="generations/{id}/outputs/{index}", methods=["GET"])
+async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
+    job_id = req.route_params["id"]
+    bundle = stores()
+    work = outputs_api.get_output(
+        job_id, req.route_params["index"], req.params, jobs=bundle.jobs, outputs=bundle.outputs)
+    return await answer(work, job_id=job_id)
+
+
+@bp.function_name("cancel_generation")
+@bp.route(route="generations/{id}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def cancel_generation(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    job_id = req.route_params["id"]
+    work = control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=base_url(req))
+    return await answer(work, job_id=job_id)
+
+
+@bp.function_name("delete_generation")
+@bp.route(route="generations/{id}", methods=["DELETE"])
+@bp.durable_client_input(client_name="client")
+async def delete_generation(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    job_id = req.route_params["id"]
+    bundle = stores()
+    work = control.delete_job(job_id, jobs=bundle.jobs, outputs=bundle.outputs, client=client)
+    return await answer(work, job_id=job_id)
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def health_check(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(health.check(stores()))
+
+
+@bp.function_name("openapi_document")
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(openapi_document(base_url=base_url(req)), headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,95 @@
+"""Changing jobs: cancel (signal the orchestration) and delete (row, blobs, history)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import azure.functions as func
+
+from jobs.http import json_response, problem, status_url
+from jobs.models import InvalidTransition, Job, JobStatus
+from jobs.outputs import OutputStore
+from jobs.resource import job_resource
+from jobs.store import JobStore
+from status.jobs_api import retry_after
+
+logger = logging.getLogger(__name__)
+
+CANCEL_EVENT = "cancel"
+# The library raises a bare Exception for these answers of the durable HTTP API (v1.7 wording).
+_ABSENT_INSTANCE_MARKERS = ("No instance with ID", "is gone")
+
+
+class Orchestrations(Protocol):
+    """The part of DurableOrchestrationClient the status API uses."""
+
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None: ...
+
+    async def purge_instance_history(self, instance_id: str) -> Any: ...
+
+
+async def signal_cancel(client: Orchestrations, job_id: str) -> None:
+    """Tell a running orchestration to stop.
+
+    An instance not started yet (or already gone) needs no event: the orchestrator reads the row's
+    cancel request when it starts, and a finished one has nothing left to stop.
+    """
+    try:
+        await client.raise_event(job_id, CANCEL_EVENT, None)
+    except Exception as exc:
+        if not any(marker in str(exc) for marker in _ABSENT_INSTANCE_MARKERS):
+            raise
+        logger.info("job %s: no live orchestration to signal; the cancel request is on the row", job_id)
+
+
+async def cancel_job(
+    job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str
+) -> func.HttpResponse:
+    try:
+        job = await jobs.request_cancel(job_id)
+    except InvalidTransition as done:
+        return problem(
+            409, title="Job already finished",
+            detail=f"Job '{job_id}' is already {done.current} and cannot be canceled.")
+    resource = job_resource(job, base_url=base_url)
+    if job.status is JobStatus.CANCELED:
+        logger.info("job %s canceled before it started", job_id)
+        return json_response(resource)
+    await signal_cancel(client, job_id)
+    logger.info("job %s cancel requested while %s", job_id, job.status)
+    headers = {"Location": status_url(base_url, job_id), **retry_after(job)}
+    return json_response(resource, status=202, headers=headers)
+
+
+async def _stop_if_unfinished(job: Job, *, jobs: JobStore, client: Orchestrations) -> None:
+    if job.status.is_terminal:
+        return
+    try:
+        job = await jobs.request_cancel(job.id)
+    except InvalidTransition:
+        return  # it finished meanwhile
+    if job.status is JobStatus.RUNNING:
+        await signal_cancel(client, job.id)
+
+
+async def _purge_history(client: Orchestrations, job_id: str) -> None:
+    """Best effort: a running instance cannot be purged yet and the retention timer sweeps later."""
+    for instance_id in (job_id, f"{job_id}:deliver"):
+        try:
+            await client.purge_instance_history(instance_id)
+        except Exception as exc:
+            logger.warning("job %s: orchestration history %s not purged: %s", job_id, instance_id, exc)
+
+
+async def delete_job(
+    job_id: str, *, jobs: JobStore, outputs: OutputStore, client: Orchestrations
+) -> func.HttpResponse:
+    job = await jobs.get(job_id)
+    await _stop_if_unfinished(job, jobs=jobs, client=client)
+    # Blobs before the row: if a step fails the job is still there and the DELETE can be repeated.
+    removed = await outputs.delete_job(job_id)
+    await jobs.delete(job_id)
+    await _purge_history(client, job_id)
+    logger.info("job %s deleted (%d blobs)", job_id, removed)
+    return func.HttpResponse(status_code=204)

@@ -1,0 +1,38 @@
+"""One place that turns what the status handlers raise into RFC 9457 problems."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+import azure.functions as func
+
+from jobs.errors import InvalidCursor, JobNotFound
+from jobs.http import problem
+from status.queries import QueryInvalid
+
+logger = logging.getLogger(__name__)
+
+
+def not_found(job_id: str) -> func.HttpResponse:
+    return problem(404, detail=f"No generation job with id '{job_id}' exists.")
+
+
+async def answer(work: Awaitable[func.HttpResponse], *, job_id: str | None = None) -> func.HttpResponse:
+    """Await a handler; map expected errors to 4xx problems and anything else to a bare 500."""
+    try:
+        return await work
+    except QueryInvalid as invalid:
+        return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
+    except InvalidCursor:
+        return problem(
+            400, title="Invalid cursor",
+            detail="The cursor is not one this service issued; start again without it.",
+            errors=[{"field": "cursor", "message": "is malformed or was altered"}],
+        )
+    except JobNotFound as missing:
+        return not_found(missing.job_id)
+    except Exception:
+        # The trace goes to the log only; the client learns nothing about internals.
+        logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
+        return problem(500, detail="The request could not be completed; try again later.")

@@ -1,0 +1,52 @@
+"""`GET /api/health`: cheap, time-boxed reachability checks of Table, Blob and the job queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import azure.functions as func
+
+from jobs.clients import Stores
+from jobs.http import json_response
+from status.probes import probe_blob, probe_table, queue_probe
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_SECONDS = 3.0
+OK, UNAVAILABLE = "ok", "unavailable"
+
+Probe = Callable[[], Awaitable[None]]
+
+
+async def _state(name: str, probe: Probe, *, seconds: float) -> str:
+    try:
+        async with asyncio.timeout(seconds):
+            await probe()
+    except Exception as exc:
+        # The exception type says enough to start looking; messages may carry URLs.
+        logger.warning("health: %s unavailable (%s)", name, type(exc).__name__)
+        return UNAVAILABLE
+    return OK
+
+
+async def dependency_states(probes: Mapping[str, Probe], *, seconds: float) -> dict[str, str]:
+    """Run every probe concurrently; each is ok or unavailable (failed or slower than `seconds`)."""
+    states = await asyncio.gather(*(_state(name, probe, seconds=seconds) for name, probe in probes.items()))
+    return dict(zip(probes, states, strict=True))
+
+
+def health_response(states: Mapping[str, str]) -> func.HttpResponse:
+    healthy = all(state == OK for state in states.values())
+    body = {"status": OK if healthy else UNAVAILABLE, "dependencies": dict(states)}
+    return json_response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+
+
+async def check(bundle: Stores, *, seconds: float = PROBE_TIMEOUT_SECONDS) -> func.HttpResponse:
+    probes: dict[str, Probe] = {
+        "table": lambda: probe_table(bundle.jobs),
+        "blob": lambda: probe_blob(bundle.outputs),
+        "queue": lambda: queue_probe().check(),
+    }
+    return health_response(await dependency_states(probes, seconds=seconds))

@@ -1,0 +1,137 @@
+"""Cancel and delete on real storage, with the durable HTTP API faked over a socket."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+from PIL import Image
+
+from jobs.errors import OutputNotFound
+from jobs.models import JobError, JobStatus
+from jobs.outputs import OutputStore
+from jobs.store import JobStore
+from status.control import cancel_job, delete_job
+from status.errors import answer
+from tests.factories import make_job
+from tests.integration.status.durable_api import FakeDurableApi
+
+BASE = "http://localhost:7071"
+
+
+async def cancel(store: JobStore, durable: FakeDurableApi, job_id: str) -> func.HttpResponse:
+    work = cancel_job(job_id, jobs=store, client=durable.client(), base_url=BASE)
+    return await answer(work, job_id=job_id)
+
+
+async def delete(
+    store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str
+) -> func.HttpResponse:
+    work = delete_job(job_id, jobs=store, outputs=outputs, client=durable.client())
+    return await answer(work, job_id=job_id)
+
+
+async def test_cancel_queued_job_is_immediate(job_store: JobStore, durable: FakeDurableApi) -> None:
+    job = await job_store.create(make_job())
+    response = await cancel(job_store, durable, job.id)
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["status"] == "canceled"
+    assert (await job_store.get(job.id)).status is JobStatus.CANCELED
+    assert durable.events == []
+
+
+async def test_cancel_running_job_signals_the_orchestration(
+    job_store: JobStore, durable: FakeDurableApi
+) -> None:
+    job = await job_store.create(make_job())
+    await job_store.mark_running(job.id)
+    durable.instances[job.id] = True
+    response = await cancel(job_store, durable, job.id)
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"{BASE}/api/generations/{job.id}"
+    assert response.headers["Retry-After"] == "1"
+    assert durable.events == [(job.id, "cancel")]
+    assert (await job_store.get(job.id)).cancel_requested
+
+
+@pytest.mark.parametrize("live", [None, False])
+async def test_cancel_running_job_without_a_live_instance_is_still_accepted(
+    job_store: JobStore, durable: FakeDurableApi, live: bool | None
+) -> None:
+    job = await job_store.create(make_job())
+    await job_store.mark_running(job.id)
+    if live is not None:
+        durable.instances[job.id] = live
+    response = await cancel(job_store, durable, job.id)
+    assert response.status_code == 202
+    assert durable.events == []
+
+
+async def test_cancel_terminal_job_is_409(job_store: JobStore, durable: FakeDurableApi) -> None:
+    job = await job_store.create(make_job())
+    await job_store.finish(job.id, status=JobStatus.FAILED, error=JobError("timeout", "Too slow."))
+    response = await cancel(job_store, durable, job.id)
+    assert response.status_code == 409
+    assert "failed" in json.loads(response.get_body())["detail"]
+
+
+async def test_cancel_unknown_job_is_404(job_store: JobStore, durable: FakeDurableApi) -> None:
+    assert (await cancel(job_store, durable, "nope")).status_code == 404
+
+
+def tiny_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_delete_removes_row_blobs_and_history(
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+) -> None:
+    job = await job_store.create(make_job())
+    output = await output_store.save_image(job.id, 0, tiny_png())
+    await job_store.mark_running(job.id)
+    await job_store.finish(job.id, status=JobStatus.SUCCEEDED, outputs=[output])
+    durable.instances[job.id] = False
+    response = await delete(job_store, output_store, durable, job.id)
+    assert response.status_code == 204
+    assert await job_store.find(job.id) is None
+    for blob in (output.blob_name, output.preview_blob_name):
+        assert blob is not None
+        with pytest.raises(OutputNotFound):
+            await output_store.read(blob)
+    assert job.id in durable.purged
+    assert job.id not in durable.instances
+    again = await delete(job_store, output_store, durable, job.id)
+    assert again.status_code == 404
+
+
+async def test_delete_running_job_cancels_it_first(
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+) -> None:
+    job = await job_store.create(make_job())
+    await job_store.mark_running(job.id)
+    durable.instances[job.id] = True
+    response = await delete(job_store, output_store, durable, job.id)
+    assert response.status_code == 204
+    assert durable.events == [(job.id, "cancel")]
+    assert await job_store.find(job.id) is None
+
+
+async def test_unexpected_failure_is_a_500_problem_without_internals(
+    job_store: JobStore, output_store: OutputStore
+) -> None:
+    job = await job_store.create(make_job())
+    await job_store.mark_running(job.id)
+    # A durable endpoint nobody listens on: the signal cannot be sent at all.
+    binding = {"taskHubName": "h", "creationUrls": {}, "managementUrls": {},
+               "rpcBaseUrl": "http://127.0.0.1:9/durabletask/"}
+    client = df.DurableOrchestrationClient(json.dumps(binding))
+    response = await answer(cancel_job(job.id, jobs=job_store, client=client, base_url=BASE), job_id=job.id)
+    assert response.status_code == 500
+    detail = json.loads(response.get_body())["detail"]
+    assert "127.0.0.1" not in detail
+    assert "durabletask" not in detail

@@ -1,0 +1,68 @@
+"""Query strings of the status API: strict, with every bad parameter named."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.models import JobStatus
+from status.queries import (
+    DEFAULT_LIMIT,
+    QueryInvalid,
+    parse_index,
+    parse_list_query,
+    parse_variant,
+    parse_wait,
+)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (None, 0), ("", 0), ("0", 0), ("5", 5), ("30", 30), ("31", 30), ("300", 30), ("007", 7),
+    ("9" * 40, 30), ("0" * 20 + "12", 12),
+])
+def test_wait_is_clamped_to_thirty_seconds(raw: str | None, expected: int) -> None:
+    params = {} if raw is None else {"wait": raw}
+    assert parse_wait(params) == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "abc", " 3", "+3", "1e3", "\uff13"])
+def test_wait_must_be_a_whole_non_negative_number(raw: str) -> None:
+    with pytest.raises(QueryInvalid) as caught:
+        parse_wait({"wait": raw})
+    assert caught.value.errors == [
+        {"field": "wait", "message": "must be a whole number of seconds, 0 or more"}]
+
+
+def test_list_query_defaults() -> None:
+    query = parse_list_query({})
+    assert (query.user, query.status, query.limit, query.cursor) == (None, None, DEFAULT_LIMIT, None)
+
+
+def test_list_query_reads_every_parameter() -> None:
+    query = parse_list_query({"user": "u1", "status": "running", "limit": "100", "cursor": "abc"})
+    assert (query.user, query.status, query.limit, query.cursor) == ("u1", JobStatus.RUNNING, 100, "abc")
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "2.0"])
+def test_list_limit_out_of_range_is_named(limit: str) -> None:
+    with pytest.raises(QueryInvalid) as caught:
+        parse_list_query({"limit": limit})
+    assert [error["field"] for error in caught.value.errors] == ["limit"]
+
+
+def test_every_bad_list_parameter_is_named_at_once() -> None:
+    with pytest.raises(QueryInvalid) as caught:
+        parse_list_query({"status": "done", "limit": "1000", "user": "u" * 65})
+    assert sorted(error["field"] for error in caught.value.errors) == ["limit", "status", "user"]
+    assert "queued, running, succeeded, failed, canceled" in str(caught.value)
+
+
+def test_variant() -> None:
+    assert parse_variant({}) == "original"
+    assert parse_variant({"variant": "preview"}) == "preview"
+    with pytest.raises(QueryInvalid):
+        parse_variant({"variant": "thumbnail"})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("3", 3), ("-1", None), ("x", None), ("", None)])
+def test_index(raw: str, expected: int | None) -> None:
+    assert parse_index(raw) == expected
