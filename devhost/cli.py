@@ -69,8 +69,9 @@ async def serve(host: Host) -> int:
         loop.add_signal_handler(sig, request_stop)
     try:
         await host.start()
-    except OSError as exc:
-        logger.error("cannot listen on %s:%s: %s", host.bind, host.port, exc)
+    except Exception:
+        # Port taken, storage unreachable for the Durable task hub...: say why and stop what started.
+        logger.exception("devhost could not start on %s:%s", host.bind, host.port)
         await host.stop()
         return 1
     await stopping.wait()

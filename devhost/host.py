@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,12 +94,18 @@ class Host:
         await asyncio.gather(*self._loops, return_exceptions=True)
         # Background invocations may call the Durable HTTP API on this host, so HTTP stays up meanwhile.
         await self.invoker.drain(self.shutdown_timeout)
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self._runner is not None:
-            await self._runner.cleanup()
+            steps.append(("HTTP server", self._runner.cleanup))
         if self.engine is not None:
-            await self.engine.stop()
-        for service in self._services.values():
-            await service.close()
+            steps.append(("Durable engine", self.engine.stop))
+        steps += [("queue client", service.close) for service in self._services.values()]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                # Keep going: the other parts still deserve a clean stop.
+                logger.exception("stopping the %s failed", what)
         logger.info("stopped")
 
     def _listeners(self) -> list[QueueListener | TimerJob]:
@@ -112,7 +118,7 @@ class Host:
             try:
                 self._place(spec, catalog, durable_reason)
             except (ValueError, SettingMissing) as exc:
-                catalog.unhosted[spec.name] = f"{spec.trigger_type}: {exc}"
+                catalog.unhosted[spec.name] = str(exc)
         return catalog
 
     def _place(self, spec: FunctionSpec, catalog: Catalog, durable_reason: str | None) -> None:
@@ -136,7 +142,7 @@ class Host:
             catalog.durable.append(spec)
             catalog.descriptions[spec.name] = f"{kind} (Durable engine)"
         else:
-            raise ValueError(f"{kind} triggers are not emulated by devhost")
+            raise ValueError(f"{kind} is not emulated by devhost")
 
     def _start_engine_if_needed(self) -> str | None:
         """Create the Durable engine for apps that use it; return why durable functions cannot run, if so."""
@@ -187,8 +193,10 @@ class Host:
         for spec in self.specs:
             if spec.name in self.catalog.descriptions:
                 logger.info("    %s: %s", spec.name, self.catalog.descriptions[spec.name])
-        for name, reason in self.catalog.unhosted.items():
-            logger.warning("not hosting '%s': %s", name, reason)
+        for spec in self.specs:
+            if spec.name in self.catalog.unhosted:
+                logger.warning("not hosting '%s' (%s): %s", spec.name, spec.trigger_type,
+                               self.catalog.unhosted[spec.name])
         if not self.keys.enforced:
             logger.info("no keys configured: function and admin auth levels are open")
         elif self.keys.master_key is None:

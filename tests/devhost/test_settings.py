@@ -75,8 +75,8 @@ def test_host_json_options(tmp_path: Path) -> None:
     config = load_host_config(tmp_path)
     assert config.route_prefix == ""
     assert config.function_timeout == 600
-    assert (config.queues.max_polling_interval, config.queues.batch_size, config.queues.new_batch_threshold) == (
-        5, 8, 4)
+    queues = config.queues
+    assert (queues.max_polling_interval, queues.batch_size, queues.new_batch_threshold) == (5, 8, 4)
     assert (config.queues.max_dequeue_count, config.queues.visibility_timeout) == (2, 3)
     assert config.queues.message_encoding == "none"
     assert config.durable.hub_name == "%HUB%"

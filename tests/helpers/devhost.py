@@ -20,6 +20,8 @@ from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+# Local sockets only: never through an HTTP proxy the environment may name.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port() -> int:
@@ -83,7 +85,7 @@ class DevhostProcess:
                 code = None if self.process is None else self.process.returncode
                 raise RuntimeError(f"devhost exited (code {code}) before it was ready:\n{self.output()}")
             try:
-                with urllib.request.urlopen(f"{self.base_url}/admin/host/status", timeout=2) as response:
+                with _DIRECT.open(f"{self.base_url}/admin/host/status", timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -19,17 +19,13 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+import durable_functions
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-try:  # Durable sample functions live in their own module, registered when present.
-    import durable_functions
-except ImportError:
-    durable_functions = None
-if durable_functions is not None:
-    app.register_functions(durable_functions.bp)
+app.register_functions(durable_functions.bp)  # orchestrators, activities and a durable client
 
 _results_lock = threading.Lock()
 

@@ -36,6 +36,14 @@ def sample_settings(connection_string: str, **overrides: str) -> dict[str, str]:
     }
 
 
+def queue_exists(client: QueueClient) -> bool:
+    try:
+        client.get_queue_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
 @dataclass
 class Reply:
     status: int
