@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import types
@@ -26,18 +27,21 @@ SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
 TERMINAL = ("Completed", "Failed", "Terminated")
 
 
+@functools.cache
 def sample_specs() -> dict[str, FunctionSpec]:
-    """The durable sample blueprint in an app of its own (independent of the sample function_app.py)."""
-    name = "durable_engine_sample_app"
-    if name not in sys.modules:
-        if str(SAMPLE_APP) not in sys.path:
-            sys.path.insert(0, str(SAMPLE_APP))
-        import durable_functions
+    """The durable sample blueprint in an app of its own (independent of the sample function_app.py).
 
-        module = types.ModuleType(name)
-        module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
-        module.app.register_functions(durable_functions.bp)  # type: ignore[attr-defined]
-        sys.modules[name] = module
+    Indexed once per process: the SDK refuses to index the same app twice.
+    """
+    name = "durable_engine_sample_app"
+    if str(SAMPLE_APP) not in sys.path:
+        sys.path.insert(0, str(SAMPLE_APP))
+    import durable_functions
+
+    module = types.ModuleType(name)
+    module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
+    module.app.register_functions(durable_functions.bp)  # type: ignore[attr-defined]
+    sys.modules[name] = module
     return {spec.name: spec for spec in load_app(name)}
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,12 @@ def flaky(payload: dict[str, Any]) -> str:
 
 
 @bp.activity_trigger(input_name="payload")
-def record_step(payload: dict[str, Any]) -> int:
+async def record_step(payload: dict[str, Any]) -> int:
     """One step of a long orchestration: logs 'start i' and 'end i' around a sleep."""
     log = Path(payload["dir"]) / "steps.log"
     step = int(payload["step"])
     _append(log, f"start {step}")
-    time.sleep(float(payload.get("sleep", 0)))
+    await asyncio.sleep(float(payload.get("sleep", 0)))
     _append(log, f"end {step}")
     return step
 
