@@ -153,8 +153,8 @@ class Host:
         try:
             hub = resolve_references(self.config.durable.hub_name)
             connection = storage_connection_string("AzureWebJobsStorage")
-        except SettingMissing as exc:
-            return f"Durable Functions need {exc}"
+        except (SettingMissing, ValueError) as exc:
+            return f"Durable Functions need AzureWebJobsStorage and the task hub name: {exc}"
         self.engine = DurableEngine(
             functions={spec.name: spec for spec in self.specs}, connection_string=connection, task_hub=hub,
             max_concurrent_activities=self.config.durable.max_concurrent_activities,

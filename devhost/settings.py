@@ -71,7 +71,10 @@ def resolve_references(text: str, environ: Mapping[str, str] | None = None) -> s
 
 
 def storage_connection_string(setting: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The connection string held by a binding's `connection` setting (default AzureWebJobsStorage)."""
+    """The connection string held by a binding's `connection` setting (default AzureWebJobsStorage).
+
+    Raises SettingMissing when unset, ValueError for an identity-based connection.
+    """
     source = os.environ if environ is None else environ
     name = setting or "AzureWebJobsStorage"
     for candidate in (name, f"AzureWebJobs{name}"):
@@ -79,6 +82,9 @@ def storage_connection_string(setting: str | None, environ: Mapping[str, str] | 
         if value:
             break
     else:
+        if any(key.startswith(f"{name}__") for key in source):
+            raise ValueError(f"identity-based connection '{name}__...' is not supported by devhost; "
+                             f"set {name} to a connection string")
         raise SettingMissing(name)
     if value.replace(" ", "").lower().startswith(DEVELOPMENT_STORAGE):
         return azurite.CONNECTION_STRING

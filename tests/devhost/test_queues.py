@@ -13,6 +13,7 @@ from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, queue_ex
 from tests.helpers.devhost import DevhostProcess, wait_for
 
 MAX_DEQUEUE_COUNT = 3  # sample_app/host.json
+BATCH_SIZE = 4
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +87,19 @@ def test_failing_message_is_retried_then_moved_to_poison(
         client.delete_queue()
 
 
-def test_str_parameter_receives_the_decoded_text(settings: dict[str, str], host: DevhostProcess,
-                                                 results: Results) -> None:
+def test_batch_runs_concurrently_and_str_parameter_gets_decoded_text(
+    settings: dict[str, str], host: DevhostProcess, results: Results,
+) -> None:
     slow = queue(settings, "SAMPLE_SLOW_QUEUE")
     wait_for(lambda: queue_exists(slow), timeout=10)
-    slow.send_message(base64.b64encode("décodé".encode()).decode())
-    results.wait_for(function="slow_message", phase="finished", text="décodé")
+    texts = [f"décodé {index}" for index in range(BATCH_SIZE)]
+    for text in texts:
+        slow.send_message(base64.b64encode(text.encode()).decode())
+    finished = results.wait_for(BATCH_SIZE, function="slow_message", phase="finished")
+    assert sorted(r["text"] for r in finished) == texts
+    # Each run takes 2 s: run one after another, a run would finish before the next one started.
+    phases = [r["phase"] for r in results.seen if r["function"] == "slow_message"]
+    assert phases[:BATCH_SIZE] == ["started"] * BATCH_SIZE
     slow.delete_queue()
 
 

@@ -62,6 +62,12 @@ def test_development_storage_means_azurite() -> None:
         storage_connection_string("ABSENT", environ)
 
 
+def test_identity_based_connections_are_refused_with_a_reason() -> None:
+    environ = {"DATA__queueServiceUri": "https://account.queue.core.windows.net"}
+    with pytest.raises(ValueError, match="identity-based"):
+        storage_connection_string("DATA", environ)
+
+
 def test_host_json_options(tmp_path: Path) -> None:
     (tmp_path / "host.json").write_text(json.dumps({
         "functionTimeout": "00:10:00",
