@@ -11,7 +11,8 @@ from azure.storage.blob.aio import BlobServiceClient
 
 # The service refuses a user-delegation key that lives longer than 7 days.
 MAX_KEY_LIFETIME = timedelta(days=7) - timedelta(minutes=5)
-# How much shorter than asked a URL may be before a new key is fetched (keys are reused meanwhile).
+# How much shorter than asked a URL may be before a new key is fetched (keys are reused meanwhile):
+# at most an hour, and at most a tenth of the URL's lifetime.
 KEY_REUSE_SLACK = timedelta(hours=1)
 # Tolerated clock skew between this host and Storage.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -49,7 +50,7 @@ class AccountKeySigner:
 
 def delegation_key_usable(key_expiry: datetime, *, now: datetime, ttl: timedelta) -> bool:
     """Whether a key expiring at `key_expiry` can sign a URL valid for (almost) `ttl` from `now`."""
-    return key_expiry >= now + ttl - KEY_REUSE_SLACK
+    return key_expiry >= now + ttl - min(KEY_REUSE_SLACK, ttl / 10)
 
 
 def parse_key_time(value: str | None) -> datetime:

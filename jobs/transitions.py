@@ -11,9 +11,13 @@ CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
 
 
 def merge_outputs(current: Sequence[Output], new: Sequence[Output]) -> tuple[Output, ...]:
-    """Outputs by index, the newer one winning for an index seen twice."""
+    """Outputs by index, the newer one winning for an index seen twice, except that a failure
+    never replaces a success (a late retry must not undo finished work)."""
     by_index = {output.index: output for output in current}
-    by_index.update({output.index: output for output in new})
+    for output in new:
+        existing = by_index.get(output.index)
+        if existing is None or output.error is None or existing.error is not None:
+            by_index[output.index] = output
     return tuple(by_index[index] for index in sorted(by_index))
 
 
