@@ -1,0 +1,487 @@
+// The whole deployment for `azd up`: a resource group holding the function app (Flex Consumption),
+// its storage, the Service Bus job queue, Key Vault, monitoring and, optionally, Azure OpenAI.
+// Every connection is identity-based through one user-assigned identity; no keys or connection
+// strings are stored anywhere. Parameters and outputs are described in docs/deploy.md.
+
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------- environment
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create; empty means rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---------------------------------------------------------------- pipeline
+@description('Which provider generates outputs: offline (placeholders, no model needed), openai or azure_openai.')
+@allowed([
+  'offline'
+  'openai'
+  'azure_openai'
+])
+param generationProvider string = 'offline'
+
+@description('Job queue the app uses: servicebus (recommended) or storage.')
+@allowed([
+  'servicebus'
+  'storage'
+])
+param jobsQueueKind string = 'servicebus'
+
+@description('Seconds a job may run before it is failed with deadline_exceeded.')
+@minValue(30)
+param generationDeadlineSeconds int = 600
+
+@description('Days jobs, output images and de-duplication records are kept.')
+@minValue(1)
+param jobRetentionDays int = 30
+
+@description('Simulated latency of the offline provider, in milliseconds.')
+@minValue(0)
+param offlineLatencyMs int = 1500
+
+// ---------------------------------------------------------------- scale
+@description('Most instances the Flex Consumption plan scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// ---------------------------------------------------------------- OpenAI
+@secure()
+@description('OpenAI API key (GENERATION_PROVIDER=openai); stored in Key Vault when given.')
+param openAiApiKey string = ''
+
+@description('OpenAI-compatible base URL; empty means api.openai.com.')
+param openAiBaseUrl string = ''
+
+@description('OpenAI model for image jobs.')
+param openAiImageModel string = 'gpt-image-1'
+
+@description('OpenAI model for text jobs.')
+param openAiTextModel string = 'gpt-4o-mini'
+
+// ---------------------------------------------------------------- Azure OpenAI
+@description('Create an Azure OpenAI account with an image and a text model deployment.')
+param deployAzureOpenAi bool = false
+
+@description('Region of the Azure OpenAI account; empty means the main location.')
+param azureOpenAiLocation string = ''
+
+@description('Endpoint of an existing Azure OpenAI account (used when deployAzureOpenAi is false).')
+param azureOpenAiEndpoint string = ''
+
+@secure()
+@description('API key of an existing Azure OpenAI account; empty means Entra ID with the app identity.')
+param azureOpenAiApiKey string = ''
+
+@description('Azure OpenAI API version the app calls.')
+param openAiApiVersion string = '2025-04-01-preview'
+
+@description('Image deployment name on an existing account (used when deployAzureOpenAi is false).')
+param azureOpenAiImageDeployment string = ''
+
+@description('Text deployment name on an existing account (used when deployAzureOpenAi is false).')
+param azureOpenAiTextDeployment string = ''
+
+@description('Image model to deploy (deployAzureOpenAi); the deployment has the same name.')
+param imageModelName string = 'gpt-image-1'
+
+@description('Version of the image model to deploy.')
+param imageModelVersion string = '2025-04-15'
+
+@description('Deployment type (SKU) of the image model.')
+param imageDeploymentSku string = 'GlobalStandard'
+
+@description('Capacity of the image deployment (its rate limit unit).')
+@minValue(1)
+param imageModelCapacity int = 2
+
+@description('Text model to deploy (deployAzureOpenAi); the deployment has the same name.')
+param textModelName string = 'gpt-4o-mini'
+
+@description('Version of the text model to deploy.')
+param textModelVersion string = '2024-07-18'
+
+@description('Deployment type (SKU) of the text model.')
+param textDeploymentSku string = 'GlobalStandard'
+
+@description('Capacity of the text deployment, in thousands of tokens per minute.')
+@minValue(1)
+param textModelCapacity int = 10
+
+// ---------------------------------------------------------------- LINE
+@secure()
+@description('LINE channel secret (webhook signatures); stored in Key Vault when given.')
+param lineChannelSecret string = ''
+
+@secure()
+@description('LINE channel access token (replies and pushes); stored in Key Vault when given.')
+param lineChannelAccessToken string = ''
+
+@description('Another host for the LINE Messaging API; empty means the real one.')
+param lineApiHost string = ''
+
+@description('What a LINE text message asks for: image or text.')
+@allowed([
+  'image'
+  'text'
+])
+param lineDefaultKind string = 'image'
+
+@description('Seconds after the event a LINE reply token is still used; later results are pushed.')
+@minValue(1)
+param lineReplyTokenTtlSeconds int = 50
+
+@description('Hours the image links sent to LINE stay valid (at most 168, the user-delegation key limit).')
+@minValue(1)
+@maxValue(168)
+param lineImageUrlTtlHours int = 168
+
+// ---------------------------------------------------------------- names
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+var openAiAccountName = 'oai-${resourceToken}'
+// Names the app reads through settings; the consistency test checks them against jobs/names.py.
+var jobsQueueName = 'generation-jobs'
+var taskHubName = 'generationhub'
+
+resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    jobRetentionDays: jobRetentionDays
+    queueName: jobsQueueName
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: 'sb-${resourceToken}'
+    location: location
+    tags: tags
+    queueName: jobsQueueName
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    lineChannelSecret: lineChannelSecret
+    lineChannelAccessToken: lineChannelAccessToken
+    openAiApiKey: openAiApiKey
+    azureOpenAiApiKey: azureOpenAiApiKey
+  }
+}
+
+module openAi 'modules/openai.bicep' = if (deployAzureOpenAi) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: openAiAccountName
+    location: !empty(azureOpenAiLocation) ? azureOpenAiLocation : location
+    tags: tags
+    imageModelName: imageModelName
+    imageModelVersion: imageModelVersion
+    imageDeploymentSku: imageDeploymentSku
+    imageModelCapacity: imageModelCapacity
+    textModelName: textModelName
+    textModelVersion: textModelVersion
+    textDeploymentSku: textDeploymentSku
+    textModelCapacity: textModelCapacity
+    principalId: identity.outputs.principalId
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+// ---------------------------------------------------------------- app settings
+// A secret setting is a Key Vault reference when the secret was given, otherwise empty (= not set).
+var lineChannelSecretSetting = empty(lineChannelSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.lineChannelSecretUri})'
+var lineChannelAccessTokenSetting = empty(lineChannelAccessToken) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.lineChannelAccessTokenUri})'
+var openAiApiKeySetting = empty(openAiApiKey) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.openAiApiKeyUri})'
+var azureOpenAiApiKeySetting = empty(azureOpenAiApiKey) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.azureOpenAiApiKeyUri})'
+// A deployed account's endpoint and deployment names follow from its name, so no conditional
+// module output is read here.
+var azureOpenAiEndpointSetting = deployAzureOpenAi ? 'https://${openAiAccountName}.openai.azure.com/' : azureOpenAiEndpoint
+var azureOpenAiImageDeploymentSetting = deployAzureOpenAi ? imageModelName : azureOpenAiImageDeployment
+var azureOpenAiTextDeploymentSetting = deployAzureOpenAi ? textModelName : azureOpenAiTextDeployment
+var clientId = identity.outputs.clientId
+
+var appSettings = [
+  // Host storage (task hub, timers, keys), identity-based.
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: clientId
+  }
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.outputs.blobEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: storage.outputs.queueEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.outputs.tableEndpoint
+  }
+  {
+    name: 'TASK_HUB_NAME'
+    value: taskHubName
+  }
+  // App data (job rows, outputs, Storage job queue), identity-based; the connection of the Storage
+  // queue trigger too.
+  {
+    name: 'GENERATION_STORAGE__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'GENERATION_STORAGE__clientId'
+    value: clientId
+  }
+  {
+    name: 'GENERATION_STORAGE__blobServiceUri'
+    value: storage.outputs.blobEndpoint
+  }
+  {
+    name: 'GENERATION_STORAGE__queueServiceUri'
+    value: storage.outputs.queueEndpoint
+  }
+  {
+    name: 'GENERATION_STORAGE__tableServiceUri'
+    value: storage.outputs.tableEndpoint
+  }
+  // Job queue; the trigger of the queue kind not in use is switched off.
+  {
+    name: 'JOBS_QUEUE_KIND'
+    value: jobsQueueKind
+  }
+  {
+    name: 'JOBS_QUEUE_NAME'
+    value: jobsQueueName
+  }
+  {
+    name: 'ServiceBusConnection__fullyQualifiedNamespace'
+    value: serviceBus.outputs.fullyQualifiedNamespace
+  }
+  {
+    name: 'ServiceBusConnection__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'ServiceBusConnection__clientId'
+    value: clientId
+  }
+  {
+    name: 'AzureWebJobs.start_generation_from_queue.Disabled'
+    value: jobsQueueKind == 'storage' ? 'false' : 'true'
+  }
+  {
+    name: 'AzureWebJobs.start_generation_from_service_bus.Disabled'
+    value: jobsQueueKind == 'servicebus' ? 'false' : 'true'
+  }
+  // The identity the app's own SDK clients (Table, Blob, Service Bus, Azure OpenAI) use.
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: clientId
+  }
+  // Monitoring, with identity-based ingestion.
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: monitoring.outputs.connectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${clientId};Authorization=AAD'
+  }
+  // Provider.
+  {
+    name: 'GENERATION_PROVIDER'
+    value: generationProvider
+  }
+  {
+    name: 'OPENAI_API_KEY'
+    value: openAiApiKeySetting
+  }
+  {
+    name: 'OPENAI_BASE_URL'
+    value: openAiBaseUrl
+  }
+  {
+    name: 'OPENAI_IMAGE_MODEL'
+    value: openAiImageModel
+  }
+  {
+    name: 'OPENAI_TEXT_MODEL'
+    value: openAiTextModel
+  }
+  {
+    name: 'AZURE_OPENAI_ENDPOINT'
+    value: azureOpenAiEndpointSetting
+  }
+  {
+    name: 'AZURE_OPENAI_API_KEY'
+    value: azureOpenAiApiKeySetting
+  }
+  {
+    name: 'OPENAI_API_VERSION'
+    value: openAiApiVersion
+  }
+  {
+    name: 'AZURE_OPENAI_IMAGE_DEPLOYMENT'
+    value: azureOpenAiImageDeploymentSetting
+  }
+  {
+    name: 'AZURE_OPENAI_TEXT_DEPLOYMENT'
+    value: azureOpenAiTextDeploymentSetting
+  }
+  // LINE.
+  {
+    name: 'LINE_CHANNEL_SECRET'
+    value: lineChannelSecretSetting
+  }
+  {
+    name: 'LINE_CHANNEL_ACCESS_TOKEN'
+    value: lineChannelAccessTokenSetting
+  }
+  {
+    name: 'LINE_API_HOST'
+    value: lineApiHost
+  }
+  {
+    name: 'LINE_DEFAULT_KIND'
+    value: lineDefaultKind
+  }
+  {
+    name: 'LINE_REPLY_TOKEN_TTL_SECONDS'
+    value: string(lineReplyTokenTtlSeconds)
+  }
+  {
+    name: 'LINE_IMAGE_URL_TTL_HOURS'
+    value: string(lineImageUrlTtlHours)
+  }
+  // Pipeline.
+  {
+    name: 'OFFLINE_LATENCY_MS'
+    value: string(offlineLatencyMs)
+  }
+  {
+    name: 'GENERATION_DEADLINE_SECONDS'
+    value: string(generationDeadlineSeconds)
+  }
+  {
+    name: 'JOB_RETENTION_DAYS'
+    value: string(jobRetentionDays)
+  }
+]
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    appSettings: appSettings
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  // The app resolves Key Vault references and reaches storage as soon as it starts.
+  dependsOn: [
+    roles
+    openAi
+  ]
+}
+
+// ---------------------------------------------------------------- outputs
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = functionApp.outputs.url
+output API_BASE_URL string = '${functionApp.outputs.url}/api'
+output LINE_WEBHOOK_URL string = '${functionApp.outputs.url}/api/line/webhook'
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_OPENAI_ACCOUNT_ENDPOINT string = deployAzureOpenAi ? azureOpenAiEndpointSetting : ''
