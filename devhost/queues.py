@@ -123,8 +123,10 @@ class QueueListener:
         return messages
 
     async def _wait_for_capacity(self) -> None:
-        # As the host does: fetch a new batch once the running ones drop to newBatchThreshold.
-        while len(self._active) > self._options.new_batch_threshold and not self._stopping.is_set():
+        # As the host does: fetch a new batch once the running ones drop to newBatchThreshold
+        # (and never hold more than batchSize at once).
+        threshold = min(self._options.new_batch_threshold, self._options.batch_size - 1)
+        while len(self._active) > threshold and not self._stopping.is_set():
             self._slot_freed.clear()
             await self._slot_freed.wait()
 

@@ -132,7 +132,7 @@ class HostConfig:
 
 
 def _queue_options(section: Mapping[str, Any]) -> QueueOptions:
-    batch_size = int(section.get("batchSize", 16))
+    batch_size = max(1, int(section.get("batchSize", 16)))
     return QueueOptions(
         max_polling_interval=parse_timespan(str(section.get("maxPollingInterval", "00:00:02"))),
         visibility_timeout=parse_timespan(str(section.get("visibilityTimeout", "00:00:00"))),
