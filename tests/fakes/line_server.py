@@ -111,7 +111,7 @@ class FakeLine:
         self._tokens: dict[str, dict[str, Any]] = {}  # reply token -> {expires, to, used}
         self._accepted_keys: dict[str, str] = {}  # retry key -> accepted request id
         self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: wait_for predicates may read snapshots
         self._changed = threading.Condition(self._lock)
         self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,0 +1,110 @@
+"""The product app on devhost wired to a fake LINE server; one app per settings profile per module."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import REPO_ROOT
+from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
+from tests.fakes.line_server import FakeLine
+from tests.helpers.devhost import DevhostProcess
+
+# Generation slower than the reply token's lifetime, so the result must be pushed.
+SLOW = {"OFFLINE_LATENCY_MS": "2500", "LINE_REPLY_TOKEN_TTL_SECONDS": "1"}
+
+
+def line_app_settings(connection_string: str, fake: FakeLine, **overrides: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": connection_string,
+        "GENERATION_STORAGE": connection_string,
+        "TASK_HUB_NAME": f"line{suffix}",
+        "JOBS_QUEUE_KIND": "storage",
+        "JOBS_QUEUE_NAME": f"line-{suffix}",
+        "GENERATION_PROVIDER": "offline",
+        "OFFLINE_LATENCY_MS": "0",
+        "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": CHANNEL_ACCESS_TOKEN,
+        "LINE_API_HOST": fake.base_url,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def fake_line() -> Iterator[FakeLine]:
+    with FakeLine(CHANNEL_ACCESS_TOKEN) as fake:
+        yield fake
+
+
+def _run(connection_string: str, fake: FakeLine, **overrides: str) -> Iterator[DevhostProcess]:
+    settings = line_app_settings(connection_string, fake, **overrides)
+    with DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def line_app(azurite_connection_string: str, fake_line: FakeLine) -> Iterator[DevhostProcess]:
+    """Fast generation: results arrive while the reply token is fresh."""
+    yield from _run(azurite_connection_string, fake_line)
+
+
+@pytest.fixture(scope="module")
+def slow_line_app(azurite_connection_string: str, fake_line: FakeLine) -> Iterator[DevhostProcess]:
+    yield from _run(azurite_connection_string, fake_line, **SLOW)
+
+
+# Local sockets only: never through an HTTP proxy the environment may name.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def http(
+    method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Answer:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with _DIRECT.open(request, timeout=10) as response:
+            return Answer(response.status, response.read().decode())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.read().decode())
+
+
+def post_webhook(app: DevhostProcess, body: bytes, headers: dict[str, str]) -> Answer:
+    return http("POST", f"{app.base_url}/api/line/webhook", body=body, headers=headers)
+
+
+def post_events(app: DevhostProcess, events: list[dict[str, Any]]) -> Answer:
+    body, headers = signed_request(events)
+    return post_webhook(app, body, headers)
+
+
+def jobs_of(app: DevhostProcess, user: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"user": f"line:{user}"})
+    answer = http("GET", f"{app.base_url}/api/generations?{query}")
+    assert answer.status == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def sent_to(fake: FakeLine, chat: str, count: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
+    """The calls that reached `chat`, once there are `count` of them (fewer if time runs out)."""
+    fake.wait_for(lambda f: len([s for s in f.sent if s["to"] == chat]) >= count, timeout)
+    return [sent for sent in fake.sent_snapshot() if sent["to"] == chat]
