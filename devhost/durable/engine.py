@@ -99,23 +99,25 @@ class DurableEngine:
         record = InstanceRecord(instance_id=instance_id or uuid.uuid4().hex, name=name,
                                 execution_id=uuid.uuid4().hex, status="Pending", input_json=input_json,
                                 created=now, updated=now)
-        existing = await self.store.get_instance(record.instance_id)
-        if existing is None:
-            if not await self.store.create_instance(record):
-                raise InstanceExists("Pending")
-        elif not existing.terminal:
-            raise InstanceExists(existing.status)
-        else:
-            try:
-                await self.store.replace_instance(record, etag=str(existing.etag))
-            except ResourceModifiedError as exc:
-                raise InstanceExists("Pending") from exc
+        replaced = not await self.store.create_instance(record)
+        if replaced:
+            await self._replace(record)
         self.worker.track(record)
-        if existing is not None:
+        if replaced:
             # Rows of the replaced execution: harmless (other execution id), removed to keep the table small.
             await self.store.delete_partition(record.instance_id, keep_execution=record.execution_id)
         logger.info("orchestration %s (%s) scheduled", record.instance_id, name)
         return record.instance_id
+
+    async def _replace(self, record: InstanceRecord) -> None:
+        """Overwrite a finished instance's row; InstanceExists if it is still running (or just changed)."""
+        existing = await self.store.get_instance(record.instance_id)
+        if existing is None or not existing.terminal:
+            raise InstanceExists(existing.status if existing is not None else "Pending")
+        try:
+            await self.store.replace_instance(record, etag=str(existing.etag))
+        except ResourceModifiedError as exc:
+            raise InstanceExists("Pending") from exc
 
     async def raise_event(self, instance_id: str, name: str, input_json: str) -> None:
         record = await self._running(instance_id)
@@ -137,7 +139,7 @@ class DurableEngine:
         await self.store.delete_instance(record.instance_id)
 
     async def history_of(self, record: InstanceRecord) -> list[dict[str, Any]]:
-        events, _ = await self.store.load_execution(record.instance_id, record.execution_id)
+        events, _, _ = await self.store.load_execution(record.instance_id, record.execution_id)
         return events
 
     async def _running(self, instance_id: str) -> InstanceRecord:

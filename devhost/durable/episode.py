@@ -38,17 +38,15 @@ class EpisodeRunner:
         self._replays = replays
 
     async def run(self, live: LiveInstance) -> Episode:
-        """Run one episode for `live` and persist it; returns what the engine must do next."""
+        """Run one episode for `live` and commit its history; the Instances row is left to `save`."""
         record = live.record
-        messages = list(live.inbox)
-        consumed = {row_key for row_key, _ in messages}
-        accepted = self._accept(live, [event for _, event in messages])
+        consumed = {row_key for row_key, _ in live.inbox}
+        accepted = self._accept(live, live.messages())
         if record.terminal or (live.history and not accepted):
             if consumed:  # late completions for a finished instance, or duplicates
-                await self._store.commit(*live.key, first_seq=len(live.history), events=[],
+                await self._store.commit(*live.key, first_row=live.history_rows, events=[],
                                          consumed=sorted(consumed))
-                live.append([], consumed)
-            await self._save_if_dirty(live)
+                live.append([], 0, consumed)
             return Episode(done=record.terminal)
         now = history.utc_now()
         new_events = [history.orchestrator_started(now)]
@@ -62,14 +60,19 @@ class EpisodeRunner:
         # The record changes only once the history that justifies it is stored.
         draft = dataclasses.replace(record, updated=now)
         new_events += self._closing_events(draft, episode, terminated, now)
-        await self._store.commit(*live.key, first_seq=len(live.history), events=new_events,
-                                 consumed=sorted(consumed))
-        live.append(new_events, consumed)
+        rows = await self._store.commit(*live.key, first_row=live.history_rows, events=new_events,
+                                        consumed=sorted(consumed))
+        live.append(new_events, rows, consumed)
+        # lastUpdatedTime alone does not justify a write; status, output or custom status do.
+        live.dirty = live.dirty or _visible(draft) != _visible(record)
         live.record = draft
-        live.dirty = True
-        await self._store.save_instance(draft)
-        live.dirty = False
         return episode
+
+    async def save(self, live: LiveInstance) -> None:
+        """Write the Instances row if the history moved it on."""
+        if live.dirty:
+            await self._store.save_instance(live.record)
+            live.dirty = False
 
     @staticmethod
     def _accept(live: LiveInstance, messages: list[Event]) -> list[Event]:
@@ -132,16 +135,14 @@ class EpisodeRunner:
         completed["CustomStatus"] = record.custom_status_json
         return [*events, completed]
 
-    async def _save_if_dirty(self, live: LiveInstance) -> None:
-        if live.dirty:
-            live.record.updated = history.utc_now()
-            await self._store.save_instance(live.record)
-            live.dirty = False
-
     @staticmethod
     def next_execution(record: InstanceRecord, input_json: str | None) -> InstanceRecord:
         return dataclasses.replace(record, execution_id=uuid.uuid4().hex, status="Running",
                                    input_json=input_json, output_json=None, updated=history.utc_now())
+
+
+def _visible(record: InstanceRecord) -> tuple[str, str | None, str | None]:
+    return record.status, record.output_json, record.custom_status_json
 
 
 def live_custom_status(record: InstanceRecord) -> object:

@@ -21,28 +21,37 @@ class LiveInstance:
     record: InstanceRecord
     loaded: bool = False
     history: list[Event] = field(default_factory=list)
-    inbox: list[tuple[str, Event]] = field(default_factory=list)
+    history_rows: int = 0
+    # Stored inbox rows (row key, messages) not yet consumed by an episode.
+    inbox: list[tuple[str, list[Event]]] = field(default_factory=list)
+    # Messages waiting to be stored; those that arrive during one write share the next row.
+    outbox: list[tuple[Event, str, asyncio.Future[bool]]] = field(default_factory=list)
+    flushing: bool = False
     ledger: Ledger = field(default_factory=Ledger)
     timers: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
     running: set[int] = field(default_factory=set)
     busy: bool = False
-    # The Instances row lags the history when a crash fell between the two writes.
+    # The Instances row lags the history (last save failed, or a crash fell between the two writes).
     dirty: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
         return self.record.instance_id, self.record.execution_id
 
-    def reset(self, events: list[Event], inbox: list[tuple[str, Event]]) -> None:
-        self.history, self.inbox, self.ledger = events, inbox, Ledger(events)
+    def messages(self) -> list[Event]:
+        return [event for _, batch in self.inbox for event in batch]
+
+    def reset(self, events: list[Event], rows: int, inbox: list[tuple[str, list[Event]]]) -> None:
+        self.history, self.history_rows, self.inbox, self.ledger = events, rows, inbox, Ledger(events)
         self.loaded = True
         self.sync_record()
 
-    def append(self, events: list[Event], consumed: set[str]) -> None:
+    def append(self, events: list[Event], rows: int, consumed: set[str]) -> None:
         self.history.extend(events)
+        self.history_rows += rows
         for event in events:
             self.ledger.add(event)
-        self.inbox = [(row_key, event) for row_key, event in self.inbox if row_key not in consumed]
+        self.inbox = [(row_key, batch) for row_key, batch in self.inbox if row_key not in consumed]
 
     def cancel_timers(self) -> None:
         for handle in self.timers.values():

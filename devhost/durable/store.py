@@ -2,9 +2,10 @@
 
 `{hub}History` is partitioned by instance id. Row keys start with the execution id, so a replaced or
 continued-as-new instance never collides with rows of its previous execution, and a range query reads one
-execution: `{execution}-e{seq}` are history events in order, `{execution}-m{arrival}` are inbox messages
-(completions, timer firings, raised events, terminations) not yet consumed by an episode. An episode appends
-its events and deletes the messages it consumed in one entity-group transaction.
+execution: `{execution}-e{n}` rows hold history events in order, `{execution}-m{arrival}` rows hold inbox
+messages (completions, timer firings, raised events, terminations) not yet consumed by an episode. Each row
+carries a JSON list of events, so an episode appends one row and deletes the inbox rows it consumed in a
+single entity-group transaction, and messages that arrive together are stored together.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ CHUNK_CHARS = 15_000
 # One entity-group transaction: at most 100 operations and 4 MiB.
 BATCH_OPS = 100
 BATCH_CHARS = 1_500_000
+# An entity holds at most 1 MiB; stay well below it even for text that is all multi-byte.
+ROW_CHARS = 200_000
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 
 
@@ -94,6 +97,22 @@ def _range(instance_id: str, execution_id: str) -> tuple[str, dict[str, Any]]:
             {"pk": instance_id, "lo": f"{execution_id}-", "hi": f"{execution_id}."})
 
 
+def _rows(events: Sequence[Event]) -> list[str]:
+    """JSON lists of consecutive events, each small enough for one entity (1 MiB)."""
+    rows: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for text in (json.dumps(event) for event in events):
+        if batch and size + len(text) > ROW_CHARS:
+            rows.append("[" + ",".join(batch) + "]")
+            batch, size = [], 0
+        batch.append(text)
+        size += len(text) + 1
+    if batch:
+        rows.append("[" + ",".join(batch) + "]")
+    return rows
+
+
 class TaskHubStore:
     """Async access to one task hub's tables; one client per engine (per event loop)."""
 
@@ -148,41 +167,47 @@ class TaskHubStore:
 
     async def load_execution(
         self, instance_id: str, execution_id: str,
-    ) -> tuple[list[Event], list[tuple[str, Event]]]:
-        """The committed history (in order) and the unconsumed inbox messages of one execution."""
+    ) -> tuple[list[Event], int, list[tuple[str, list[Event]]]]:
+        """One execution: its history events in order, how many history rows hold them, its inbox rows."""
         query, parameters = _range(instance_id, execution_id)
         events: list[Event] = []
-        inbox: list[tuple[str, Event]] = []
+        rows = 0
+        inbox: list[tuple[str, list[Event]]] = []
         async for entity in self.history.query_entities(query, parameters=parameters):
             row_key = str(entity["RowKey"])
-            event = json.loads(unpack(entity, "Data") or "{}")
+            batch: list[Event] = json.loads(unpack(entity, "Data") or "[]")
             if row_key.startswith(f"{execution_id}-e"):
-                events.append(event)
+                events.extend(batch)
+                rows += 1
             else:
-                inbox.append((row_key, event))
-        return events, inbox
+                inbox.append((row_key, batch))
+        return events, rows, inbox
 
-    async def add_message(self, instance_id: str, execution_id: str, event: Event) -> str:
+    async def add_messages(self, instance_id: str, execution_id: str, events: Sequence[Event]) -> str:
+        """Store messages for an instance as one inbox row; returns its row key."""
         row_key = f"{execution_id}-m{time.time_ns():020d}{uuid.uuid4().hex[:6]}"
         await self.history.create_entity({"PartitionKey": instance_id, "RowKey": row_key,
-                                          **pack("Data", json.dumps(event))})
+                                          **pack("Data", json.dumps(list(events)))})
         return row_key
 
     async def commit(
         self, instance_id: str, execution_id: str, *,
-        first_seq: int, events: Sequence[Event], consumed: Sequence[str],
-    ) -> None:
-        """Append `events` from sequence number `first_seq` and delete the consumed inbox rows.
+        first_row: int, events: Sequence[Event], consumed: Sequence[str],
+    ) -> int:
+        """Append `events` as history rows numbered from `first_row`, delete the consumed inbox rows.
 
-        Normally one transaction. A larger episode is split into several, events first, so that a
-        crash in between leaves a valid history prefix and inbox messages that replay de-duplicates.
+        One transaction, unless the episode is too big for one: then events go first, so that a crash in
+        between leaves a valid history prefix and inbox rows that replay de-duplicates. Returns the number
+        of history rows written.
         """
+        rows = _rows(events)
         operations: list[tuple[str, dict[str, Any]]] = [
-            ("create", {"PartitionKey": instance_id, "RowKey": f"{execution_id}-e{first_seq + n:06d}",
-                        **pack("Data", json.dumps(event))})
-            for n, event in enumerate(events)]
+            ("create", {"PartitionKey": instance_id, "RowKey": f"{execution_id}-e{first_row + n:06d}",
+                        **pack("Data", text)})
+            for n, text in enumerate(rows)]
         operations += [("delete", {"PartitionKey": instance_id, "RowKey": row_key}) for row_key in consumed]
         await self._submit(operations)
+        return len(rows)
 
     async def delete_partition(self, instance_id: str, *, keep_execution: str | None = None) -> int:
         """Delete the instance's history rows (all of them, or all but one execution's)."""

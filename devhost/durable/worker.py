@@ -80,15 +80,52 @@ class TaskHubWorker:
         return live
 
     async def deliver(self, instance_id: str, execution_id: str, event: Event) -> bool:
-        """Store a message for the instance and wake it; False if that execution no longer runs."""
+        """Store a message for the instance and wake it; False if that execution no longer runs.
+
+        Messages that arrive while an earlier write for the same instance is in flight are stored
+        together in the next one, so a burst of activity completions costs a few writes, not one each.
+        """
         live = self._current(instance_id, execution_id)
         if live is None:
             logger.debug("dropping %s for finished instance %s", history.kind(event).name, instance_id)
             return False
-        row_key = await self._store.add_message(instance_id, execution_id, event)
-        live.inbox.append((row_key, event))
-        self._mark_ready(instance_id)
-        return True
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        live.outbox.append((event, execution_id, stored))
+        if not live.flushing:
+            live.flushing = True
+            self._spawn(self._flush(live), name=f"durable-inbox-{instance_id}")
+        return await stored
+
+    async def _flush(self, live: LiveInstance) -> None:
+        try:
+            while live.outbox:
+                batch, live.outbox = live.outbox, []
+                execution_id = live.record.execution_id
+                keep = [(e, done) for e, target, done in batch
+                        if target == execution_id and not live.record.terminal]
+                for _, target, done in batch:
+                    if target != execution_id or live.record.terminal:
+                        done.set_result(False)
+                if keep:
+                    await self._store_batch(live, execution_id, keep)
+        finally:
+            live.flushing = False
+
+    async def _store_batch(self, live: LiveInstance, execution_id: str,
+                           batch: list[tuple[Event, asyncio.Future[bool]]]) -> None:
+        events = [event for event, _ in batch]
+        try:
+            row_key = await self._store.add_messages(live.record.instance_id, execution_id, events)
+        except Exception as exc:
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        # The execution may have moved on (continue-as-new) while the row was written.
+        if live.record.execution_id == execution_id:
+            live.inbox.append((row_key, events))
+            self._mark_ready(live.record.instance_id)
+        for _, done in batch:
+            done.set_result(live.record.execution_id == execution_id)
 
     def _current(self, instance_id: str, execution_id: str) -> LiveInstance | None:
         live = self._live.get(instance_id)
@@ -109,7 +146,7 @@ class TaskHubWorker:
         live.reset(*await self._store.load_execution(*live.key))
         if live.record.terminal:
             return
-        delivered = {history.completed_task(event) for _, event in live.inbox}
+        delivered = {history.completed_task(event) for event in live.messages()}
         for event in live.ledger.pending_activities():
             if int(event["EventId"]) not in delivered:
                 self._run_activity(live, ActivityWork(int(event["EventId"]), str(event["Name"]),
@@ -148,16 +185,19 @@ class TaskHubWorker:
         result = await self._episodes.run(live)
         if result.continue_as_new:
             await self._continue_as_new(live, result.new_input_json)
-        elif live.record.terminal:
+            return
+        if live.record.terminal:
             live.cancel_timers()
-            if self._live.get(live.record.instance_id) is live:
-                del self._live[live.record.instance_id]
         else:
             for item in result.work:
                 if isinstance(item, ActivityWork):
                     self._run_activity(live, item)
                 else:
                     self._arm_timer(live, item)
+        # The history is stored, so the work may start before the Instances row catches up.
+        await self._episodes.save(live)
+        if live.record.terminal and self._live.get(live.record.instance_id) is live:
+            del self._live[live.record.instance_id]
 
     async def _continue_as_new(self, live: LiveInstance, input_json: str | None) -> None:
         old_execution = live.record.execution_id
@@ -166,7 +206,7 @@ class TaskHubWorker:
         logger.info("orchestration %s continued as new (execution %s)", live.record.instance_id,
                     live.record.execution_id)
         live.cancel_timers()
-        live.reset([], [])
+        live.reset([], 0, [])
         live.running.clear()
         self._spawn(self._store.delete_partition(live.record.instance_id,
                                                  keep_execution=live.record.execution_id),
