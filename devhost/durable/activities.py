@@ -10,7 +10,9 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 
 from devhost import functions
 from devhost.durable import history
+from devhost.durable.errors import PayloadTooLarge
 from devhost.durable.history import Event
+from devhost.durable.store import MAX_PAYLOAD_CHARS
 from devhost.functions import FunctionSpec
 
 ACTIVITY_TRIGGER = "activityTrigger"
@@ -33,9 +35,11 @@ async def execute(
         value = ActivityTriggerConverter.decode(
             meta.Datum(type="json", value="null" if input_json is None else input_json), trigger_metadata={})
         result = await functions.invoke(spec, {str(spec.trigger["name"]): value})
-        encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
+        encoded = str(ActivityTriggerConverter.encode(result, expected_type=None).value)
+        if len(encoded) > MAX_PAYLOAD_CHARS:
+            raise PayloadTooLarge(f"the result of activity '{name}'", len(encoded), MAX_PAYLOAD_CHARS)
     except Exception as exc:
         return history.task_failed(history.utc_now(), task_id=task_id,
                                    reason=str(exc) or type(exc).__name__,
                                    details="".join(traceback.format_exception(exc)))
-    return history.task_completed(history.utc_now(), task_id=task_id, result_json=str(encoded))
+    return history.task_completed(history.utc_now(), task_id=task_id, result_json=encoded)

@@ -10,7 +10,7 @@ from aiohttp import web
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 from devhost.durable import history
-from devhost.durable.errors import InstanceExists, InstanceGone, InstanceNotFound, UnknownOrchestrator
+from devhost.durable.errors import BadRequest, InstanceExists, InstanceGone, InstanceNotFound
 from devhost.durable.store import InstanceRecord
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ async def start(request: web.Request) -> web.Response:
     try:
         instance_id = await engine.start_instance(request.match_info["name"],
                                                   request.match_info.get("instance_id"), input_json)
-    except UnknownOrchestrator as exc:
+    except BadRequest as exc:
         return _error(400, "One or more of the arguments submitted is incorrect", exception=str(exc))
     except InstanceExists as exc:
         return _error(409, str(exc))
@@ -182,6 +182,8 @@ async def raise_event(request: web.Request) -> web.Response:
         return web.Response(status=404)
     except InstanceGone:
         return web.Response(status=410)
+    except BadRequest as exc:
+        return _error(400, str(exc))
     return web.Response(status=202)
 
 

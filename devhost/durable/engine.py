@@ -14,8 +14,15 @@ from azure.core.exceptions import ResourceModifiedError
 from devhost.durable import api, history
 from devhost.durable.api import management_urls
 from devhost.durable.episode import ORCHESTRATION_TRIGGER, missing_orchestrator
-from devhost.durable.errors import InstanceExists, InstanceGone, InstanceNotFound, UnknownOrchestrator
-from devhost.durable.store import InstanceRecord, TaskHubStore
+from devhost.durable.errors import (
+    InstanceExists,
+    InstanceGone,
+    InstanceNotFound,
+    InvalidInstanceId,
+    PayloadTooLarge,
+    UnknownOrchestrator,
+)
+from devhost.durable.store import MAX_PAYLOAD_CHARS, InstanceRecord, TaskHubStore
 from devhost.durable.worker import TaskHubWorker
 from devhost.functions import FunctionSpec
 
@@ -95,6 +102,9 @@ class DurableEngine:
         spec = self.functions.get(name)
         if spec is None or spec.trigger_type != ORCHESTRATION_TRIGGER:
             raise UnknownOrchestrator(missing_orchestrator(name))
+        _check_size("the orchestration input", input_json)
+        if instance_id is not None:
+            _check_instance_id(instance_id)
         now = history.utc_now()
         record = InstanceRecord(instance_id=instance_id or uuid.uuid4().hex, name=name,
                                 execution_id=uuid.uuid4().hex, status="Pending", input_json=input_json,
@@ -120,6 +130,7 @@ class DurableEngine:
             raise InstanceExists("Pending") from exc
 
     async def raise_event(self, instance_id: str, name: str, input_json: str) -> None:
+        _check_size(f"the data of event '{name}'", input_json)
         record = await self._running(instance_id)
         live = await self.worker.ensure_live(record)
         event = history.event_raised(history.utc_now(), name=name, input_json=input_json)
@@ -149,3 +160,13 @@ class DurableEngine:
         if record.terminal:
             raise InstanceGone(instance_id)
         return record
+
+
+def _check_size(what: str, payload: str | None) -> None:
+    if payload is not None and len(payload) > MAX_PAYLOAD_CHARS:
+        raise PayloadTooLarge(what, len(payload), MAX_PAYLOAD_CHARS)
+
+
+def _check_instance_id(instance_id: str) -> None:
+    if not instance_id or any(c in "/\\#?" or ord(c) < 32 or ord(c) == 127 for c in instance_id):
+        raise InvalidInstanceId(f"instance id {instance_id!r} has characters Table storage does not allow")

@@ -19,7 +19,7 @@ from devhost.durable import history, replay
 from devhost.durable.history import Event
 from devhost.durable.live import LiveInstance, context_input, to_json
 from devhost.durable.replay import ActivityWork, Episode, TimerWork
-from devhost.durable.store import InstanceRecord, TaskHubStore
+from devhost.durable.store import MAX_PAYLOAD_CHARS, InstanceRecord, TaskHubStore
 from devhost.functions import FunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -117,20 +117,10 @@ class EpisodeRunner:
                 events.append(history.timer_created(now, task_id=item.task_id, fire_at=item.fire_at))
         if terminated is None:
             record.custom_status_json = to_json(episode.custom_status)
-        if terminated is not None:
+            events += _outcome(record, episode, now)
+        else:
             record.status, record.output_json = "Terminated", json.dumps(terminated.get("Input"))
             logger.info("orchestration %s terminated: %s", record.instance_id, terminated.get("Input"))
-        elif episode.error is not None:
-            message = f"Orchestrator function '{record.name}' failed: {episode.error}"
-            record.status, record.output_json = "Failed", json.dumps(message)
-            events.append(history.execution_completed(now, status="Failed", result=record.output_json))
-            logger.warning("orchestration %s failed: %s", record.instance_id, episode.error)
-        elif episode.done and not episode.continue_as_new:
-            record.status, record.output_json = "Completed", to_json(episode.output)
-            events.append(history.execution_completed(now, status="Completed", result=record.output_json))
-            logger.info("orchestration %s completed", record.instance_id)
-        else:
-            record.status = "Running"
         completed = history.orchestrator_completed(now)
         completed["CustomStatus"] = record.custom_status_json
         return [*events, completed]
@@ -139,6 +129,25 @@ class EpisodeRunner:
     def next_execution(record: InstanceRecord, input_json: str | None) -> InstanceRecord:
         return dataclasses.replace(record, execution_id=uuid.uuid4().hex, status="Running",
                                    input_json=input_json, output_json=None, updated=history.utc_now())
+
+
+def _outcome(record: InstanceRecord, episode: Episode, now: datetime) -> list[Event]:
+    """Set the record's status from the replay; the ExecutionCompleted event when it finished."""
+    output_json = to_json(episode.output)
+    if episode.error is None and output_json is not None and len(output_json) > MAX_PAYLOAD_CHARS:
+        episode.error = f"its output is {len(output_json)} characters of JSON; devhost stores at most " \
+                        f"{MAX_PAYLOAD_CHARS}"
+    if episode.error is not None:
+        message = f"Orchestrator function '{record.name}' failed: {episode.error}"
+        record.status, record.output_json = "Failed", json.dumps(message)
+        logger.warning("orchestration %s failed: %s", record.instance_id, episode.error)
+    elif episode.done:
+        record.status, record.output_json = "Completed", output_json
+        logger.info("orchestration %s completed", record.instance_id)
+    else:
+        record.status = "Running"
+        return []
+    return [history.execution_completed(now, status=record.status, result=record.output_json)]
 
 
 def _visible(record: InstanceRecord) -> tuple[str, str | None, str | None]:

@@ -10,8 +10,16 @@ class InstanceExists(Exception):
         super().__init__(f"An Orchestration instance with the status {status} already exists.")
 
 
-class UnknownOrchestrator(ValueError):
-    """Starting a name that is not an orchestrator function of the app (HTTP 400)."""
+class BadRequest(ValueError):
+    """A request the extension refuses with HTTP 400."""
+
+
+class UnknownOrchestrator(BadRequest):
+    """Starting a name that is not an orchestrator function of the app."""
+
+
+class InvalidInstanceId(BadRequest):
+    """Instance ids are Table partition keys: no '/', '\\', '#', '?' or control characters."""
 
 
 class InstanceNotFound(KeyError):
@@ -20,3 +28,10 @@ class InstanceNotFound(KeyError):
 
 class InstanceGone(Exception):
     """The instance exists but has finished: raise event and terminate answer 410 Gone."""
+
+
+class PayloadTooLarge(BadRequest):
+    """An input or event payload bigger than the task hub stores."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} characters of JSON; devhost stores at most {limit}")

@@ -32,8 +32,11 @@ CHUNK_CHARS = 15_000
 # One entity-group transaction: at most 100 operations and 4 MiB.
 BATCH_OPS = 100
 BATCH_CHARS = 1_500_000
-# An entity holds at most 1 MiB; stay well below it even for text that is all multi-byte.
+# An entity holds at most 1 MiB (strings count as UTF-16; stored JSON is ASCII-escaped).
 ROW_CHARS = 200_000
+# The largest input, output, result or event payload (as JSON text) the task hub stores. The Azure
+# Storage provider moves big messages to blobs; devhost refuses them instead, loudly.
+MAX_PAYLOAD_CHARS = 300_000
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 
 

@@ -70,6 +70,14 @@ async def test_retry_gives_up_after_max_attempts_and_the_orchestrator_sees_the_f
     assert len((tmp_path / "flaky-b").read_text().splitlines()) == 2
 
 
+async def test_retries_of_parallel_activities_interleave_correctly(host: Host, tmp_path: Path) -> None:
+    final = await host.wait(await host.start("retrying_fan_out", {"dir": str(tmp_path), "count": 6}))
+    assert final["runtimeStatus"] == "Completed", final
+    assert final["output"] == [f"succeeded on attempt {i % 3 + 1}" for i in range(6)] + [42]
+    for i in range(6):
+        assert len((tmp_path / f"flaky-k{i}").read_text().splitlines()) == i % 3 + 1
+
+
 async def test_timer_resumes_the_orchestrator_at_its_fire_time(host: Host) -> None:
     instance_id = await host.start("sleeper", 0.4)
     final = await host.wait(instance_id)
@@ -221,3 +229,22 @@ async def test_status_query_filters_by_prefix_and_status(host: Host) -> None:
             "instanceIdPrefix": prefix, "runtimeStatus": "Running"}) as response:
         assert [item["instanceId"] for item in await response.json()] == [waiting]
     await host.manage(waiting, "terminate", {"reason": "cleanup"})
+
+
+async def test_large_activity_results_round_trip_through_the_history(host: Host) -> None:
+    # 40,000 characters become 240,000 of escaped JSON: several Table properties, still one entity.
+    final = await host.wait(await host.start("big_result", 40_000))
+    assert final["output"] == {"length": 40_000, "intact": True}
+
+
+async def test_an_activity_result_too_large_to_store_fails_the_task(host: Host) -> None:
+    final = await host.wait(await host.start("big_result", 60_000))
+    assert final["runtimeStatus"] == "Completed"
+    assert "devhost stores at most" in final["output"]["failed"]
+
+
+async def test_instance_ids_table_storage_cannot_hold_are_refused(host: Host) -> None:
+    async with host.http.post(f"{host.api}/orchestrators/fan_out_fan_in/bad%23id",
+                              json=json.dumps({"count": 1})) as response:
+        assert response.status == 400
+        assert "does not allow" in (await response.json())["ExceptionMessage"]

@@ -79,6 +79,11 @@ def explode(message: str) -> None:
     raise ValueError(message)
 
 
+@bp.activity_trigger(input_name="size")
+def big_text(size: int) -> str:
+    return "\u00e9" * size  # non-ASCII: six characters each once JSON-escaped
+
+
 # ---- orchestrators ----------------------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context")
@@ -98,6 +103,18 @@ def retrying(context: df.DurableOrchestrationContext):  # type: ignore[no-untype
     except Exception as exc:
         return {"failed": str(exc).split("\n")[0]}
     return {"result": result}
+
+
+@bp.orchestration_trigger(context_name="context")
+def retrying_fan_out(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Several retried activities at once: their failures, retry timers and re-runs interleave."""
+    payload = context.get_input()
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=3)
+    tasks = [context.call_activity_with_retry("flaky", options, {"dir": payload["dir"], "key": f"k{i}",
+                                                                 "failures": i % 3})
+             for i in range(int(payload["count"]))]
+    tasks.append(context.call_activity("double", 21))
+    return (yield context.task_all(tasks))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -148,6 +165,15 @@ def activity_failure(context: df.DurableOrchestrationContext):  # type: ignore[n
     """An activity failure the orchestrator does not catch fails the orchestration."""
     yield context.call_activity("explode", "activity exploded")
     return "unreachable"
+
+
+@bp.orchestration_trigger(context_name="context")
+def big_result(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    try:
+        text = yield context.call_activity("big_text", int(context.get_input()))
+    except Exception as exc:
+        return {"failed": str(exc).split("\n")[0]}
+    return {"length": len(text), "intact": set(text) == {"\u00e9"}}
 
 
 @bp.orchestration_trigger(context_name="context")
