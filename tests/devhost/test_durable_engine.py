@@ -199,6 +199,12 @@ async def test_unhandled_activity_failure_fails_the_orchestration(host: Host) ->
     assert "activity exploded" in final["output"]
 
 
+async def test_sub_orchestrations_fail_clearly(host: Host) -> None:
+    final = await host.wait(await host.start("with_child"))
+    assert final["runtimeStatus"] == "Failed"
+    assert "CallSubOrchestrator is not supported by devhost" in final["output"]
+
+
 async def test_activity_concurrency_is_capped(host: Host, tmp_path: Path) -> None:
     final = await host.wait(await host.start("crowd", {"dir": str(tmp_path), "count": 9, "sleep": 0.2}))
     assert final["output"] == list(range(9))

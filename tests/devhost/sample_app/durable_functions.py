@@ -177,6 +177,12 @@ def big_result(context: df.DurableOrchestrationContext):  # type: ignore[no-unty
 
 
 @bp.orchestration_trigger(context_name="context")
+def with_child(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Sub-orchestrations are outside what devhost emulates."""
+    return (yield context.call_sub_orchestrator("fan_out_fan_in", {"count": 1}))
+
+
+@bp.orchestration_trigger(context_name="context")
 def long_steps(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Runs `steps` record_step activities one after another; the custom status counts finished ones."""
     payload = context.get_input()
