@@ -359,6 +359,11 @@ var appSettings = [
     name: 'AZURE_CLIENT_ID'
     value: clientId
   }
+  // Status URLs are built from X-Forwarded-Proto/-Host: the Functions front end terminates TLS.
+  {
+    name: 'TRUST_FORWARDED_HEADERS'
+    value: 'true'
+  }
   // Monitoring, with identity-based ingestion.
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
