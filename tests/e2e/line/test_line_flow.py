@@ -7,8 +7,10 @@ import pytest
 from jobs.models import JobKind
 from line_webhook import texts
 from line_webhook.retry_keys import retry_key
-from tests.e2e.line.conftest import jobs_of, post_events, post_webhook, sent_to
+from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.line.conftest import jobs_of, line_app_settings, post_events, post_webhook, sent_to
 from tests.factories_line import (
+    CHANNEL_ACCESS_TOKEN,
     as_redelivery,
     follow_event,
     group_id,
@@ -177,3 +179,29 @@ def test_a_push_that_failed_with_500_is_retried_without_a_duplicate(
     assert len(pushes) == 2, "the failed push and its retry"
     assert {call["headers"]["X-Line-Retry-Key"] for call in pushes} == {retry_key(job["id"])}
     assert sent["via"] == "push"
+
+
+def test_a_job_that_could_not_be_queued_gets_500_and_its_redelivery_one_job(
+    azurite_connection_string: str, line_app: DevhostProcess, fake_line: FakeLine
+) -> None:
+    user = user_id()
+    event = text_event(
+        "a paper crane", src=source(user=user), reply_token=fake_line.issue_reply_token(to=user)
+    )
+    # A queue endpoint answering 404 to everything fails the send at once (an unreachable one
+    # would keep the storage SDK retrying for over a minute).
+    with FakeLine(CHANNEL_ACCESS_TOKEN) as not_a_queue:
+        parts = dict(part.split("=", 1) for part in azurite_connection_string.split(";") if part)
+        parts["QueueEndpoint"] = f"{not_a_queue.base_url}/devstoreaccount1"
+        broken = ";".join(f"{key}={value}" for key, value in parts.items())
+        settings = line_app_settings(azurite_connection_string, fake_line, GENERATION_STORAGE=broken)
+        with DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings) as queue_down:
+            refused = post_events(queue_down, [event])
+    # LINE redelivers the event once the app is healthy again.
+    redelivered = post_events(line_app, [as_redelivery(event)])
+
+    assert (refused.status, redelivered.status) == (500, 200)
+    [sent] = sent_to(fake_line, user)
+    assert sent["messages"][0]["type"] == "image"
+    [job] = jobs_of(line_app, user)
+    assert job["status"] == "succeeded"
