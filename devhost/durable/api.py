@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,20 +19,35 @@ if TYPE_CHECKING:
     from devhost.durable.engine import DurableEngine
 
 ENGINE = web.AppKey("durable_engine", object)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STARTUP_WAIT = 30.0
 
 
 def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str) -> None:
     app[ENGINE] = engine
-    app.router.add_post(prefix + "/orchestrators/{name}", start)
-    app.router.add_post(prefix + "/orchestrators/{name}/{instance_id}", start)
-    for path in ("/instances", "/instances/"):
-        app.router.add_get(prefix + path, query)
-        app.router.add_delete(prefix + path, purge_by_query)
-    app.router.add_get(prefix + "/instances/{instance_id}", status)
-    app.router.add_delete(prefix + "/instances/{instance_id}", purge)
-    app.router.add_post(prefix + "/instances/{instance_id}/raiseEvent/{event}", raise_event)
-    app.router.add_post(prefix + "/instances/{instance_id}/terminate", terminate)
-    app.router.add_post(prefix + "/instances/{instance_id}/{operation}", unsupported)
+    routes: list[tuple[str, str, Handler]] = [
+        ("POST", "/orchestrators/{name}", start),
+        ("POST", "/orchestrators/{name}/{instance_id}", start),
+        ("GET", "/instances", query), ("GET", "/instances/", query),
+        ("DELETE", "/instances", purge_by_query), ("DELETE", "/instances/", purge_by_query),
+        ("GET", "/instances/{instance_id}", status),
+        ("DELETE", "/instances/{instance_id}", purge),
+        ("POST", "/instances/{instance_id}/raiseEvent/{event}", raise_event),
+        ("POST", "/instances/{instance_id}/terminate", terminate),
+        ("POST", "/instances/{instance_id}/{operation}", unsupported),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, prefix + path, _when_started(handler))
+
+
+def _when_started(handler: Handler) -> Handler:
+    """Requests that arrive while the engine is still starting wait for it (HTTP listens first)."""
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        if not await _engine(request).wait_started(STARTUP_WAIT):
+            return _error(503, "The Durable task hub is not running")
+        return await handler(request)
+    return wrapped
 
 
 def _engine(request: web.Request) -> DurableEngine:

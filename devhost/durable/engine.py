@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -42,6 +43,7 @@ class DurableEngine:
         self._limits = (max(1, max_concurrent_activities), max(1, max_concurrent_orchestrators))
         self._store: TaskHubStore | None = None
         self._worker: TaskHubWorker | None = None
+        self._started = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
         api.add_routes(app, self, prefix=WEBHOOK_PATH)
@@ -53,9 +55,20 @@ class DurableEngine:
         self._worker = TaskHubWorker(self._store, self.functions, max_activities=self._limits[0],
                                      max_orchestrators=self._limits[1])
         await self._worker.start()
+        self._started.set()
         logger.info("durable task hub %s started", self.task_hub)
 
+    async def wait_started(self, within: float) -> bool:
+        """True once `start` has finished (waiting up to `within` s for it)."""
+        try:
+            async with asyncio.timeout(within):
+                await self._started.wait()
+        except TimeoutError:
+            return False
+        return self._worker is not None
+
     async def stop(self) -> None:
+        self._started.clear()
         if self._worker is not None:
             await self._worker.stop()
             self._worker = None
