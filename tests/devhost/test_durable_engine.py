@@ -100,6 +100,25 @@ async def test_timer_beats_missing_event_in_task_any(host: Host) -> None:
     assert final["output"] == {"timed_out": True}
 
 
+RACES = {  # name: (activity sleep, deadline seconds, raise cancel, expected winner)
+    "work": (0.0, 60, False, "done"),
+    "cancel": (1.0, 60, True, "canceled"),
+    "deadline": (1.0, 0.2, False, "deadline"),
+}
+
+
+@pytest.mark.parametrize("race", sorted(RACES))
+async def test_work_raced_against_cancel_event_and_deadline(host: Host, tmp_path: Path, race: str) -> None:
+    sleep, deadline, cancel, outcome = RACES[race]
+    instance_id = await host.start("cancellable", {"dir": str(tmp_path), "steps": 2, "sleep": sleep,
+                                                   "deadline": deadline})
+    if cancel:
+        await host.wait(instance_id, lambda body: body["runtimeStatus"] == "Running")
+        await host.manage(instance_id, "raise", {"name": "cancel"})
+    final = await host.wait(instance_id)
+    assert final["output"] == {"outcome": outcome, "final": 2}
+
+
 async def test_event_raised_before_the_orchestrator_waits_is_buffered(host: Host) -> None:
     instance_id = await host.start("two_events")
     await host.manage(instance_id, "raise", {"name": "data", "data": {"n": 1}})

@@ -138,6 +138,24 @@ def approval(context: df.DurableOrchestrationContext):  # type: ignore[no-untype
 
 
 @bp.orchestration_trigger(context_name="context")
+def cancellable(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Work (a fan-out) raced against a 'cancel' event and a deadline, then one closing activity."""
+    payload = context.get_input()
+    deadline = context.create_timer(context.current_utc_datetime
+                                    + timedelta(seconds=float(payload["deadline"])))
+    cancel = context.wait_for_external_event("cancel")
+    work = context.task_all([context.call_activity(
+        "record_step", {"dir": payload["dir"], "step": step, "sleep": payload["sleep"]})
+        for step in range(int(payload["steps"]))])
+    winner = yield context.task_any([work, cancel, deadline])
+    outcome = "done" if winner == work else "canceled" if winner == cancel else "deadline"
+    if not deadline.is_completed:
+        deadline.cancel()
+    final = yield context.call_activity("double", 1)
+    return {"outcome": outcome, "final": final}
+
+
+@bp.orchestration_trigger(context_name="context")
 def two_events(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
     """Waits for 'go' and only then for 'data', so a 'data' raised first must be buffered."""
     go = yield context.wait_for_external_event("go")
