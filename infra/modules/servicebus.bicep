@@ -1,6 +1,8 @@
-// The job queue on Azure: duplicate detection drops a re-sent message for the same job (message id =
-// job id) within the window; after maxDeliveryCount failed deliveries a message is dead-lettered, and
-// the redrive_dead_letters function moves it back.
+// The job queue on Azure. Duplicate detection drops a second message for the same job (message id =
+// job id) within the window: that catches a send the SDK retried after a lost acknowledgement. The
+// window is shorter than the 3 minutes after which maintenance re-sends a lost job's message, so that
+// re-send is never taken for a duplicate. After maxDeliveryCount failed deliveries a message is
+// dead-lettered, and the redrive_dead_letters function moves it back.
 
 param name string
 param location string
@@ -27,7 +29,7 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   name: queueName
   properties: {
     requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    duplicateDetectionHistoryTimeWindow: 'PT2M'
     maxDeliveryCount: 5
     lockDuration: 'PT5M'
     deadLetteringOnMessageExpiration: true
