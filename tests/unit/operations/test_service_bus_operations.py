@@ -1,0 +1,320 @@
+"""The operator functions with the Azure job queue: Service Bus.
+
+No Service Bus emulator runs here, so the queue is `ServiceBusJobQueue` over a small in-memory broker
+that keeps every message as the AMQP bytes the SDK encodes and hands receivers the SDK's own
+`ServiceBusReceivedMessage` decoded from them, with duplicate detection on the message id. Everything
+else is real: job rows, blobs and de-duplication records on Azurite (tables of this test's own), and
+orchestration instances in devhost's Durable engine, reached through the SDK's
+`DurableOrchestrationClient` over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from types import SimpleNamespace, TracebackType
+from typing import Any
+
+import azure.durable_functions as df
+import pytest
+from aiohttp import web
+from azure.data.tables.aio import TableServiceClient
+from azure.durable_functions.models.utils import http_utils
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
+from azure.servicebus._pyamqp._encode import encode_payload
+from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
+from azure.servicebus.exceptions import ServiceBusConnectionError
+from azure.storage.blob.aio import BlobServiceClient
+from PIL import Image
+
+from devhost.durable import DurableEngine
+from devhost.functions import load_app
+from generation import operations
+from jobs.clients import Stores
+from jobs.events import EventLedger
+from jobs.messages import parse_job_message
+from jobs.models import Channel, JobKind, JobStatus, utcnow
+from jobs.outputs import OutputStore
+from jobs.queue import ServiceBusJobQueue, build_service_bus_message
+from jobs.settings import Settings, load_settings
+from jobs.store import JobStore
+from tests.factories import make_job
+
+QUEUE = "generation-jobs"
+
+
+# ------------------------------------------------------------------------- the broker stand-in
+def wire(message: ServiceBusMessage) -> bytes:
+    """The message as the SDK puts it on the wire (AMQP 1.0)."""
+    amqp = PyamqpTransport.to_outgoing_amqp_message(message.raw_amqp_message)
+    return bytes(encode_payload(bytearray(), amqp))
+
+
+class Broker:
+    """One queue with its dead-letter sub-queue; a message id seen before is dropped (duplicate detection)."""
+
+    def __init__(self) -> None:
+        self.active: list[bytes] = []
+        self.dead_letters: list[bytes] = []
+        self.sent_ids: list[str] = []
+        self.refused_ids: set[str] = set()
+        self._seen: set[str] = set()
+
+    def accept(self, message: ServiceBusMessage) -> None:
+        if message.message_id in self.refused_ids:
+            raise ServiceBusConnectionError(message="connection lost")
+        self.sent_ids.append(str(message.message_id))
+        if message.message_id not in self._seen:
+            self._seen.add(str(message.message_id))
+            self.active.append(wire(message))
+
+    def received(self) -> list[ServiceBusReceivedMessage]:
+        return [ServiceBusReceivedMessage.from_bytes(data) for data in self.active]
+
+
+class Sender:
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    async def send_messages(self, message: ServiceBusMessage) -> None:
+        self._broker.accept(message)
+
+    async def close(self) -> None:
+        return None
+
+
+class DeadLetterReceiver:
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._locked: dict[int, bytes] = {}
+
+    async def __aenter__(self) -> DeadLetterReceiver:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._broker.dead_letters.extend(self._locked.values())  # locks lapse: messages come back
+        self._locked.clear()
+
+    async def receive_messages(self, *, max_message_count: int, max_wait_time: float) -> list[Any]:
+        taken = self._broker.dead_letters[:max_message_count]
+        del self._broker.dead_letters[:max_message_count]
+        batch = [ServiceBusReceivedMessage.from_bytes(data) for data in taken]
+        self._locked.update((id(message), data) for message, data in zip(batch, taken, strict=True))
+        return batch
+
+    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
+        del self._locked[id(message)]
+
+
+class BrokerClient:
+    """The part of `azure.servicebus.aio.ServiceBusClient` the job queue uses."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def get_queue_sender(self, *, queue_name: str) -> Sender:
+        assert queue_name == QUEUE
+        return Sender(self._broker)
+
+    def get_queue_receiver(
+        self, *, queue_name: str, sub_queue: ServiceBusSubQueue, **_: Any
+    ) -> DeadLetterReceiver:
+        assert (queue_name, sub_queue) == (QUEUE, ServiceBusSubQueue.DEAD_LETTER)
+        return DeadLetterReceiver(self._broker)
+
+    async def close(self) -> None:
+        return None
+
+
+# ------------------------------------------------------------------------------- fixtures
+@dataclass
+class World:
+    broker: Broker
+    stores: Stores
+    client: df.DurableOrchestrationClient
+    blobs: BlobServiceClient
+    container: str
+
+    async def start(self, instance_id: str, *, finish: bool) -> None:
+        await self.client.start_new("generation_orchestrator", instance_id, {"finish": finish})
+        want = "Completed" if finish else "Running"
+        async with asyncio.timeout(20):
+            status = await self.runtime_status(instance_id)
+            while status != want:
+                await asyncio.sleep(0.05)
+                status = await self.runtime_status(instance_id)
+
+    async def runtime_status(self, instance_id: str) -> str | None:
+        status = await self.client.get_status(instance_id)
+        return status.runtime_status.value if status and status.runtime_status else None
+
+    async def blob_names(self, job_id: str) -> list[str]:
+        container = self.blobs.get_container_client(self.container)
+        return [blob.name async for blob in container.list_blobs(name_starts_with=f"{job_id}/")]
+
+
+def settings_for(connection_string: str) -> Settings:
+    return load_settings({
+        "GENERATION_STORAGE": connection_string,
+        "JOBS_QUEUE_KIND": "servicebus",
+        "JOBS_QUEUE_NAME": QUEUE,
+        "ServiceBusConnection__fullyQualifiedNamespace": "sb-test.servicebus.windows.net",
+        "GENERATION_DEADLINE_SECONDS": "600",
+        "JOB_RETENTION_DAYS": "30",
+    })
+
+
+@pytest.fixture(scope="module")
+def standin_specs() -> Iterator[dict[str, Any]]:
+    module = importlib.import_module("tests.unit.operations.standin_app")
+    yield {spec.name: spec for spec in load_app(module.__name__)}
+
+
+async def _reset_durable_session() -> None:
+    """The SDK keeps one aiohttp session per process; close it so the next event loop makes its own."""
+    session = http_utils._client_session
+    if session is not None and not session.closed:
+        await session.close()
+    http_utils._client_session = None
+    http_utils._session_lock = asyncio.Lock()
+
+
+@pytest.fixture
+async def durable(
+    azurite_connection_string: str, unique_name: str, standin_specs: dict[str, Any]
+) -> AsyncIterator[df.DurableOrchestrationClient]:
+    engine = DurableEngine(functions=standin_specs, connection_string=azurite_connection_string,
+                           task_hub=f"hub{unique_name}")
+    app = web.Application()
+    engine.add_routes(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await engine.start()
+    yield df.DurableOrchestrationClient(engine.client_payload(f"http://127.0.0.1:{runner.addresses[0][1]}"))
+    await engine.stop()
+    await runner.cleanup()
+    await _reset_durable_session()
+
+
+@pytest.fixture
+async def world(
+    azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[World]:
+    tables = TableServiceClient.from_connection_string(azurite_connection_string)
+    blobs = BlobServiceClient.from_connection_string(azurite_connection_string)
+    broker = Broker()
+    stores = Stores(
+        jobs=JobStore(tables, jobs_table=f"{unique_name}jobs", index_table=f"{unique_name}index",
+                      idempotency_table=f"{unique_name}idem"),
+        outputs=OutputStore(blobs, container=unique_name),
+        queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
+        events=EventLedger(tables, table=f"{unique_name}events"),
+    )
+    settings = settings_for(azurite_connection_string)
+    monkeypatch.setattr(operations, "stores", lambda: stores)
+    monkeypatch.setattr(operations, "get_settings", lambda: settings)
+    yield World(broker, stores, durable, blobs, unique_name)
+    await tables.close()
+    await blobs.close()
+
+
+# ---------------------------------------------------------------------------------- tests
+async def test_a_lost_job_is_sent_again_with_its_id_so_repeats_are_dropped(world: World) -> None:
+    lost = await world.stores.jobs.create(make_job(created_at=utcnow() - timedelta(minutes=5), n=2))
+
+    first = await operations.run_maintenance(world.client, now=utcnow())
+    second = await operations.run_maintenance(world.client, now=utcnow())
+
+    assert (first.redriven, second.redriven, first.errors, second.errors) == (1, 1, 0, 0)
+    assert world.broker.sent_ids == [lost.id, lost.id]
+    [message] = world.broker.received()  # the second send fell to duplicate detection
+    assert message.message_id == lost.id
+    assert parse_job_message(b"".join(message.body)) == lost.id
+    assert message.application_properties == {b"kind": b"image", b"n": 2}
+    assert (await world.stores.jobs.get(lost.id)).status is JobStatus.QUEUED
+
+
+async def test_an_overdue_job_is_failed_and_its_orchestration_terminated(world: World) -> None:
+    stuck = await world.stores.jobs.create(
+        make_job(created_at=utcnow() - timedelta(minutes=20), status=JobStatus.RUNNING)
+    )
+    await world.start(stuck.id, finish=False)
+
+    first = await operations.run_maintenance(world.client, now=utcnow())
+    second = await operations.run_maintenance(world.client, now=utcnow())
+
+    assert (first.failed, second.failed, first.errors) == (1, 0, 0)
+    job = await world.stores.jobs.get(stuck.id)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "deadline_exceeded"
+    assert await world.runtime_status(stuck.id) == "Terminated"
+    assert world.broker.sent_ids == []
+
+
+async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
+    old = utcnow() - timedelta(minutes=5)
+    refused = await world.stores.jobs.create(make_job(created_at=old))
+    sent = await world.stores.jobs.create(make_job(created_at=old))
+    world.broker.refused_ids.add(refused.id)
+
+    summary = await operations.run_maintenance(world.client, now=utcnow())
+
+    assert (summary.redriven, summary.errors) == (1, 1)
+    assert [message.message_id for message in world.broker.received()] == [sent.id]
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: World) -> None:
+    expired = await world.stores.jobs.create(
+        make_job(created_at=utcnow() - timedelta(days=40), status=JobStatus.SUCCEEDED, channel=Channel.LINE)
+    )
+    kept = await world.stores.jobs.create(
+        make_job(created_at=utcnow() - timedelta(days=5), status=JobStatus.SUCCEEDED)
+    )
+    await world.stores.outputs.save_image(expired.id, 0, _png())
+    await world.start(expired.id, finish=True)
+    await world.start(operations.deliver_instance_id(expired.id), finish=True)
+    assert await world.stores.events.claim("event-claimed-now", job_id=kept.id)
+
+    # Two days on, the cutoff (30 days back) falls between the 40-day-old job and the 5-day-old one.
+    summary = await operations.run_maintenance(world.client, now=utcnow() + timedelta(days=2))
+
+    assert (summary.purged, summary.events_purged, summary.errors) == (1, 0, 0)
+    assert await world.stores.jobs.find(expired.id) is None
+    assert await world.blob_names(expired.id) == []
+    assert await world.runtime_status(expired.id) is None
+    assert await world.runtime_status(operations.deliver_instance_id(expired.id)) is None
+    assert await world.stores.jobs.find(kept.id) is not None
+
+    later = await operations.run_maintenance(world.client, now=utcnow() + timedelta(days=31))
+    assert (later.events_purged, later.purged) == (1, 1)  # the claim and the job kept above
+
+
+async def test_redrive_dead_letters_moves_them_back_to_the_queue(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    jobs = [make_job(kind=JobKind.TEXT), make_job(n=3), make_job()]
+    world.broker.dead_letters.extend(wire(build_service_bus_message(job)) for job in jobs)
+    timer = SimpleNamespace(past_due=False)
+
+    with caplog.at_level(logging.INFO, logger=operations.__name__):
+        await operations.redrive_dead_letters._function.get_user_function()(timer)
+
+    assert world.broker.dead_letters == []
+    moved = world.broker.received()
+    assert [message.message_id for message in moved] == [job.id for job in jobs]
+    assert [parse_job_message(b"".join(message.body)) for message in moved] == [job.id for job in jobs]
+    assert [message.application_properties[b"n"] for message in moved] == [1, 3, 1]
+    assert f"redrive_dead_letters finished: moved=3 queue={QUEUE}" in caplog.text
