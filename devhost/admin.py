@@ -32,6 +32,7 @@ class AdminApi:
         self._refusals = {name.lower(): reason for name, reason in refusals.items()}
         self._keys = keys
         self._invoker = invoker
+        self.running = False  # set once every listener has started: the readiness probe waits for it
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/admin/host/status", self.status)
@@ -39,7 +40,9 @@ class AdminApi:
 
     async def status(self, request: web.Request) -> web.Response:
         # Open without a key: it is the readiness probe and reveals nothing about the app.
-        return web.json_response({"state": "Running", "processId": os.getpid(), "host": "devhost"})
+        state = "Running" if self.running else "Initializing"
+        return web.json_response({"state": state, "processId": os.getpid(), "host": "devhost"},
+                                 status=200 if self.running else 503)
 
     async def invoke(self, request: web.Request) -> web.Response:
         if not self._keys.allows("admin", presented_key(request)):

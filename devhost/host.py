@@ -66,7 +66,8 @@ class Host:
     async def start(self) -> None:
         self.catalog = self._sort_functions()
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        self._admin().add_routes(app)
+        admin = self._admin()
+        admin.add_routes(app)
         if self.engine is not None:
             self.engine.add_routes(app)
         router = HttpRouter(self.catalog.http, prefix=self.config.route_prefix, keys=self.keys,
@@ -83,6 +84,7 @@ class Host:
         for job in self._listeners():
             self._loops.append(asyncio.create_task(job.run(), name=f"{job.spec.name}:listener"))
         self._log_banner()
+        admin.running = True
 
     async def stop(self) -> None:
         """Stop listening for new queue/timer work, drain in-flight invocations, then HTTP, then Durable."""
