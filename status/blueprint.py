@@ -18,24 +18,27 @@ bp = df.Blueprint()
 @bp.route(route="generations/{id}", methods=["GET"])
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
-    work = jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=base_url(req))
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=base_url(req)),
+        job_id=job_id,
+    )
 
 
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=base_url(req)))
+    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=base_url(req)))
 
 
 @bp.function_name("get_generation_output")
 @bp.route(route="generations/{id}/outputs/{index}", methods=["GET"])
 async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
-    bundle = stores()
-    work = outputs_api.get_output(
-        job_id, req.route_params["index"], req.params, jobs=bundle.jobs, outputs=bundle.outputs)
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: outputs_api.get_output(
+            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs),
+        job_id=job_id,
+    )
 
 
 @bp.function_name("cancel_generation")
@@ -45,8 +48,10 @@ async def cancel_generation(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
-    work = control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=base_url(req))
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=base_url(req)),
+        job_id=job_id,
+    )
 
 
 @bp.function_name("delete_generation")
@@ -56,15 +61,16 @@ async def delete_generation(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
-    bundle = stores()
-    work = control.delete_job(job_id, jobs=bundle.jobs, outputs=bundle.outputs, client=client)
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs, client=client),
+        job_id=job_id,
+    )
 
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def health_check(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(health.check(stores()))
+    return await health.check()
 
 
 @bp.function_name("openapi_document")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
@@ -18,10 +18,15 @@ def not_found(job_id: str) -> func.HttpResponse:
     return problem(404, detail=f"No generation job with id '{job_id}' exists.")
 
 
-async def answer(work: Awaitable[func.HttpResponse], *, job_id: str | None = None) -> func.HttpResponse:
-    """Await a handler; map expected errors to 4xx problems and anything else to a bare 500."""
+async def answer(
+    work: Callable[[], Awaitable[func.HttpResponse]], *, job_id: str | None = None
+) -> func.HttpResponse:
+    """Run a handler; map expected errors to 4xx problems and anything else to a bare 500.
+
+    `work` is called inside the guard so that building the stores (settings) is covered too.
+    """
     try:
-        return await work
+        return await work()
     except QueryInvalid as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
     except InvalidCursor:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import azure.functions as func
 
-from jobs.clients import Stores
+from jobs.clients import stores
 from jobs.http import json_response
 from status.probes import probe_blob, probe_table, queue_probe
 
@@ -43,10 +43,11 @@ def health_response(states: Mapping[str, str]) -> func.HttpResponse:
     return json_response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
-async def check(bundle: Stores, *, seconds: float = PROBE_TIMEOUT_SECONDS) -> func.HttpResponse:
+async def check(*, seconds: float = PROBE_TIMEOUT_SECONDS) -> func.HttpResponse:
+    """The app's own dependencies; a store that cannot even be built (settings) is unavailable."""
     probes: dict[str, Probe] = {
-        "table": lambda: probe_table(bundle.jobs),
-        "blob": lambda: probe_blob(bundle.outputs),
+        "table": lambda: probe_table(stores().jobs),
+        "blob": lambda: probe_blob(stores().outputs),
         "queue": lambda: queue_probe().check(),
     }
     return health_response(await dependency_states(probes, seconds=seconds))

@@ -23,15 +23,15 @@ BASE = "http://localhost:7071"
 
 
 async def cancel(store: JobStore, durable: FakeDurableApi, job_id: str) -> func.HttpResponse:
-    work = cancel_job(job_id, jobs=store, client=durable.client(), base_url=BASE)
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: cancel_job(job_id, jobs=store, client=durable.client(), base_url=BASE), job_id=job_id)
 
 
 async def delete(
     store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str
 ) -> func.HttpResponse:
-    work = delete_job(job_id, jobs=store, outputs=outputs, client=durable.client())
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: delete_job(job_id, jobs=store, outputs=outputs, client=durable.client()), job_id=job_id)
 
 
 async def test_cancel_queued_job_is_immediate(job_store: JobStore, durable: FakeDurableApi) -> None:
@@ -130,7 +130,8 @@ async def test_unexpected_failure_is_a_500_problem_without_internals(
     binding = {"taskHubName": "h", "creationUrls": {}, "managementUrls": {},
                "rpcBaseUrl": "http://127.0.0.1:9/durabletask/"}
     client = df.DurableOrchestrationClient(json.dumps(binding))
-    response = await answer(cancel_job(job.id, jobs=job_store, client=client, base_url=BASE), job_id=job.id)
+    response = await answer(
+        lambda: cancel_job(job.id, jobs=job_store, client=client, base_url=BASE), job_id=job.id)
     assert response.status_code == 500
     detail = json.loads(response.get_body())["detail"]
     assert "127.0.0.1" not in detail

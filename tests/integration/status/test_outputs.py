@@ -29,8 +29,8 @@ def small_png() -> bytes:
 async def fetch(
     job_store: JobStore, output_store: OutputStore, job_id: str, index: str, **params: str
 ) -> func.HttpResponse:
-    work = get_output(job_id, index, params, jobs=job_store, outputs=output_store)
-    return await answer(work, job_id=job_id)
+    return await answer(
+        lambda: get_output(job_id, index, params, jobs=job_store, outputs=output_store), job_id=job_id)
 
 
 async def download(url: str) -> tuple[int, str, bytes]:

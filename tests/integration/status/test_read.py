@@ -24,7 +24,7 @@ def body(response: func.HttpResponse) -> Any:
 
 
 async def get(store: JobStore, job_id: str, **params: str) -> func.HttpResponse:
-    return await answer(get_job(job_id, params, jobs=store, base_url=BASE), job_id=job_id)
+    return await answer(lambda: get_job(job_id, params, jobs=store, base_url=BASE), job_id=job_id)
 
 
 async def test_queued_job_has_retry_after(job_store: JobStore) -> None:
@@ -91,7 +91,7 @@ async def test_bad_wait_is_a_400_problem(job_store: JobStore, wait: str) -> None
 
 
 async def list_page(store: JobStore, **params: str) -> func.HttpResponse:
-    return await answer(list_jobs(params, jobs=store, base_url=BASE))
+    return await answer(lambda: list_jobs(params, jobs=store, base_url=BASE))
 
 
 async def test_list_pages_newest_first_with_a_cursor(job_store: JobStore) -> None:

@@ -21,7 +21,7 @@ async def test_unexpected_error_is_a_500_problem_and_logged_with_the_job_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="status.errors"):
-        response = await answer(_raise(RuntimeError("password=hunter2 at 10.0.0.1")), job_id="job-9")
+        response = await answer(lambda: _raise(RuntimeError("password=hunter2 at 10.0.0.1")), job_id="job-9")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     text = response.get_body().decode()
@@ -32,11 +32,11 @@ async def test_unexpected_error_is_a_500_problem_and_logged_with_the_job_id(
 
 
 async def test_known_errors_map_to_4xx() -> None:
-    assert (await answer(_raise(JobNotFound("j1")))).status_code == 404
-    cursor = await answer(_raise(InvalidCursor("bad")))
+    assert (await answer(lambda: _raise(JobNotFound("j1")))).status_code == 404
+    cursor = await answer(lambda: _raise(InvalidCursor("bad")))
     assert cursor.status_code == 400
     assert json.loads(cursor.get_body())["errors"][0]["field"] == "cursor"
-    query = await answer(_raise(QueryInvalid([{"field": "limit", "message": "too big"}])))
+    query = await answer(lambda: _raise(QueryInvalid([{"field": "limit", "message": "too big"}])))
     assert query.status_code == 400
     assert json.loads(query.get_body())["errors"] == [{"field": "limit", "message": "too big"}]
 
@@ -45,4 +45,4 @@ async def test_success_passes_through() -> None:
     async def ok() -> func.HttpResponse:
         return func.HttpResponse(status_code=204)
 
-    assert (await answer(ok())).status_code == 204
+    assert (await answer(ok)).status_code == 204
