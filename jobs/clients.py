@@ -7,6 +7,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
@@ -67,10 +68,17 @@ def _build_queue(
         bus_queue = ServiceBusJobQueue(client, queue_name=settings.queue_name)
         closers.append(bus_queue.close)
         return bus_queue
+    # The send is on the accept path: a queue that is down must turn into a quick 503, not a
+    # minute of the SDK's default back-off (15 s, then 18 s, ...).
+    retry: dict[str, Any] = {"initial_backoff": 0.2, "increment_base": 2, "retry_total": 2}
     if storage.connection_string:
-        queues = QueueServiceClient.from_connection_string(storage.connection_string)
+        queues = QueueServiceClient.from_connection_string(
+            storage.connection_string, connection_timeout=5, **retry
+        )
     else:
-        queues = QueueServiceClient(storage.queue_service_uri or "", credential=credential)
+        queues = QueueServiceClient(
+            storage.queue_service_uri or "", credential=credential, connection_timeout=5, **retry
+        )
     closers.append(queues.close)
     return StorageJobQueue(queues, queue_name=settings.queue_name)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import weakref
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from generation.providers.azure_provider import AzureOpenAIProvider
 from generation.providers.base import (
     ContentRejected,
     GeneratedImage,
@@ -18,8 +18,24 @@ from generation.providers.base import (
     UpstreamUnavailable,
 )
 from generation.providers.offline import OfflineProvider
-from generation.providers.openai_provider import OpenAIProvider
 from jobs.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from generation.providers.azure_provider import AzureOpenAIProvider
+    from generation.providers.openai_provider import OpenAIProvider
+
+# The OpenAI SDK takes seconds to import; a host that runs offline (or only the LINE webhook)
+# should not pay for it at start-up, so the SDK-backed providers load on first use.
+_LAZY = {
+    "OpenAIProvider": "generation.providers.openai_provider",
+    "AzureOpenAIProvider": "generation.providers.azure_provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AzureOpenAIProvider",
@@ -38,7 +54,7 @@ __all__ = [
     "get_provider",
 ]
 
-AnyProvider: TypeAlias = OfflineProvider | OpenAIProvider | AzureOpenAIProvider
+AnyProvider: TypeAlias = "OfflineProvider | OpenAIProvider | AzureOpenAIProvider"
 _Entries: TypeAlias = list[tuple[Settings, AnyProvider]]
 # SDK clients hold connection pools bound to the loop that first used them, hence one per loop.
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Entries] = weakref.WeakKeyDictionary()
@@ -64,6 +80,8 @@ def build_provider(settings: Settings) -> AnyProvider:
     if kind == "offline":
         return OfflineProvider(latency_ms=settings.offline_latency_ms)
     if kind == "openai":
+        from generation.providers.openai_provider import OpenAIProvider  # noqa: PLC0415 (lazy, see _LAZY)
+
         return OpenAIProvider(
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url,
@@ -71,6 +89,8 @@ def build_provider(settings: Settings) -> AnyProvider:
             text_model=settings.openai_text_model,
         )
     if kind == "azure_openai":
+        from generation.providers.azure_provider import AzureOpenAIProvider  # noqa: PLC0415 (lazy, see _LAZY)
+
         return AzureOpenAIProvider(
             endpoint=settings.azure_openai_endpoint,
             api_version=settings.openai_api_version,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
+
 
 class ProviderError(Exception):
     """A provider failure with a user-safe message (no secrets, no stack) and a retry decision."""

@@ -11,6 +11,7 @@ import openai
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from generation.providers.base import (
+    CONTENT_REJECTED_MESSAGE,
     ContentRejected,
     ProviderConfigError,
     ProviderError,
@@ -20,7 +21,6 @@ from generation.providers.base import (
 )
 from generation.providers.retry_after import parse_retry_after
 
-CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
 REJECTION_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "contentfilter"}
 )

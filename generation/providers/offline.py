@@ -13,8 +13,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
-from generation.providers.base import ContentRejected, ProviderConfigError
-from generation.providers.errors import CONTENT_REJECTED_MESSAGE
+from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejected, ProviderConfigError
 from generation.providers.images import parse_size
 
 REJECT_MARKER = "[reject]"
