@@ -31,7 +31,9 @@ def test_sigkill_in_the_middle_of_an_orchestration(azurite_connection_string: st
     host = DevhostProcess(app_dir=SAMPLE_APP, settings=settings).start()
     try:
         host.wait_ready()
-        body = json.dumps({"dir": str(tmp_path), "steps": STEPS, "sleep": 0.6}).encode()
+        # Step 2 sleeps long enough for the kill to land while it runs, even on a busy machine.
+        sleeps = [0.2, 0.2, 2.5, 0.2, 0.2]
+        body = json.dumps({"dir": str(tmp_path), "steps": STEPS, "sleep": sleeps}).encode()
         started = call("POST", f"{host.base_url}/api/durable/start/long_steps/{instance_id}", body=body)
         assert started.status == 202, started.body
         # Steps 0 and 1 completed (their results are stored); step 2 is sleeping when the process dies.

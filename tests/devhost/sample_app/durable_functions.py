@@ -202,12 +202,16 @@ def with_child(context: df.DurableOrchestrationContext):  # type: ignore[no-unty
 
 @bp.orchestration_trigger(context_name="context")
 def long_steps(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
-    """Runs `steps` record_step activities one after another; the custom status counts finished ones."""
+    """Runs `steps` record_step activities one after another; the custom status counts finished ones.
+
+    `sleep` is seconds per step, or a list with one entry per step.
+    """
     payload = context.get_input()
+    sleeps = payload["sleep"] if isinstance(payload["sleep"], list) else [payload["sleep"]] * payload["steps"]
     results = []
     for step in range(int(payload["steps"])):
         results.append((yield context.call_activity(
-            "record_step", {"dir": payload["dir"], "step": step, "sleep": payload["sleep"]})))
+            "record_step", {"dir": payload["dir"], "step": step, "sleep": sleeps[step]})))
         context.set_custom_status({"done": step + 1})
     return results
 
