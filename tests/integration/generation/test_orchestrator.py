@@ -1,0 +1,199 @@
+"""The generation orchestrator replayed by the real azure-functions-durable SDK on devhost's engine.
+
+Activities are scripted stand-ins (registered under the real names) so each test decides what the
+provider "did"; the orchestrator, the replay and the task hub in Azurite are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import types
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+import pytest_asyncio
+
+from devhost.functions import load_app
+from generation import orchestration
+from generation.retry_policy import MAX_ATTEMPTS
+from tests.devhost.test_durable_support import Host, drop_task_hub, running_engine
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class Script:
+    """What the stand-in activities answer for one job, and what they were asked."""
+
+    total: int = 1
+    channel: str = "api"
+    proceed: bool = True
+    deadline_seconds: int = 600
+    notify: bool = True
+    answers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # per index, per attempt
+    work_seconds: float = 0.0
+    calls: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    finalized: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+
+
+SCRIPTS: dict[str, Script] = {}
+SUCCEEDED = {"status": "succeeded"}
+
+
+def _build_app() -> dict[str, Any]:
+    bp = df.Blueprint()
+
+    @bp.function_name("generation_orchestrator")
+    @bp.orchestration_trigger(context_name="context")
+    def generation_orchestrator(context: df.DurableOrchestrationContext) -> Any:
+        return orchestration.generation_orchestrator(context)
+
+    @bp.function_name("mark_job_running")
+    @bp.activity_trigger(input_name="payload")
+    def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
+        script = SCRIPTS[payload["job_id"]]
+        if not script.proceed:
+            return {"proceed": False, "status": "canceled"}
+        return {"proceed": True, "status": "running", "total": script.total, "channel": script.channel,
+                "deadline_seconds": script.deadline_seconds}
+
+    @bp.function_name("generate_output")
+    @bp.activity_trigger(input_name="payload")
+    async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
+        script = SCRIPTS[payload["job_id"]]
+        index, attempt = payload["index"], payload["attempt"]
+        script.calls[index].append(attempt)
+        await asyncio.sleep(script.work_seconds)
+        answers = script.answers.get(index, [])
+        answer = answers[min(attempt, len(answers) - 1)] if answers else SUCCEEDED
+        if answer.get("status") == "crash":
+            raise RuntimeError("worker crashed")
+        return {"index": index, **answer}
+
+    @bp.function_name("finalize_job")
+    @bp.activity_trigger(input_name="payload")
+    def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
+        script = SCRIPTS[payload["job_id"]]
+        script.finalized.append(payload)
+        status = {"completed": "succeeded", "canceled": "canceled"}.get(payload["outcome"], "failed")
+        return {"status": status, "notify": script.notify}
+
+    @bp.function_name("deliver_line")
+    @bp.activity_trigger(input_name="payload")
+    def deliver_line(payload: dict[str, Any]) -> None:
+        SCRIPTS[payload["job_id"]].delivered.append(payload)
+
+    name = "orchestrator_test_app"
+    module = types.ModuleType(name)
+    module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
+    module.app.register_functions(bp)  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    return {spec.name: spec for spec in load_app(name)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_retries() -> Any:
+    """Retry waits of a tenth of a second: the policy itself is unit-tested; here the flow is."""
+    original = orchestration.retry_delay
+    orchestration.retry_delay = lambda attempt, retry_after: 0.1 + (retry_after or 0) / 100
+    yield
+    orchestration.retry_delay = original
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def host(azurite_connection_string: str) -> AsyncIterator[Host]:
+    hub = "orch" + uuid.uuid4().hex[:12]
+    specs = _build_app()
+    async with running_engine(azurite_connection_string, hub, max_activities=8, specs=specs) as running:
+        yield running
+    await drop_task_hub(azurite_connection_string, hub)
+
+
+async def _run(host: Host, script: Script, *, until: Any = None) -> tuple[str, dict[str, Any]]:
+    job_id = str(uuid.uuid4())
+    SCRIPTS[job_id] = script
+    await host.engine.start_instance("generation_orchestrator", job_id, None)
+    if until is not None:
+        await host.wait(job_id, until)
+        return job_id, {}
+    return job_id, await host.wait(job_id, within=30)
+
+
+async def test_every_output_succeeds_and_nothing_is_delivered_for_the_api(host: Host) -> None:
+    script = Script(total=3)
+    _, final = await _run(host, script)
+    assert final["runtimeStatus"] == "Completed"
+    assert final["output"] == {"job_id": final["instanceId"], "status": "succeeded", "delivered": False}
+    assert final["customStatus"] == {"state": "succeeded", "completed": 3, "total": 3}
+    assert {index: calls for index, calls in script.calls.items()} == {0: [0], 1: [0], 2: [0]}
+    assert [(f["outcome"], f["failures"]) for f in script.finalized] == [("completed", {})]
+    assert script.delivered == []
+
+
+async def test_a_permanent_failure_is_not_retried_and_reaches_finalize(host: Host) -> None:
+    rejected = {"status": "failed", "error": {"code": "content_rejected", "message": "no"}}
+    script = Script(total=2, answers={1: [rejected]})
+    await _run(host, script)
+    assert script.calls[1] == [0]
+    assert script.finalized[0]["failures"] == {"1": rejected["error"]}
+    assert script.finalized[0]["outcome"] == "completed"
+
+
+async def test_transient_failures_are_retried_until_success(host: Host) -> None:
+    limited = {"status": "retry", "retry_after": 1.0, "error": {"code": "rate_limited", "message": "slow"}}
+    script = Script(total=2, answers={0: [limited, {"status": "crash"}, SUCCEEDED]})
+    _, final = await _run(host, script)
+    assert script.calls[0] == [0, 1, 2]
+    assert script.calls[1] == [0]
+    assert script.finalized[0]["failures"] == {}
+    assert final["customStatus"]["completed"] == 2
+
+
+async def test_retries_are_bounded(host: Host) -> None:
+    down = {"status": "retry", "error": {"code": "provider_unavailable", "message": "down"}}
+    script = Script(total=1, answers={0: [down]})
+    await _run(host, script)
+    assert script.calls[0] == list(range(MAX_ATTEMPTS))
+    assert script.finalized[0]["failures"] == {"0": down["error"]}
+
+
+async def test_cancel_event_stops_the_work(host: Host) -> None:
+    script = Script(total=2, work_seconds=5)
+    job_id, _ = await _run(host, script, until=lambda body: body["runtimeStatus"] == "Running")
+    await host.engine.raise_event(job_id, "cancel", json.dumps(None))
+    final = await host.wait(job_id, within=10)
+    assert final["output"]["status"] == "canceled"
+    assert script.finalized[0]["outcome"] == "canceled"
+
+
+async def test_deadline_ends_a_job_that_takes_too_long(host: Host) -> None:
+    script = Script(total=1, work_seconds=5, deadline_seconds=1)
+    await _run(host, script)
+    assert script.finalized[0]["outcome"] == "deadline_exceeded"
+
+
+async def test_line_jobs_are_delivered_once_and_only_when_finalize_says_so(host: Host) -> None:
+    told = Script(total=1, channel="line")
+    job_id, final = await _run(host, told)
+    assert told.delivered == [{"job_id": job_id}]
+    assert final["output"]["delivered"] is True
+
+    silent = Script(total=1, channel="line", notify=False)
+    await _run(host, silent)
+    assert silent.delivered == []
+
+
+async def test_a_job_that_may_not_run_ends_without_work(host: Host) -> None:
+    script = Script(proceed=False)
+    _, final = await _run(host, script)
+    assert final["output"]["skipped"] is True
+    assert script.calls == {} and script.finalized == []
