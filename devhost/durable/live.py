@@ -27,6 +27,8 @@ class LiveInstance:
     # Messages waiting to be stored; those that arrive during one write share the next row.
     outbox: list[tuple[Event, str, asyncio.Future[bool]]] = field(default_factory=list)
     flushing: bool = False
+    # While a reload reads storage: inbox rows stored meanwhile, which its result may not include.
+    arrivals: list[tuple[str, list[Event]]] | None = None
     ledger: Ledger = field(default_factory=Ledger)
     timers: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
     running: set[int] = field(default_factory=set)

@@ -123,6 +123,8 @@ class TaskHubWorker:
         # The execution may have moved on (continue-as-new) while the row was written.
         if live.record.execution_id == execution_id:
             live.inbox.append((row_key, events))
+            if live.arrivals is not None:
+                live.arrivals.append((row_key, events))
             self._mark_ready(live.record.instance_id)
         for _, done in batch:
             done.set_result(live.record.execution_id == execution_id)
@@ -143,7 +145,14 @@ class TaskHubWorker:
         self._mark_ready(record.instance_id)
 
     async def _load(self, live: LiveInstance) -> None:
-        live.reset(*await self._store.load_execution(*live.key))
+        live.arrivals = []
+        try:
+            events, rows, inbox = await self._store.load_execution(*live.key)
+            known = {row_key for row_key, _ in inbox}
+            inbox += [entry for entry in live.arrivals if entry[0] not in known]
+        finally:
+            live.arrivals = None
+        live.reset(events, rows, inbox)
         if live.record.terminal:
             return
         delivered = {history.completed_task(event) for event in live.messages()}
