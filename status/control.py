@@ -12,11 +12,14 @@ from jobs.models import InvalidTransition, Job, JobStatus
 from jobs.outputs import OutputStore
 from jobs.resource import job_resource
 from jobs.store import JobStore
-from status.jobs_api import retry_after
+from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)
 
 CANCEL_EVENT = "cancel"
+# How long a DELETE of a running job waits for the orchestration to finish canceling, so that its
+# history can be purged (a running instance cannot be) before the row that names it is gone.
+DELETE_SETTLE_SECONDS = 10.0
 # The library raises a bare Exception for these answers of the durable HTTP API (v1.7 wording).
 _ABSENT_INSTANCE_MARKERS = ("No instance with ID", "is gone")
 
@@ -62,7 +65,9 @@ async def cancel_job(
     return json_response(resource, status=202, headers=headers)
 
 
-async def _stop_if_unfinished(job: Job, *, jobs: JobStore, client: Orchestrations) -> None:
+async def _stop_if_unfinished(
+    job: Job, *, jobs: JobStore, client: Orchestrations, settle_seconds: float
+) -> None:
     if job.status.is_terminal:
         return
     try:
@@ -71,6 +76,9 @@ async def _stop_if_unfinished(job: Job, *, jobs: JobStore, client: Orchestration
         return  # it finished meanwhile
     if job.status is JobStatus.RUNNING:
         await signal_cancel(client, job.id)
+        job = await wait_until_terminal(jobs, job, seconds=settle_seconds)
+        if not job.status.is_terminal:
+            logger.warning("job %s: still %s when deleted; its history is left behind", job.id, job.status)
 
 
 async def _purge_history(client: Orchestrations, job_id: str) -> None:
@@ -83,10 +91,15 @@ async def _purge_history(client: Orchestrations, job_id: str) -> None:
 
 
 async def delete_job(
-    job_id: str, *, jobs: JobStore, outputs: OutputStore, client: Orchestrations
+    job_id: str,
+    *,
+    jobs: JobStore,
+    outputs: OutputStore,
+    client: Orchestrations,
+    settle_seconds: float = DELETE_SETTLE_SECONDS,
 ) -> func.HttpResponse:
     job = await jobs.get(job_id)
-    await _stop_if_unfinished(job, jobs=jobs, client=client)
+    await _stop_if_unfinished(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     # Blobs before the row: if a step fails the job is still there and the DELETE can be repeated.
     removed = await outputs.delete_job(job_id)
     await jobs.delete(job_id)

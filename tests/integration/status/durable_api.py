@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ class FakeDurableApi:
     events: list[tuple[str, str]] = field(default_factory=list)
     purged: list[str] = field(default_factory=list)
     base_url: str = ""
+    on_event: Callable[[str], None] | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def raise_event(self, request: web.Request) -> web.Response:
         instance_id, name = request.match_info["id"], request.match_info["name"]
@@ -28,13 +31,19 @@ class FakeDurableApi:
         if not self.instances[instance_id]:
             return web.json_response({"message": "gone"}, status=410)
         self.events.append((instance_id, name))
+        if self.on_event is not None:
+            self.on_event(instance_id)
         return web.json_response({}, status=202)
 
     async def purge(self, request: web.Request) -> web.Response:
+        """As the durable API: not found → 404; a running instance cannot be purged (412)."""
         instance_id = request.match_info["id"]
         self.purged.append(instance_id)
-        if self.instances.pop(instance_id, None) is None:
+        if instance_id not in self.instances:
             return web.json_response({"message": "not found"}, status=404)
+        if self.instances[instance_id]:
+            return web.json_response("Only orchestrations in a terminal state can be purged", status=412)
+        del self.instances[instance_id]
         return web.json_response({"instancesDeleted": 1})
 
     def client(self) -> df.DurableOrchestrationClient:
@@ -61,6 +70,7 @@ async def durable_api() -> AsyncIterator[FakeDurableApi]:
     fake.base_url = f"http://127.0.0.1:{port}"
     try:
         yield fake
+        await asyncio.gather(*fake.background)
     finally:
         # The library keeps one aiohttp session per process; it belongs to this test's event loop.
         await http_utils._close_session()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -28,10 +29,11 @@ async def cancel(store: JobStore, durable: FakeDurableApi, job_id: str) -> func.
 
 
 async def delete(
-    store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str
+    store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str, *, settle: float = 5
 ) -> func.HttpResponse:
-    return await answer(
-        lambda: delete_job(job_id, jobs=store, outputs=outputs, client=durable.client()), job_id=job_id)
+    work = lambda: delete_job(  # noqa: E731
+        job_id, jobs=store, outputs=outputs, client=durable.client(), settle_seconds=settle)
+    return await answer(work, job_id=job_id)
 
 
 async def test_cancel_queued_job_is_immediate(job_store: JobStore, durable: FakeDurableApi) -> None:
@@ -109,16 +111,39 @@ async def test_delete_removes_row_blobs_and_history(
     assert again.status_code == 404
 
 
-async def test_delete_running_job_cancels_it_first(
+async def test_delete_running_job_cancels_it_and_purges_once_it_stopped(
     job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
 ) -> None:
     job = await job_store.create(make_job())
     await job_store.mark_running(job.id)
     durable.instances[job.id] = True
+
+    def orchestrator_stops(instance_id: str) -> None:
+        # What the orchestrator does on the cancel event: finalize the row, then complete.
+        async def finalize() -> None:
+            await job_store.finish(instance_id, status=JobStatus.CANCELED, error=JobError("canceled", "C."))
+            durable.instances[instance_id] = False
+        durable.background.append(asyncio.create_task(finalize()))
+
+    durable.on_event = orchestrator_stops
     response = await delete(job_store, output_store, durable, job.id)
     assert response.status_code == 204
     assert durable.events == [(job.id, "cancel")]
     assert await job_store.find(job.id) is None
+    assert job.id in durable.purged
+    assert job.id not in durable.instances  # purged only because it had completed
+
+
+async def test_delete_running_job_that_does_not_stop_in_time_still_deletes(
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+) -> None:
+    job = await job_store.create(make_job())
+    await job_store.mark_running(job.id)
+    durable.instances[job.id] = True
+    response = await delete(job_store, output_store, durable, job.id, settle=0.3)
+    assert response.status_code == 204
+    assert await job_store.find(job.id) is None
+    assert durable.instances[job.id] is True  # a running instance is not purged
 
 
 async def test_unexpected_failure_is_a_500_problem_without_internals(
