@@ -217,6 +217,17 @@ def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connect
     assert_problem(call("POST", f"{url}/cancel"), 409)
 
 
+def test_delete_running_job(app: DevhostProcess) -> None:
+    job = submit(app)
+    url = status_url(app, job["id"])
+    deadline = time.monotonic() + 30
+    while call("GET", url).json()["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert call("DELETE", url).status == 204
+    assert_problem(call("GET", url), 404)
+    assert_problem(call("GET", f"{url}/outputs/0"), 404)
+
+
 def test_list_pages_and_filters(app: DevhostProcess) -> None:
     user = f"lister-{uuid.uuid4().hex[:8]}"
     ids = [submit(app, user=user)["id"] for _ in range(3)]
