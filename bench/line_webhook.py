@@ -1,0 +1,129 @@
+"""LINE webhook acknowledgement latency on devhost with Azurite and a fake LINE server.
+
+Signed webhook POSTs of three kinds: the console's Verify request (no events: signature and parse
+only), `/help` (an immediate reply started alongside), and a text message (event claim, job row,
+queue send, loading animation started alongside). LINE gives a webhook 2 s; the target is a p99
+under 300 ms for job events. Figures are printed, never asserted.
+
+    .venv/bin/python bench/line_webhook.py [--requests 200] [--concurrency 1 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from _common import azurite_connection_string, percentile, start_product_app, summary
+
+from tests.factories_line import (
+    CHANNEL_ACCESS_TOKEN,
+    CHANNEL_SECRET,
+    signed_request,
+    source,
+    text_event,
+    user_id,
+)
+from tests.fakes.line_server import FakeLine
+
+TARGET_P99_MS = 300.0
+IMAGE_JOB = "text message -> image job"
+EventsFor = Callable[[int], list[dict[str, Any]]]
+
+
+async def measure(post: Callable[[int], Awaitable[None]], *, requests: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    counter = iter(range(requests))
+
+    async def worker() -> None:
+        for number in counter:
+            started = time.perf_counter()
+            await post(number)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def poster(http: aiohttp.ClientSession, url: str, events_for: EventsFor) -> Callable[[int], Awaitable[None]]:
+    async def post(number: int) -> None:
+        body, headers = signed_request(events_for(number))
+        async with http.post(url, data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            await response.read()
+
+    return post
+
+
+def api_poster(http: aiohttp.ClientSession, base: str) -> Callable[[int], Awaitable[None]]:
+    """The HTTP API's accept path under the same load, for comparison."""
+
+    async def post(number: int) -> None:
+        async with http.post(f"{base}/api/generations", json={"prompt": f"bench {number}"}) as response:
+            assert response.status == 202, await response.text()
+            await response.read()
+
+    return post
+
+
+def kinds(fake: FakeLine) -> dict[str, EventsFor]:
+    def job(text: str) -> EventsFor:
+        def events(_: int) -> list[dict[str, Any]]:
+            token = fake.issue_reply_token()
+            return [text_event(text, src=source(user=user_id()), reply_token=token)]
+
+        return events
+
+    return {
+        "verify (no events)": lambda _: [],
+        "/help (reply alongside)": lambda _: [text_event("/help", reply_token=fake.issue_reply_token())],
+        "/ask -> text job": job("/ask why is the sky blue?"),
+        IMAGE_JOB: job("a lighthouse at dawn"),
+    }
+
+
+async def run(requests: int, concurrencies: list[int]) -> None:
+    connection_string = azurite_connection_string()
+    with FakeLine(CHANNEL_ACCESS_TOKEN) as fake:
+        app, _ = start_product_app(
+            connection_string,
+            LINE_CHANNEL_SECRET=CHANNEL_SECRET,
+            LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN,
+            LINE_API_HOST=fake.base_url,
+        )
+        try:
+            async with aiohttp.ClientSession(trust_env=False) as http:
+                url = f"{app.base_url}/api/line/webhook"
+                posts = {label: poster(http, url, events) for label, events in kinds(fake).items()}
+                posts["POST /api/generations (API)"] = api_poster(http, app.base_url)
+                for post in posts.values():  # warm-up: imports, clients, tables
+                    await measure(post, requests=10, concurrency=2)
+                for concurrency in concurrencies:
+                    print(f"concurrency {concurrency}")
+                    p99: dict[str, float] = {}
+                    for label, post in posts.items():
+                        latencies = await measure(post, requests=requests, concurrency=concurrency)
+                        p99[label] = percentile(latencies, 99)
+                        print(f"  {label:<30} {summary(latencies)}")
+                    verdict = "met" if p99[IMAGE_JOB] < TARGET_P99_MS else "NOT met"
+                    print(f"  job events p99 target {TARGET_P99_MS:.0f} ms: {verdict}")
+        except AssertionError:
+            print(app.output()[-4000:])
+            raise
+        finally:
+            app.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per kind and concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args()
+    asyncio.run(run(args.requests, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
