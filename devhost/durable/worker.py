@@ -24,6 +24,7 @@ from devhost.functions import FunctionSpec
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 1.0
+DELIVERY_ATTEMPTS = 5
 
 
 class TaskHubWorker:
@@ -237,7 +238,7 @@ class TaskHubWorker:
                     return  # terminated (or replaced) while waiting for a slot
                 event = await activities.execute(self._specs, task_id=work.task_id, name=work.name,
                                                  input_json=work.input_json)
-            await self.deliver(instance_id, execution_id, event)
+            await self._deliver_reliably(instance_id, execution_id, event)
         finally:
             live = self._live.get(instance_id)
             if live is not None and live.record.execution_id == execution_id:
@@ -252,7 +253,27 @@ class TaskHubWorker:
 
     def _fire(self, instance_id: str, execution_id: str, task_id: int, fire_at: datetime) -> None:
         event = history.timer_fired(history.utc_now(), task_id=task_id, fire_at=history.iso(fire_at))
-        self._spawn(self.deliver(instance_id, execution_id, event), name=f"durable-timer-{instance_id}")
+        self._spawn(self._deliver_reliably(instance_id, execution_id, event),
+                    name=f"durable-timer-{instance_id}")
+
+    async def _deliver_reliably(self, instance_id: str, execution_id: str, event: Event) -> None:
+        """Deliver an activity result or timer firing, retrying storage errors for a while.
+
+        If storage stays unavailable the message is given up and the instance reloaded later: what was not
+        stored is done again (the activity re-runs, the timer re-arms), as after a crash.
+        """
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            try:
+                await self.deliver(instance_id, execution_id, event)
+                return
+            except Exception:
+                logger.warning("orchestration %s: storing %s failed (attempt %d)", instance_id,
+                               history.kind(event).name, attempt, exc_info=True)
+                await asyncio.sleep(RETRY_AFTER_FAILURE)
+        live = self._current(instance_id, execution_id)
+        if live is not None:
+            live.loaded = False
+            self._mark_ready(instance_id)
 
     def _spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> None:
         task = asyncio.create_task(work, name=name)

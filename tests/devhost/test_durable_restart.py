@@ -6,7 +6,11 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
 from tests.devhost.test_durable_support import drop_task_hub, running_engine
@@ -70,4 +74,35 @@ async def test_durable_timer_and_buffered_event_survive_a_restart(azurite_connec
         assert slept["runtimeStatus"] == "Completed" and slept["output"] >= 1.0
         both = await second.wait(waiter)
         assert both["output"] == {"go": "1", "data": json.dumps("kept")}
+    await drop_task_hub(azurite_connection_string, hub)
+
+
+def _fail_once(real: Callable[..., Awaitable[Any]], *, on_call: int) -> Callable[..., Awaitable[Any]]:
+    """A store method that raises on its `on_call`-th call (the write is not made) and works otherwise."""
+    calls = 0
+
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == on_call:
+            raise ConnectionError("storage unavailable (injected)")
+        return await real(*args, **kwargs)
+    return wrapped
+
+
+# The first activity result is stored by add_messages call 1; the second episode commits with call 2.
+@pytest.mark.parametrize(("method", "on_call"), [("commit", 2), ("save_instance", 2), ("add_messages", 1)])
+async def test_a_failed_storage_write_is_retried_from_storage(azurite_connection_string: str,
+                                                               method: str, on_call: int) -> None:
+    hub = "t" + uuid.uuid4().hex[:16]
+    async with running_engine(azurite_connection_string, hub) as host:
+        store = host.engine.store
+        setattr(store, method, _fail_once(getattr(store, method), on_call=on_call))
+        instance_id = await host.start("fan_out_fan_in", {"count": 3})
+        final = await host.wait(instance_id)
+        assert final["runtimeStatus"] == "Completed" and final["output"] == [0, 2, 4]
+        _, detailed = await host.status(instance_id, showHistory="true")
+        assert detailed is not None
+        kinds = [event["EventType"] for event in detailed["historyEvents"]]
+        assert kinds.count("TaskScheduled") == 3 and kinds.count("TaskCompleted") == 3
     await drop_task_hub(azurite_connection_string, hub)
