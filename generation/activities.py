@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 CANCELED = JobError("canceled", "The job was canceled.")
 DEADLINE = JobError("deadline_exceeded", "The job did not finish in time.")
+GONE = JobError("canceled", "The job was deleted.")
 # When every output failed, the job's error is the most telling of theirs.
 ERROR_PRECEDENCE = ("content_rejected", "configuration", "rate_limited", "provider_unavailable", "timeout")
 
@@ -60,7 +61,9 @@ async def _produce(job: Job, index: int) -> Output:
 
 async def generate_output(job_id: str, index: int) -> dict[str, Any]:
     """Produce one output and record it on the row; provider failures come back as data, not raises."""
-    job = await stores().jobs.get(job_id)
+    job = await stores().jobs.find(job_id)
+    if job is None:
+        return {"index": index, "status": "failed", "error": GONE.to_dict()}
     if job.status.is_terminal:
         return {"index": index, "status": "failed", "error": CANCELED.to_dict()}
     if any(output.index == index and output.error is None for output in job.outputs):
@@ -70,7 +73,13 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
         output = await _produce(job, index)
     except ProviderError as exc:
         return _provider_failure(job_id, index, exc)
-    await stores().jobs.record_progress(job_id, [output])
+    try:
+        await stores().jobs.record_progress(job_id, [output])
+    except JobNotFound:
+        # Deleted while this output was being made: take back what was just written.
+        await stores().outputs.delete_job(job_id)
+        logger.info("job %s was deleted during generation; its blobs are removed", job_id)
+        return {"index": index, "status": "failed", "error": GONE.to_dict()}
     logger.info("job %s output %d stored", job_id, index)
     return {"index": index, "status": "succeeded"}
 
@@ -101,7 +110,10 @@ def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
 async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError]) -> dict[str, Any]:
     """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won."""
     jobs = stores().jobs
-    job = await jobs.get(job_id)
+    job = await jobs.find(job_id)
+    if job is None:
+        logger.info("job %s was deleted before finalizing", job_id)
+        return {"status": "missing", "notify": False}
     try:
         if outcome == "canceled":
             final = await jobs.finish(job_id, status=JobStatus.CANCELED, outputs=job.outputs, error=CANCELED)

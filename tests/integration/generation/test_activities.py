@@ -1,0 +1,136 @@
+"""The pipeline's activities against real stores on Azurite, with the offline provider."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from azure.storage.blob.aio import ContainerClient
+
+from generation import activities
+from generation.providers import close_providers
+from jobs.clients import Stores, close_stores, stores
+from jobs.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.settings import reset_settings
+from tests.factories import make_job
+
+REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")
+DOWN = JobError("provider_unavailable", "The provider is unavailable.")
+
+
+@pytest.fixture
+async def app_stores(
+    monkeypatch: pytest.MonkeyPatch, azurite_connection_string: str
+) -> AsyncIterator[Stores]:
+    monkeypatch.setenv("GENERATION_STORAGE", azurite_connection_string)
+    monkeypatch.setenv("GENERATION_PROVIDER", "offline")
+    monkeypatch.setenv("OFFLINE_LATENCY_MS", "0")
+    monkeypatch.setenv("JOBS_QUEUE_KIND", "storage")
+    reset_settings()
+    yield stores()
+    await close_providers()
+    await close_stores()
+    reset_settings()
+
+
+async def _running(bundle: Stores, **fields: object) -> str:
+    job = await bundle.jobs.create(make_job(**fields))
+    await bundle.jobs.mark_running(job.id)
+    return job.id
+
+
+async def _blob_names(_: Stores, job_id: str) -> list[str]:
+    connection_string = os.environ["GENERATION_STORAGE"]
+    async with ContainerClient.from_connection_string(connection_string, OUTPUTS_CONTAINER) as container:
+        return [blob.name async for blob in container.list_blobs(name_starts_with=job_blob_prefix(job_id))]
+
+
+async def test_mark_running_tells_the_orchestrator_what_it_needs(app_stores: Stores) -> None:
+    job = await app_stores.jobs.create(make_job(n=3, channel=Channel.LINE))
+    answer = await activities.mark_job_running(job.id)
+    assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
+                      "deadline_seconds": 600}
+    assert (await app_stores.jobs.get(job.id)).status is JobStatus.RUNNING
+
+
+async def test_mark_running_refuses_a_canceled_or_missing_job(app_stores: Stores) -> None:
+    job = await app_stores.jobs.create(make_job())
+    await app_stores.jobs.request_cancel(job.id)
+    assert await activities.mark_job_running(job.id) == {"proceed": False, "status": "canceled"}
+    assert await activities.mark_job_running("no-such-job") == {"proceed": False, "status": "missing"}
+
+
+async def test_generate_output_stores_the_image_and_records_progress(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    assert await activities.generate_output(job_id, 1) == {"index": 1, "status": "succeeded"}
+    job = await app_stores.jobs.get(job_id)
+    assert job.completed == 1
+    assert [(o.index, o.blob_name, o.width) for o in job.outputs] == [(1, f"{job_id}/1.png", 1024)]
+    assert sorted(await _blob_names(app_stores, job_id)) == [f"{job_id}/1.png", f"{job_id}/1.preview.jpg"]
+    # A redelivered activity finds its output stored and does not make it again.
+    assert await activities.generate_output(job_id, 1) == {"index": 1, "status": "succeeded"}
+
+
+async def test_generate_output_keeps_text_in_the_row(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, kind=JobKind.TEXT, prompt="What is a lighthouse?")
+    await activities.generate_output(job_id, 0)
+    (output,) = (await app_stores.jobs.get(job_id)).outputs
+    assert output.content_type == "text/plain"
+    assert output.text and "lighthouse" in output.text
+
+
+async def test_a_rejected_prompt_is_a_permanent_failure(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, prompt="draw [reject] this")
+    answer = await activities.generate_output(job_id, 0)
+    assert answer["status"] == "failed"
+    assert answer["error"]["code"] == "content_rejected"
+    assert await _blob_names(app_stores, job_id) == []
+
+
+async def test_an_output_for_a_deleted_job_leaves_no_blob(app_stores: Stores) -> None:
+    job_id = await _running(app_stores)
+    await app_stores.jobs.delete(job_id)
+    assert (await activities.generate_output(job_id, 0))["status"] == "failed"
+    assert await _blob_names(app_stores, job_id) == []
+
+
+async def test_finalize_with_some_outputs_is_a_success_with_per_output_errors(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    await activities.generate_output(job_id, 0)
+    answer = await activities.finalize_job(job_id, "completed", {1: DOWN})
+    assert answer == {"status": "succeeded", "notify": True}
+    job = await app_stores.jobs.get(job_id)
+    assert job.error is None
+    assert [(o.index, o.error) for o in job.outputs] == [(0, None), (1, DOWN)]
+
+
+async def test_finalize_with_no_output_fails_with_the_most_telling_error(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    answer = await activities.finalize_job(job_id, "completed", {0: DOWN, 1: REJECTED})
+    assert answer == {"status": "failed", "notify": True}
+    assert (await app_stores.jobs.get(job_id)).error == REJECTED
+
+
+async def test_finalize_after_the_deadline_marks_the_missing_outputs(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    await activities.generate_output(job_id, 0)
+    await activities.finalize_job(job_id, "deadline_exceeded", {})
+    job = await app_stores.jobs.get(job_id)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.outputs[1] == Output(index=1, error=activities.DEADLINE)
+
+
+async def test_finalize_canceled(app_stores: Stores) -> None:
+    job_id = await _running(app_stores)
+    assert await activities.finalize_job(job_id, "canceled", {}) == {"status": "canceled", "notify": True}
+    assert (await app_stores.jobs.get(job_id)).error == activities.CANCELED
+
+
+async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_stores: Stores) -> None:
+    job_id = await _running(app_stores)
+    await app_stores.jobs.finish(job_id, status=JobStatus.FAILED, error=activities.DEADLINE)
+    assert await activities.finalize_job(job_id, "completed", {}) == {"status": "failed", "notify": False}
+    missing = await activities.finalize_job("no-such-job", "completed", {})
+    assert missing == {"status": "missing", "notify": False}
