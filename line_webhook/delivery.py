@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LineDelivery:
-    """Everything one delivery needs; built once per event loop by the activity."""
+    """Everything a delivery needs: the stores, the LINE client and the two lifetimes."""
 
     jobs: JobStore
     outputs: OutputStore

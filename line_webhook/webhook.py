@@ -79,7 +79,8 @@ def parse_events(body: bytes) -> list[Any]:
 async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None:
     """Accept every job the events ask for; raises when one could not be accepted.
 
-    Replies and loading animations run concurrently and never delay or fail the acknowledgement.
+    Replies and loading animations run concurrently; they delay the acknowledgement by at most
+    `SIDE_CALLS_WAIT_SECONDS` and never fail it.
     """
     plans: list[Plan] = [plan_event(event, default_kind=default_kind) for event in events]
     side_calls = [_spawn(_reply_now(plan)) for plan in plans if isinstance(plan, ReplyNow)]
@@ -127,7 +128,8 @@ async def _release(event_id: str) -> None:
     try:
         await stores().events.release(event_id)
     except Exception:
-        # The claim stays: a redelivery is then skipped and only the maintenance timer finds the job.
+        # The claim stays, so a redelivery is skipped: a job row written before the failure is
+        # re-driven by the maintenance timer; an event that got no row is lost, as this log says.
         logger.exception("webhook event %s: could not release the claim", event_id)
 
 
