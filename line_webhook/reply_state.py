@@ -45,7 +45,12 @@ class ReplyState:
         The ledger only offers insert-if-absent, so this claims the record and, when the claim
         succeeds (nothing was recorded), removes it again.
         """
-        if await self._ledger.claim(_replied(job_id), job_id=job_id):
+        if not await self._ledger.claim(_replied(job_id), job_id=job_id):
+            return True
+        try:
             await self._ledger.release(_replied(job_id))
-            return False
-        return True
+        except Exception:
+            # The answer is still known (not replied). The stray record only misleads a later
+            # attempt if this one's push fails too; that attempt would then skip the first batch.
+            logger.exception("job %s: could not remove a probe record", job_id)
+        return False
