@@ -119,7 +119,8 @@ def test_group_results_go_to_the_group_without_loading_dots(
     [sent] = sent_to(fake_line, chat)
     assert sent["messages"][0]["type"] == "image"
     assert len(jobs_of(line_app, member)) == 1
-    assert all(call["chatId"] != chat for call in fake_line.loading)
+    loading_calls = [call for call in fake_line.requests if call["path"].endswith("/chat/loading/start")]
+    assert all(call["json"]["chatId"] != chat for call in loading_calls)
 
 
 def test_ask_gets_a_text_answer(line_app: DevhostProcess, fake_line: FakeLine) -> None:
