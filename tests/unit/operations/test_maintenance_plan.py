@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,8 @@ from generation.maintenance import (
     plan_job,
     plan_maintenance,
 )
-from jobs.models import Channel, Job, JobRequest, JobStatus
+from jobs.models import Channel, Job, JobStatus
+from tests.factories import make_job
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = MaintenancePolicy.from_settings(deadline_seconds=600, retention_days=30)
@@ -34,8 +34,7 @@ def job_at(
     status: JobStatus, idle: timedelta, *, channel: Channel = Channel.API, job_id: str = "job-1"
 ) -> Job:
     """A job whose row was last written `idle` before NOW, in `status`."""
-    job = Job.new(JobRequest(prompt="a lighthouse"), channel=channel, job_id=job_id, now=NOW - idle)
-    return replace(job, status=status)
+    return make_job(id=job_id, channel=channel, created_at=NOW - idle, status=status)
 
 
 REDRIVE = "redrive"
