@@ -8,9 +8,11 @@ and what infra/ declares, and compares them both ways.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -553,3 +555,46 @@ def test_app_url_outputs_point_at_the_routes() -> None:
     assert outputs["LINE_WEBHOOK_URL"] == "'${functionApp.outputs.url}/api/line/webhook'"
     routes = {spec.name: spec.trigger.get("route") for spec in functions()}
     assert routes["line_webhook"] == "line/webhook"
+
+
+# ------------------------------------------------------------------------- deployment package
+def _funcignore_patterns() -> list[str]:
+    lines = (REPO / ".funcignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    # Only simple patterns are used, so the matcher below reads them as azd and Core Tools do.
+    for pattern in patterns:
+        assert re.fullmatch(r"[\w.*-]+/?", pattern), f"keep .funcignore patterns simple: {pattern!r}"
+    return patterns
+
+
+def _ignored(relative: Path, patterns: list[str]) -> bool:
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            if pattern[:-1] in relative.parts[:-1]:
+                return True
+        elif fnmatch.fnmatch(relative.name, pattern):
+            return True
+    return False
+
+
+def test_the_deployment_package_holds_everything_the_app_imports() -> None:
+    script = (
+        "import sys, function_app, pathlib; root = pathlib.Path.cwd().resolve(); "
+        "print('\\n'.join(sorted({str(pathlib.Path(m.__file__).resolve().relative_to(root)) "
+        "for m in list(sys.modules.values()) if getattr(m, '__file__', None) "
+        "and pathlib.Path(m.__file__).resolve().is_relative_to(root) "
+        "and '.venv' not in pathlib.Path(m.__file__).parts})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    patterns = _funcignore_patterns()
+
+    assert "function_app.py" in loaded and "generation/operations.py" in loaded
+    left_out = [path for path in loaded if _ignored(Path(path), patterns)]
+    assert not left_out, f".funcignore leaves out modules the app imports: {left_out}"
+    for needed in ("function_app.py", "host.json", "requirements.txt", "status/openapi.json"):
+        assert not _ignored(Path(needed), patterns), needed
+    for local_only in ("tests/unit/test_consistency.py", "devhost/functions.py", "infra/main.bicep",
+                       "local.settings.json", ".venv/pyvenv.cfg", "node_modules/x.js"):
+        assert _ignored(Path(local_only), patterns), local_only
