@@ -252,6 +252,9 @@ class TaskHubWorker:
             delay, self._fire, *live.key, work.task_id, work.fire_at)
 
     def _fire(self, instance_id: str, execution_id: str, task_id: int, fire_at: datetime) -> None:
+        live = self._current(instance_id, execution_id)
+        if live is not None:
+            live.timers.pop(task_id, None)  # a reload may arm it again if the firing is never stored
         event = history.timer_fired(history.utc_now(), task_id=task_id, fire_at=history.iso(fire_at))
         self._spawn(self._deliver_reliably(instance_id, execution_id, event),
                     name=f"durable-timer-{instance_id}")
