@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
-from tests.devhost.test_durable_support import drop_task_hub, running_engine
 from tests.helpers.devhost import DevhostProcess, wait_for
+from tests.helpers.durable_engine import drop_task_hub, running_engine
 
 STEPS = 5
 
