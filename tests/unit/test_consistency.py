@@ -598,3 +598,50 @@ def test_the_deployment_package_holds_everything_the_app_imports() -> None:
     for local_only in ("tests/unit/test_consistency.py", "devhost/functions.py", "infra/main.bicep",
                        "local.settings.json", ".venv/pyvenv.cfg", "node_modules/x.js"):
         assert _ignored(Path(local_only), patterns), local_only
+
+
+# ------------------------------------------------------------------- Bicep wiring (no compiler here)
+def _without_strings_and_comments(text: str) -> str:
+    text = re.sub(r"//[^\n]*", "", text)
+    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", text)
+
+
+@pytest.mark.parametrize("path", sorted(INFRA.rglob("*.bicep")), ids=lambda path: path.name)
+def test_bicep_brackets_balance(path: Path) -> None:
+    text = _without_strings_and_comments(_bicep(path))
+    stack: list[str] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for position, char in enumerate(text):
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs:
+            assert stack and stack.pop() == pairs[char], f"{path.name}: unbalanced {char!r} at {position}"
+    assert not stack, f"{path.name}: unclosed {stack}"
+
+
+def _modules() -> dict[str, tuple[Path, str]]:
+    """Module symbol -> (its file, the text of its block) for every module main.bicep uses."""
+    text = _bicep(MAIN_BICEP)
+    found = {}
+    for match in re.finditer(r"^module (\w+) '([^']+)' = (?:if \([^)]*\) )?\{", text, flags=re.MULTILINE):
+        found[match.group(1)] = (INFRA / match.group(2), _block(text[match.start():], match.group(0)))
+    return found
+
+
+def test_modules_get_exactly_the_parameters_they_declare() -> None:
+    modules = _modules()
+    assert len(modules) == 8
+    for symbol, (path, block) in modules.items():
+        assert path.is_file(), path
+        passed = set(re.findall(r"^    (\w+):", _block(block, "params: {"), flags=re.MULTILINE))
+        declared = bicep_declarations("param", path)
+        required = {name for name, default in declared.items() if not default}
+        assert passed <= set(declared), f"{symbol}: unknown parameters {sorted(passed - set(declared))}"
+        assert required <= passed, f"{symbol}: missing parameters {sorted(required - passed)}"
+
+
+def test_module_outputs_that_main_reads_exist() -> None:
+    modules = _modules()
+    for symbol, output in set(re.findall(r"\b(\w+)\.outputs\.(\w+)", _bicep(MAIN_BICEP))):
+        assert symbol in modules, symbol
+        assert output in bicep_declarations("output", modules[symbol][0]), f"{symbol}.outputs.{output}"
