@@ -22,9 +22,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-from aiohttp import web
 from azure.data.tables.aio import TableServiceClient
-from azure.durable_functions.models.utils import http_utils
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.servicebus._pyamqp._encode import encode_payload
 from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
@@ -32,7 +30,6 @@ from azure.servicebus.exceptions import ServiceBusConnectionError
 from azure.storage.blob.aio import BlobServiceClient
 from PIL import Image
 
-from devhost.durable import DurableEngine
 from devhost.functions import load_app
 from generation import operations
 from jobs.clients import Stores
@@ -44,6 +41,7 @@ from jobs.queue import ServiceBusJobQueue, build_service_bus_message
 from jobs.settings import Settings, load_settings
 from jobs.store import JobStore
 from tests.factories import make_job
+from tests.helpers.durable_engine import drop_task_hub, running_engine
 
 QUEUE = "generation-jobs"
 
@@ -175,31 +173,14 @@ def standin_specs() -> Iterator[dict[str, Any]]:
     yield {spec.name: spec for spec in load_app(module.__name__)}
 
 
-async def _reset_durable_session() -> None:
-    """The SDK keeps one aiohttp session per process; close it so the next event loop makes its own."""
-    session = http_utils._client_session
-    if session is not None and not session.closed:
-        await session.close()
-    http_utils._client_session = None
-    http_utils._session_lock = asyncio.Lock()
-
-
 @pytest.fixture
 async def durable(
     azurite_connection_string: str, unique_name: str, standin_specs: dict[str, Any]
 ) -> AsyncIterator[df.DurableOrchestrationClient]:
-    engine = DurableEngine(functions=standin_specs, connection_string=azurite_connection_string,
-                           task_hub=f"hub{unique_name}")
-    app = web.Application()
-    engine.add_routes(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    await engine.start()
-    yield df.DurableOrchestrationClient(engine.client_payload(f"http://127.0.0.1:{runner.addresses[0][1]}"))
-    await engine.stop()
-    await runner.cleanup()
-    await _reset_durable_session()
+    task_hub = f"hub{unique_name}"
+    async with running_engine(azurite_connection_string, task_hub, specs=standin_specs) as host:
+        yield df.DurableOrchestrationClient(host.engine.client_payload(host.base_url))
+    await drop_task_hub(azurite_connection_string, task_hub)
 
 
 @pytest.fixture
