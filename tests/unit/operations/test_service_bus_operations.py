@@ -11,6 +11,7 @@ orchestration instances in devhost's Durable engine, reached through the SDK's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import io
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.servicebus._pyamqp._encode import encode_payload
@@ -202,6 +204,10 @@ async def world(
     monkeypatch.setattr(operations, "stores", lambda: stores)
     monkeypatch.setattr(operations, "get_settings", lambda: settings)
     yield World(broker, stores, durable, blobs, unique_name)
+    for suffix in ("jobs", "index", "idem", "events"):
+        await tables.delete_table(f"{unique_name}{suffix}")
+    with contextlib.suppress(ResourceNotFoundError):
+        await blobs.delete_container(unique_name)
     await tables.close()
     await blobs.close()
 
