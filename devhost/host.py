@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,9 @@ class Host:
         catalog = Catalog()
         durable_reason = self._start_engine_if_needed()
         for spec in self.specs:
+            if _disabled(spec.name):
+                catalog.unhosted[spec.name] = f"disabled by the setting {DISABLED_SETTING.format(spec.name)}"
+                continue
             try:
                 self._place(spec, catalog, durable_reason)
             except (ValueError, SettingMissing) as exc:
@@ -203,6 +207,14 @@ class Host:
             logger.info("no keys configured: function and admin auth levels are open")
         elif self.keys.master_key is None:
             logger.warning("function keys but no DEVHOST_MASTER_KEY: admin level and /admin calls get 401")
+
+
+DISABLED_SETTING = "AzureWebJobs.{}.Disabled"
+
+
+def _disabled(name: str) -> bool:
+    """Azure's switch for one function: `AzureWebJobs.<name>.Disabled` set to true."""
+    return os.environ.get(DISABLED_SETTING.format(name), "").strip().lower() in ("true", "1")
 
 
 def _queue_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
