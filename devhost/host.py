@@ -38,6 +38,7 @@ class Catalog:
     durable: list[FunctionSpec] = field(default_factory=list)
     unhosted: dict[str, str] = field(default_factory=dict)  # name -> why not
     descriptions: dict[str, str] = field(default_factory=dict)
+    disabled: set[str] = field(default_factory=set)  # not triggered, yet runnable through /admin
 
 
 class Host:
@@ -112,19 +113,18 @@ class Host:
         logger.info("stopped")
 
     def _listeners(self) -> list[QueueListener | TimerJob]:
-        return [*self.catalog.queues, *self.catalog.timers]
+        listeners = [*self.catalog.queues, *self.catalog.timers]
+        return [listener for listener in listeners if listener.spec.name not in self.catalog.disabled]
 
     def _sort_functions(self) -> Catalog:
         catalog = Catalog()
         durable_reason = self._start_engine_if_needed()
         for spec in self.specs:
-            if _disabled(spec.name):
-                catalog.unhosted[spec.name] = f"disabled by the setting {DISABLED_SETTING.format(spec.name)}"
-                continue
             try:
                 self._place(spec, catalog, durable_reason)
             except (ValueError, SettingMissing) as exc:
                 catalog.unhosted[spec.name] = str(exc)
+        _switch_off_disabled(catalog)
         return catalog
 
     def _place(self, spec: FunctionSpec, catalog: Catalog, durable_reason: str | None) -> None:
@@ -215,6 +215,18 @@ DISABLED_SETTING = "AzureWebJobs.{}.Disabled"
 def _disabled(name: str) -> bool:
     """Azure's switch for one function: `AzureWebJobs.<name>.Disabled` set to true."""
     return os.environ.get(DISABLED_SETTING.format(name), "").strip().lower() in ("true", "1")
+
+
+def _switch_off_disabled(catalog: Catalog) -> None:
+    """As on Azure: a disabled function's trigger stops (its route answers 404), but the admin API
+    (the portal's Test/Run) still runs it."""
+    catalog.http = [function for function in catalog.http if not _disabled(function.spec.name)]
+    for listener in [*catalog.queues, *catalog.timers]:
+        if _disabled(listener.spec.name):
+            catalog.disabled.add(listener.spec.name)
+    for name in list(catalog.descriptions):
+        if _disabled(name):
+            catalog.descriptions[name] += f" [disabled by {DISABLED_SETTING.format(name)}]"
 
 
 def _queue_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:

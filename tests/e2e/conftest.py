@@ -31,6 +31,10 @@ def app_settings(azurite_connection_string: str) -> dict[str, str]:
         "GENERATION_DEADLINE_SECONDS": "600",
         "LINE_CHANNEL_SECRET": "dummy-line-secret",
         "LINE_CHANNEL_ACCESS_TOKEN": "dummy-line-token",
+        # The operator timers act on every job in the shared tables; tests run them on purpose only
+        # (through the admin API, which still runs a disabled function).
+        "AzureWebJobs.maintenance.Disabled": "true",
+        "AzureWebJobs.redrive_dead_letters.Disabled": "true",
     }
 
 
