@@ -5,7 +5,11 @@ only), `/help` (an immediate reply started alongside), and a text message (event
 queue send, loading animation started alongside). LINE gives a webhook 2 s; the target is a p99
 under 300 ms for job events. Figures are printed, never asserted.
 
-    .venv/bin/python bench/line_webhook.py [--requests 200] [--concurrency 1 8]
+    .venv/bin/python bench/line_webhook.py [--requests 200] [--concurrency 1 8] [--ack-only]
+
+By default the app also runs the pipeline for every accepted job, in the same process, as one
+instance would. `--ack-only` disables the queue trigger, so the figures are the acknowledgement
+alone (the queued messages are deleted with the bench queue at the end).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from _common import azurite_connection_string, percentile, start_product_app, summary
+from azure.storage.queue.aio import QueueClient
 
 from tests.factories_line import (
     CHANNEL_ACCESS_TOKEN,
@@ -85,15 +90,18 @@ def kinds(fake: FakeLine) -> dict[str, EventsFor]:
     }
 
 
-async def run(requests: int, concurrencies: list[int]) -> None:
+async def run(requests: int, concurrencies: list[int], *, ack_only: bool) -> None:
     connection_string = azurite_connection_string()
+    pipeline_off = {"AzureWebJobs.start_generation_from_queue.Disabled": "true"} if ack_only else {}
     with FakeLine(CHANNEL_ACCESS_TOKEN) as fake:
-        app, _ = start_product_app(
+        app, settings = start_product_app(
             connection_string,
             LINE_CHANNEL_SECRET=CHANNEL_SECRET,
             LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN,
             LINE_API_HOST=fake.base_url,
+            **pipeline_off,
         )
+        print("acknowledgement only (pipeline disabled)" if ack_only else "pipeline running alongside")
         try:
             async with aiohttp.ClientSession(trust_env=False) as http:
                 url = f"{app.base_url}/api/line/webhook"
@@ -115,14 +123,20 @@ async def run(requests: int, concurrencies: list[int]) -> None:
             raise
         finally:
             app.stop()
+            if ack_only:
+                async with QueueClient.from_connection_string(
+                    connection_string, settings["JOBS_QUEUE_NAME"]
+                ) as queue:
+                    await queue.delete_queue()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per kind and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--ack-only", action="store_true", help="disable the pipeline's queue trigger")
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.concurrency))
+    asyncio.run(run(args.requests, args.concurrency, ack_only=args.ack_only))
 
 
 if __name__ == "__main__":
