@@ -6,8 +6,8 @@ import io
 import json
 import uuid
 
-import requests
 import pytest
+import requests
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 from PIL import Image
