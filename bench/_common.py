@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -13,6 +12,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from devhost.azurite import ensure_azurite  # noqa: E402
 from tests.helpers.devhost import DevhostProcess  # noqa: E402
+from tests.helpers.product_app import product_settings  # noqa: E402
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -32,18 +32,7 @@ def summary(values_ms: list[float]) -> str:
 
 def start_product_app(connection_string: str, **overrides: str) -> tuple[DevhostProcess, dict[str, str]]:
     """The product app on devhost with its own task hub and job queue; returns it and its settings."""
-    suffix = uuid.uuid4().hex[:10]
-    settings = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": connection_string,
-        "GENERATION_STORAGE": connection_string,
-        "TASK_HUB_NAME": f"bench{suffix}",
-        "JOBS_QUEUE_KIND": "storage",
-        "JOBS_QUEUE_NAME": f"bench-{suffix}",
-        "GENERATION_PROVIDER": "offline",
-        "OFFLINE_LATENCY_MS": "0",
-        **overrides,
-    }
+    settings = product_settings(connection_string, **overrides)
     process = DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings)
     process.start()
     process.wait_ready(timeout=60)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.helpers.devhost import DevhostProcess
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.product_app import REPO_ROOT, product_settings
 
 StartApp = Callable[..., DevhostProcess]
 
@@ -18,24 +15,11 @@ StartApp = Callable[..., DevhostProcess]
 @pytest.fixture
 def app_settings(azurite_connection_string: str) -> dict[str, str]:
     """Settings of one isolated run: its own task hub and job queue on the shared Azurite."""
-    suffix = uuid.uuid4().hex[:10]
-    return {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": azurite_connection_string,
-        "GENERATION_STORAGE": azurite_connection_string,
-        "TASK_HUB_NAME": f"hub{suffix}",
-        "JOBS_QUEUE_KIND": "storage",
-        "JOBS_QUEUE_NAME": f"jobs-{suffix}",
-        "GENERATION_PROVIDER": "offline",
-        "OFFLINE_LATENCY_MS": "0",
-        "GENERATION_DEADLINE_SECONDS": "600",
-        "LINE_CHANNEL_SECRET": "dummy-line-secret",
-        "LINE_CHANNEL_ACCESS_TOKEN": "dummy-line-token",
-        # The operator timers act on every job in the shared tables; tests run them on purpose only
-        # (through the admin API, which still runs a disabled function).
-        "AzureWebJobs.maintenance.Disabled": "true",
-        "AzureWebJobs.redrive_dead_letters.Disabled": "true",
-    }
+    return product_settings(
+        azurite_connection_string,
+        LINE_CHANNEL_SECRET="dummy-line-secret",
+        LINE_CHANNEL_ACCESS_TOKEN="dummy-line-token",
+    )
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from PIL import Image
 from jobs.models import Job
 from jobs.store import JobStore
 from status.openapi import openapi_document
-from tests.e2e.conftest import REPO_ROOT
 from tests.e2e.test_openapi import schema_validator
 from tests.factories import make_job
 from tests.helpers.devhost import DevhostProcess
+from tests.helpers.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -80,17 +80,7 @@ def assert_problem(reply: Reply, status: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def app(azurite_connection_string: str) -> Iterator[DevhostProcess]:
-    suffix = uuid.uuid4().hex[:10]
-    settings = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": azurite_connection_string,
-        "GENERATION_STORAGE": azurite_connection_string,
-        "TASK_HUB_NAME": f"hub{suffix}",
-        "JOBS_QUEUE_KIND": "storage",
-        "JOBS_QUEUE_NAME": f"jobs-{suffix}",
-        "GENERATION_PROVIDER": "offline",
-        "OFFLINE_LATENCY_MS": LATENCY_MS,
-    }
+    settings = product_settings(azurite_connection_string, OFFLINE_LATENCY_MS=LATENCY_MS)
     with DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings) as host:
         yield host
 

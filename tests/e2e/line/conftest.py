@@ -6,38 +6,29 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT
 from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
 from tests.fakes.line_server import FakeLine
 from tests.helpers.devhost import DevhostProcess
+from tests.helpers.product_app import REPO_ROOT, product_settings
 
 # Generation slower than the reply token's lifetime, so the result must be pushed.
 SLOW = {"OFFLINE_LATENCY_MS": "2500", "LINE_REPLY_TOKEN_TTL_SECONDS": "1"}
 
 
 def line_app_settings(connection_string: str, fake: FakeLine, **overrides: str) -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:10]
-    return {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": connection_string,
-        "GENERATION_STORAGE": connection_string,
-        "TASK_HUB_NAME": f"line{suffix}",
-        "JOBS_QUEUE_KIND": "storage",
-        "JOBS_QUEUE_NAME": f"line-{suffix}",
-        "GENERATION_PROVIDER": "offline",
-        "OFFLINE_LATENCY_MS": "0",
-        "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
-        "LINE_CHANNEL_ACCESS_TOKEN": CHANNEL_ACCESS_TOKEN,
-        "LINE_API_HOST": fake.base_url,
+    return product_settings(
+        connection_string,
+        LINE_CHANNEL_SECRET=CHANNEL_SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN,
+        LINE_API_HOST=fake.base_url,
         **overrides,
-    }
+    )
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import pytest
 from jobs.models import JobKind
 from line_webhook import texts
 from line_webhook.retry_keys import retry_key
-from tests.e2e.conftest import REPO_ROOT
 from tests.e2e.line.conftest import jobs_of, line_app_settings, post_events, post_webhook, sent_to
 from tests.factories_line import (
     CHANNEL_ACCESS_TOKEN,
@@ -23,6 +22,7 @@ from tests.factories_line import (
 )
 from tests.fakes.line_server import FakeLine
 from tests.helpers.devhost import DevhostProcess
+from tests.helpers.product_app import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
