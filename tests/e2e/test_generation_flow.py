@@ -89,6 +89,31 @@ def test_text_job_through_openai_with_a_rate_limit_on_the_way(start_app: StartAp
     assert "sky" in outputs[0]["text"].lower()
 
 
+def test_image_job_through_azure_openai_rides_out_a_server_error(start_app: StartApp) -> None:
+    with FakeOpenAI() as fake:
+        fake.fail_next(500)
+        app = start_app(
+            GENERATION_PROVIDER="azure_openai",
+            AZURE_OPENAI_ENDPOINT=fake.azure_endpoint,
+            AZURE_OPENAI_API_KEY=fake.azure_api_key,
+            OPENAI_API_VERSION="2025-04-01-preview",
+            AZURE_OPENAI_IMAGE_DEPLOYMENT="gpt-image-1",
+            AZURE_OPENAI_TEXT_DEPLOYMENT="gpt-4o-mini",
+        )
+        response = _submit(app.base_url, {"prompt": "a harbour at night", "size": "1536x1024"})
+        done = _wait_terminal(response.headers["Location"])
+        calls = fake.requests_to("/openai/deployments/gpt-image-1/images/generations")
+
+    assert done["status"] == "succeeded", done
+    assert len(calls) == 2, "one 500, one retry"
+    assert all(call.headers.get("api-key") == fake.azure_api_key for call in calls)
+    assert all(call.query.get("api-version") == "2025-04-01-preview" for call in calls)
+    outputs = done["outputs"]
+    assert isinstance(outputs, list)
+    image = Image.open(io.BytesIO(_fetch(outputs[0]["url"]).content))
+    assert image.size == (1536, 1024)
+
+
 def test_rejected_prompt_fails_with_a_clear_error(start_app: StartApp) -> None:
     with FakeOpenAI() as openai:
         app = start_app(
