@@ -15,6 +15,7 @@ from PIL import Image
 from jobs.names import JOBS_TABLE
 from tests.e2e.conftest import StartApp
 from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers.devhost import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -226,3 +227,19 @@ def test_queue_down_answers_503_with_retry_after(
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert response.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> None:
+    app = start_app(OFFLINE_LATENCY_MS="3000")
+    response = _submit(app.base_url, {"prompt": "a lighthouse in a storm", "n": 2})
+    status_url = response.headers["Location"]
+    wait_for(lambda: requests.get(status_url, timeout=5).json()["status"] == "running", timeout=20)
+
+    app.kill()  # SIGKILL: no clean shutdown, activities in flight are lost
+    app.start()
+    app.wait_ready()
+
+    done = _wait_terminal(status_url)
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == {"completed": 2, "total": 2}
+    assert app.output().count("Executed 'finalize_job' (Succeeded") == 1
