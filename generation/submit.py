@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
 from generation.validation import (
@@ -34,8 +35,31 @@ def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.Htt
     return json_response(job_resource(accepted.job, base_url=base), status=status, headers=headers)
 
 
+def _unavailable(detail: str) -> func.HttpResponse:
+    return problem(503, detail=detail, headers={"Retry-After": QUEUE_RETRY_AFTER_SECONDS})
+
+
+def _storage_is_down(exc: Exception) -> bool:
+    """A network failure or a 5xx from Table Storage: worth a retry later, not a bug of ours."""
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True
+    return isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500
+
+
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    """Accept a generation request; nothing is stored or queued unless it is valid."""
+    """Accept a generation request; every failure is a problem response, never a bare 500."""
+    try:
+        return await _submit(req)
+    except Exception as exc:
+        if _storage_is_down(exc):
+            logger.warning("job storage unavailable; request answered 503: %s", type(exc).__name__)
+            return _unavailable("The job store is unavailable; try again shortly.")
+        logger.exception("unexpected error accepting a generation request")
+        return problem(500, detail="The request could not be completed; try again later.")
+
+
+async def _submit(req: func.HttpRequest) -> func.HttpResponse:
+    """Validate, accept, answer; nothing is stored or queued unless the request is valid."""
     try:
         request = parse_generation_request(req.get_body())
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
@@ -54,9 +78,5 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
         )
     except QueueUnavailable:
         logger.exception("job queue unavailable; request answered 503")
-        return problem(
-            503,
-            detail="The job queue is unavailable; try again shortly.",
-            headers={"Retry-After": QUEUE_RETRY_AFTER_SECONDS},
-        )
+        return _unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted)

@@ -89,16 +89,27 @@ def _build_queue(
     return StorageJobQueue(queues, queue_name=settings.queue_name)
 
 
+# Table writes are on the accept path and the webhook's 2-second budget: a store that is down should
+# become a quick 503 (or a LINE redelivery), not azure-core's default of up to ten slow retries.
+# Activities lose nothing by it: the orchestrator retries them.
+TABLE_RETRY: dict[str, Any] = {
+    "retry_total": 3, "retry_connect": 1, "retry_read": 1, "retry_status": 2,
+    "retry_backoff_factor": 0.2, "retry_backoff_max": 2,
+}
+
+
 def build_stores(settings: Settings) -> Stores:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
     if storage.connection_string:
-        tables = TableServiceClient.from_connection_string(storage.connection_string)
+        tables = TableServiceClient.from_connection_string(storage.connection_string, **TABLE_RETRY)
         blobs = BlobServiceClient.from_connection_string(storage.connection_string)
     else:
         assert credential is not None
-        tables = TableServiceClient(endpoint=storage.table_service_uri or "", credential=credential)
+        tables = TableServiceClient(
+            endpoint=storage.table_service_uri or "", credential=credential, **TABLE_RETRY
+        )
         blobs = BlobServiceClient(account_url=storage.blob_service_uri or "", credential=credential)
     closers: list[Callable[[], Awaitable[None]]] = [tables.close, blobs.close]
     queue = _build_queue(settings, credential, closers)

@@ -32,6 +32,13 @@ def _wait_terminal(status_url: str, *, rounds: int = 6) -> dict[str, object]:
     raise AssertionError(f"job at {status_url} did not finish: {job}")
 
 
+def _unreachable(connection_string: str, endpoint: str) -> str:
+    """The connection string with one service pointed at a port nothing listens on."""
+    parts = dict(part.split("=", 1) for part in connection_string.split(";") if part)
+    parts[endpoint] = "http://127.0.0.1:9/devstoreaccount1"
+    return ";".join(f"{key}={value}" for key, value in parts.items())
+
+
 def _fetch(url: str) -> requests.Response:
     response = requests.get(url, allow_redirects=False, timeout=10)
     assert response.status_code == 303, response.text
@@ -217,9 +224,7 @@ def test_bad_input_gets_a_problem_and_leaves_nothing_behind(
 def test_queue_down_answers_503_with_retry_after(
     start_app: StartApp, app_settings: dict[str, str]
 ) -> None:
-    parts = dict(part.split("=", 1) for part in app_settings["GENERATION_STORAGE"].split(";") if part)
-    parts["QueueEndpoint"] = "http://127.0.0.1:9/devstoreaccount1"
-    broken = ";".join(f"{key}={value}" for key, value in parts.items())
+    broken = _unreachable(app_settings["GENERATION_STORAGE"], "QueueEndpoint")
     app = start_app(GENERATION_STORAGE=broken)
 
     response = _submit(app.base_url, {"prompt": "a red fox"})
@@ -243,3 +248,16 @@ def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> Non
     assert done["status"] == "succeeded", done
     assert done["progress"] == {"completed": 2, "total": 2}
     assert app.output().count("Executed 'finalize_job' (Succeeded") == 1
+
+
+def test_table_storage_down_answers_503_and_never_a_bare_500(
+    start_app: StartApp, app_settings: dict[str, str]
+) -> None:
+    broken = _unreachable(app_settings["GENERATION_STORAGE"], "TableEndpoint")
+    app = start_app(GENERATION_STORAGE=broken)
+
+    response = _submit(app.base_url, {"prompt": "a red fox"})
+
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["detail"] == "The job store is unavailable; try again shortly."
