@@ -16,12 +16,10 @@ from jobs.connections import (
 from jobs.errors import SettingsError
 from jobs.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
-from jobs.provider_settings import AzureOpenAISettings, LineSettings, OpenAISettings
+from jobs.provider_settings import LineSettings
 
 __all__ = [
-    "AzureOpenAISettings",
     "LineSettings",
-    "OpenAISettings",
     "ServiceBusSettings",
     "Settings",
     "SettingsError",
@@ -75,30 +73,6 @@ class Settings:
     @property
     def servicebus_namespace(self) -> str | None:
         return self.servicebus.fully_qualified_namespace if self.servicebus else None
-
-    def require_openai(self) -> OpenAISettings:
-        if not self.openai_api_key:
-            raise SettingsError("OPENAI_API_KEY is not set (needed by GENERATION_PROVIDER=openai)")
-        return OpenAISettings(
-            api_key=self.openai_api_key,
-            base_url=self.openai_base_url,
-            image_model=self.openai_image_model,
-            text_model=self.openai_text_model,
-        )
-
-    def require_azure_openai(self) -> AzureOpenAISettings:
-        if not self.azure_openai_endpoint:
-            raise SettingsError(
-                "AZURE_OPENAI_ENDPOINT is not set (needed by GENERATION_PROVIDER=azure_openai)"
-            )
-        return AzureOpenAISettings(
-            endpoint=self.azure_openai_endpoint,
-            api_key=self.azure_openai_api_key,
-            api_version=self.openai_api_version,
-            image_deployment=self.azure_openai_image_deployment,
-            text_deployment=self.azure_openai_text_deployment,
-            client_id=self.azure_client_id,
-        )
 
     def require_line(self) -> LineSettings:
         if not self.line_channel_secret:

@@ -139,34 +139,6 @@ def test_bad_choices_name_the_setting(name: str, value: str) -> None:
         load_settings({**LOCAL, name: value})
 
 
-def test_require_openai() -> None:
-    with pytest.raises(SettingsError, match="OPENAI_API_KEY is not set"):
-        load_settings(LOCAL).require_openai()
-    env = {**LOCAL, "OPENAI_API_KEY": "sk-test", "OPENAI_TEXT_MODEL": "gpt-x"}
-    openai = load_settings(env).require_openai()
-    assert openai.api_key == "sk-test"
-    assert openai.model_for(JobKind.IMAGE) == "gpt-image-1"
-    assert openai.model_for(JobKind.TEXT) == "gpt-x"
-
-
-def test_require_azure_openai() -> None:
-    with pytest.raises(SettingsError, match="AZURE_OPENAI_ENDPOINT is not set"):
-        load_settings(LOCAL).require_azure_openai()
-    env = {
-        **LOCAL,
-        "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
-        "AZURE_OPENAI_IMAGE_DEPLOYMENT": "img",
-        "AZURE_CLIENT_ID": "client-1",
-    }
-    azure = load_settings(env).require_azure_openai()
-    assert azure.api_key is None
-    assert azure.client_id == "client-1"
-    assert azure.api_version == "2025-04-01-preview"
-    assert azure.deployment_for(JobKind.IMAGE) == "img"
-    with pytest.raises(SettingsError, match="AZURE_OPENAI_TEXT_DEPLOYMENT is not set"):
-        azure.deployment_for(JobKind.TEXT)
-
-
 def test_require_line_names_each_missing_setting() -> None:
     with pytest.raises(SettingsError, match="LINE_CHANNEL_SECRET is not set"):
         load_settings(LOCAL).require_line()
