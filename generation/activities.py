@@ -31,6 +31,9 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
     except InvalidTransition as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
         return {"proceed": False, "status": exc.current.value}
+    if job.cancel_requested:
+        # Asked to stop while no orchestration could hear the event (e.g. one started again).
+        return await _cancel_before_start(job_id)
     return {
         "proceed": True,
         "status": job.status.value,
@@ -38,6 +41,15 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
         "channel": job.channel.value,
         "deadline_seconds": get_settings().generation_deadline_seconds,
     }
+
+
+async def _cancel_before_start(job_id: str) -> dict[str, Any]:
+    try:
+        job = await stores().jobs.finish(job_id, status=JobStatus.CANCELED, error=CANCELED)
+    except InvalidTransition as exc:
+        return {"proceed": False, "status": exc.current.value}
+    logger.info("job %s: cancel requested before the work started; canceled", job_id)
+    return {"proceed": False, "status": job.status.value}
 
 
 def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, Any]:

@@ -134,3 +134,11 @@ async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_store
     assert await activities.finalize_job(job_id, "completed", {}) == {"status": "failed", "notify": False}
     missing = await activities.finalize_job("no-such-job", "completed", {})
     assert missing == {"status": "missing", "notify": False}
+
+
+async def test_mark_running_honours_a_cancel_request_left_on_the_row(app_stores: Stores) -> None:
+    job_id = await _running(app_stores)
+    await app_stores.jobs.request_cancel(job_id)  # running: only flagged
+    assert await activities.mark_job_running(job_id) == {"proceed": False, "status": "canceled"}
+    job = await app_stores.jobs.get(job_id)
+    assert (job.status, job.error) == (JobStatus.CANCELED, activities.CANCELED)
