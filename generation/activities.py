@@ -30,6 +30,8 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
         return {"proceed": False, "status": "missing"}
     except InvalidTransition as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
+        if exc.current is JobStatus.CANCELED:
+            return await _canceled_while_queued(job_id)
         return {"proceed": False, "status": exc.current.value}
     if job.cancel_requested:
         # Asked to stop while no orchestration could hear the event (e.g. one started again).
@@ -49,7 +51,16 @@ async def _cancel_before_start(job_id: str) -> dict[str, Any]:
     except InvalidTransition as exc:
         return {"proceed": False, "status": exc.current.value}
     logger.info("job %s: cancel requested before the work started; canceled", job_id)
-    return {"proceed": False, "status": job.status.value}
+    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
+
+
+async def _canceled_while_queued(job_id: str) -> dict[str, Any]:
+    """Canceled before its orchestration ran: the chat it came from still hears about it, once
+    (the orchestration for a job id runs once)."""
+    job = await stores().jobs.find(job_id)
+    if job is None:
+        return {"proceed": False, "status": "missing"}
+    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
 
 
 def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, Any]:

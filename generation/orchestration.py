@@ -99,7 +99,10 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     job_id = context.instance_id
     start = yield context.call_activity("mark_job_running", {"job_id": job_id})
     if not start["proceed"]:
-        return {"job_id": job_id, "status": start["status"], "skipped": True}
+        delivered = False
+        if start.get("notify"):
+            delivered = yield from _deliver(context, job_id, start["channel"])
+        return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
     progress = _Progress(start["total"])
     context.set_custom_status(progress.custom_status("running"))
     deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])

@@ -58,7 +58,9 @@ async def test_mark_running_tells_the_orchestrator_what_it_needs(app_stores: Sto
 async def test_mark_running_refuses_a_canceled_or_missing_job(app_stores: Stores) -> None:
     job = await app_stores.jobs.create(make_job())
     await app_stores.jobs.request_cancel(job.id)
-    assert await activities.mark_job_running(job.id) == {"proceed": False, "status": "canceled"}
+    assert await activities.mark_job_running(job.id) == {
+        "proceed": False, "status": "canceled", "notify": True, "channel": "api"
+    }
     assert await activities.mark_job_running("no-such-job") == {"proceed": False, "status": "missing"}
 
 
@@ -139,6 +141,7 @@ async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_store
 async def test_mark_running_honours_a_cancel_request_left_on_the_row(app_stores: Stores) -> None:
     job_id = await _running(app_stores)
     await app_stores.jobs.request_cancel(job_id)  # running: only flagged
-    assert await activities.mark_job_running(job_id) == {"proceed": False, "status": "canceled"}
+    answer = await activities.mark_job_running(job_id)
+    assert answer == {"proceed": False, "status": "canceled", "notify": True, "channel": "api"}
     job = await app_stores.jobs.get(job_id)
     assert (job.status, job.error) == (JobStatus.CANCELED, activities.CANCELED)

@@ -62,7 +62,7 @@ def _build_app() -> dict[str, Any]:
     def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
         if not script.proceed:
-            return {"proceed": False, "status": "canceled"}
+            return {"proceed": False, "status": "canceled", "notify": True, "channel": script.channel}
         return {"proceed": True, "status": "running", "total": script.total, "channel": script.channel,
                 "deadline_seconds": script.deadline_seconds}
 
@@ -196,4 +196,12 @@ async def test_a_job_that_may_not_run_ends_without_work(host: Host) -> None:
     script = Script(proceed=False)
     _, final = await _run(host, script)
     assert final["output"]["skipped"] is True
+    assert script.calls == {} and script.finalized == []
+
+
+async def test_a_line_job_canceled_before_it_ran_is_still_told_to_the_chat(host: Host) -> None:
+    script = Script(proceed=False, channel="line")
+    job_id, final = await _run(host, script)
+    assert final["output"] == {"job_id": job_id, "status": "canceled", "skipped": True, "delivered": True}
+    assert script.delivered == [{"job_id": job_id}]
     assert script.calls == {} and script.finalized == []
