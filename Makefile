@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/accept.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/orchestration.py
+	$(PY) bench/line_webhook.py
 
 azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite
