@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +44,22 @@ def start_product_app(connection_string: str, **overrides: str) -> tuple[Devhost
 
 def azurite_connection_string() -> str:
     return ensure_azurite(None).connection_string
+
+
+Operation = Callable[[int], Awaitable[None]]
+
+
+async def measure(operation: Operation, *, requests: int, concurrency: int) -> tuple[list[float], float]:
+    """Run `requests` operations, at most `concurrency` at once; per-op ms and ops per second."""
+    latencies: list[float] = []
+    counter = iter(range(requests))
+
+    async def worker() -> None:
+        for number in counter:
+            started = time.perf_counter()
+            await operation(number)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, requests / (time.perf_counter() - started)

@@ -13,32 +13,13 @@ import argparse
 import asyncio
 import base64
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from _common import azurite_connection_string, percentile, start_product_app, summary
+from _common import Operation, azurite_connection_string, measure, percentile, start_product_app, summary
 from azure.data.tables.aio import TableClient
 from azure.storage.queue.aio import QueueClient
-
-Operation = Callable[[int], Awaitable[None]]
-
-
-async def measure(operation: Operation, *, requests: int, concurrency: int) -> tuple[list[float], float]:
-    """Run `requests` operations, at most `concurrency` at once; per-op ms and ops per second."""
-    latencies: list[float] = []
-    counter = iter(range(requests))
-
-    async def worker() -> None:
-        for number in counter:
-            started = time.perf_counter()
-            await operation(number)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, requests / (time.perf_counter() - started)
 
 
 def report(label: str, latencies: list[float], throughput: float) -> None:

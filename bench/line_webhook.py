@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from _common import azurite_connection_string, percentile, start_product_app, summary
+from _common import azurite_connection_string, measure, percentile, start_product_app, summary
 from azure.storage.queue.aio import QueueClient
 
 from tests.factories_line import (
@@ -37,20 +36,6 @@ from tests.fakes.line_server import FakeLine
 TARGET_P99_MS = 300.0
 IMAGE_JOB = "text message -> image job"
 EventsFor = Callable[[int], list[dict[str, Any]]]
-
-
-async def measure(post: Callable[[int], Awaitable[None]], *, requests: int, concurrency: int) -> list[float]:
-    latencies: list[float] = []
-    counter = iter(range(requests))
-
-    async def worker() -> None:
-        for number in counter:
-            started = time.perf_counter()
-            await post(number)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
 
 
 def poster(http: aiohttp.ClientSession, url: str, events_for: EventsFor) -> Callable[[int], Awaitable[None]]:
@@ -113,7 +98,7 @@ async def run(requests: int, concurrencies: list[int], *, ack_only: bool) -> Non
                     print(f"concurrency {concurrency}")
                     p99: dict[str, float] = {}
                     for label, post in posts.items():
-                        latencies = await measure(post, requests=requests, concurrency=concurrency)
+                        latencies, _ = await measure(post, requests=requests, concurrency=concurrency)
                         p99[label] = percentile(latencies, 99)
                         print(f"  {label:<30} {summary(latencies)}")
                     verdict = "met" if p99[IMAGE_JOB] < TARGET_P99_MS else "NOT met"
