@@ -23,14 +23,18 @@ ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-CONNECTION_STRING = (
-    "DefaultEndpointsProtocol=http;"
-    f"AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-    f"BlobEndpoint=http://{HOST}:{BLOB_PORT}/{ACCOUNT_NAME};"
-    f"QueueEndpoint=http://{HOST}:{QUEUE_PORT}/{ACCOUNT_NAME};"
-    f"TableEndpoint=http://{HOST}:{TABLE_PORT}/{ACCOUNT_NAME};"
-)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def connection_string_for(blob_port: int, queue_port: int, table_port: int) -> str:
+    """The development account's connection string for an Azurite on these ports."""
+    return (
+        "DefaultEndpointsProtocol=http;"
+        f"AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint=http://{HOST}:{blob_port}/{ACCOUNT_NAME};"
+        f"QueueEndpoint=http://{HOST}:{queue_port}/{ACCOUNT_NAME};"
+        f"TableEndpoint=http://{HOST}:{table_port}/{ACCOUNT_NAME};"
+    )
 
 
 def _listening(port: int) -> bool:
@@ -47,6 +51,9 @@ def _azurite_binary() -> str:
     if found:
         return found
     raise RuntimeError("Azurite is not installed: run `npm ci` in the project root (see README)")
+
+
+CONNECTION_STRING = connection_string_for(BLOB_PORT, QUEUE_PORT, TABLE_PORT)
 
 
 @dataclass
@@ -77,13 +84,24 @@ def ensure_azurite(location: str | None = None, *, timeout: float = 30.0) -> Azu
         return Azurite()
     if any(_listening(port) for port in ports):
         raise RuntimeError(f"some of the Azurite ports {ports} are taken by another program")
+    return start_azurite(location, ports=ports, timeout=timeout)
+
+
+def start_azurite(
+    location: str | None = None,
+    *,
+    ports: tuple[int, int, int] = (BLOB_PORT, QUEUE_PORT, TABLE_PORT),
+    timeout: float = 30.0,
+) -> Azurite:
+    """Start a new Azurite on `ports` (blob, queue, table); `stop()` ends it."""
     workspace = location or tempfile.mkdtemp(prefix="azurite-")
     os.makedirs(workspace, exist_ok=True)
     cmd = [
         _azurite_binary(), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
         "--location", workspace,
-        "--blobHost", HOST, "--queueHost", HOST, "--tableHost", HOST,
     ]
+    for service, port in zip(("blob", "queue", "table"), ports, strict=True):
+        cmd += [f"--{service}Host", HOST, f"--{service}Port", str(port)]
     log = open(os.path.join(workspace, "azurite.log"), "ab")  # noqa: SIM115 - owned by the child
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -95,7 +113,7 @@ def ensure_azurite(location: str | None = None, *, timeout: float = 30.0) -> Azu
             raise RuntimeError(f"Azurite did not listen within {timeout:.0f}s")
         time.sleep(0.1)
     logger.info("started Azurite (pid %s) with workspace %s", process.pid, workspace)
-    return Azurite(process=process, workspace=workspace)
+    return Azurite(connection_string=connection_string_for(*ports), process=process, workspace=workspace)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,6 @@ import contextlib
 import io
 import json
 import re
-import socket
-import subprocess
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueClient
 from PIL import Image
 
-from devhost.azurite import ACCOUNT_KEY, ACCOUNT_NAME, _azurite_binary
+from devhost.azurite import start_azurite
 from jobs.events import EVENT_ROW_KEY
 from jobs.messages import storage_message_text
 from jobs.models import Channel, Job, JobStatus, utcnow
@@ -51,29 +49,10 @@ DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 @pytest.fixture(scope="module")
 def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private Azurite on free ports (overrides the shared one for this module's app and stores)."""
-    binary = _azurite_binary()
-    ports = {service: free_port() for service in ("blob", "queue", "table")}
-    command = [str(binary), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-               "--location", str(tmp_path_factory.mktemp("azurite"))]
-    for service, port in ports.items():
-        command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: all(_listening(port) for port in ports.values()), timeout=30)
-        endpoints = ";".join(
-            f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/{ACCOUNT_NAME}"
-            for service, port in ports.items()
-        )
-        account = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY}"
-        yield f"{account};{endpoints};"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    ports = (free_port(), free_port(), free_port())
+    azurite = start_azurite(str(tmp_path_factory.mktemp("azurite")), ports=ports)
+    yield azurite.connection_string
+    azurite.stop()
 
 
 @dataclass
