@@ -17,7 +17,11 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
 
 
 async def start_generation(client: df.DurableOrchestrationClient, job_id: str) -> bool:
-    """Start the job's orchestration; False when it already exists (a redelivered or repeated message)."""
+    """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
+
+    The status check comes first because a start for the id of a finished instance is not refused:
+    it would replace that instance and run the job's orchestration a second time.
+    """
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False

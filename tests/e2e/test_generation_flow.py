@@ -221,17 +221,25 @@ def test_bad_input_gets_a_problem_and_leaves_nothing_behind(
     assert rows == []
 
 
-def test_queue_down_answers_503_with_retry_after(
-    start_app: StartApp, app_settings: dict[str, str]
+@pytest.mark.parametrize(
+    ("endpoint", "detail"),
+    [
+        ("QueueEndpoint", "The job queue is unavailable; try again shortly."),
+        ("TableEndpoint", "The job store is unavailable; try again shortly."),
+    ],
+    ids=["queue-down", "table-down"],
+)
+def test_storage_down_answers_503_with_retry_after_never_a_bare_500(
+    start_app: StartApp, app_settings: dict[str, str], endpoint: str, detail: str
 ) -> None:
-    broken = _unreachable(app_settings["GENERATION_STORAGE"], "QueueEndpoint")
-    app = start_app(GENERATION_STORAGE=broken)
+    app = start_app(GENERATION_STORAGE=_unreachable(app_settings["GENERATION_STORAGE"], endpoint))
 
     response = _submit(app.base_url, {"prompt": "a red fox"})
 
-    assert response.status_code == 503
+    assert response.status_code == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["detail"] == detail
 
 
 def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> None:
@@ -248,16 +256,3 @@ def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> Non
     assert done["status"] == "succeeded", done
     assert done["progress"] == {"completed": 2, "total": 2}
     assert app.output().count("Executed 'finalize_job' (Succeeded") == 1
-
-
-def test_table_storage_down_answers_503_and_never_a_bare_500(
-    start_app: StartApp, app_settings: dict[str, str]
-) -> None:
-    broken = _unreachable(app_settings["GENERATION_STORAGE"], "TableEndpoint")
-    app = start_app(GENERATION_STORAGE=broken)
-
-    response = _submit(app.base_url, {"prompt": "a red fox"})
-
-    assert response.status_code == 503, response.text
-    assert int(response.headers["Retry-After"]) > 0
-    assert response.json()["detail"] == "The job store is unavailable; try again shortly."
