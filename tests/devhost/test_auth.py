@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, sample_settings
+from tests.devhost.sample_app.support import Results, call, sample_settings
 from tests.helpers.devhost import DevhostProcess
 
 FUNCTION_KEYS = "function-key-one,function-key-two"
@@ -18,19 +17,6 @@ MASTER_KEY = "the-master-key"
 def settings(azurite_connection_string: str) -> dict[str, str]:
     return sample_settings(azurite_connection_string, DEVHOST_FUNCTION_KEYS=FUNCTION_KEYS,
                            DEVHOST_MASTER_KEY=MASTER_KEY)
-
-
-@pytest.fixture(scope="module")
-def results(settings: dict[str, str]) -> Iterator[Results]:
-    results = Results.open(settings)
-    yield results
-    results.delete_queue()
-
-
-@pytest.fixture(scope="module")
-def host(settings: dict[str, str], results: Results) -> Iterator[DevhostProcess]:
-    with DevhostProcess(app_dir=SAMPLE_APP, settings=settings) as process:
-        yield process
 
 
 def test_anonymous_needs_no_key(host: DevhostProcess) -> None:

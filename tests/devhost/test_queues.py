@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from azure.storage.queue import QueueClient
 
-from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, queue_exists, sample_settings
+from tests.devhost.sample_app.support import Results, call, queue_exists, sample_settings
 from tests.helpers.devhost import DevhostProcess, wait_for
 
 MAX_DEQUEUE_COUNT = 3  # sample_app/host.json
@@ -19,19 +19,6 @@ BATCH_SIZE = 4
 @pytest.fixture(scope="module")
 def settings(azurite_connection_string: str) -> dict[str, str]:
     return sample_settings(azurite_connection_string, SAMPLE_SCHEDULE="*/2 * * * * *")
-
-
-@pytest.fixture(scope="module")
-def results(settings: dict[str, str]) -> Iterator[Results]:
-    results = Results.open(settings)
-    yield results
-    results.delete_queue()
-
-
-@pytest.fixture(scope="module")
-def host(settings: dict[str, str], results: Results) -> Iterator[DevhostProcess]:
-    with DevhostProcess(app_dir=SAMPLE_APP, settings=settings) as process:
-        yield process
 
 
 def queue(settings: dict[str, str], setting: str, *, suffix: str = "") -> QueueClient:
