@@ -41,12 +41,13 @@ class EpisodeRunner:
         """Run one episode for `live` and commit its history; the Instances row is left to `save`."""
         record = live.record
         consumed = {row_key for row_key, _ in live.inbox}
+        taken = len(live.pending)
         accepted = self._accept(live, live.messages())
         if record.terminal or (live.history and not accepted):
             if consumed:  # late completions for a finished instance, or duplicates
                 await self._store.commit(*live.key, first_row=live.history_rows, events=[],
                                          consumed=sorted(consumed))
-                live.append([], 0, consumed)
+            live.append([], 0, consumed, taken)
             return Episode(done=record.terminal)
         now = history.utc_now()
         new_events = [history.orchestrator_started(now)]
@@ -62,7 +63,7 @@ class EpisodeRunner:
         new_events += self._closing_events(draft, episode, terminated, now)
         rows = await self._store.commit(*live.key, first_row=live.history_rows, events=new_events,
                                         consumed=sorted(consumed))
-        live.append(new_events, rows, consumed)
+        live.append(new_events, rows, consumed, taken)
         # lastUpdatedTime alone does not justify a write; status, output or custom status do.
         live.dirty = live.dirty or _visible(draft) != _visible(record)
         live.record = draft

@@ -24,6 +24,9 @@ class LiveInstance:
     history_rows: int = 0
     # Stored inbox rows (row key, messages) not yet consumed by an episode.
     inbox: list[tuple[str, list[Event]]] = field(default_factory=list)
+    # Activity results and timer firings not yet consumed: kept in memory only, since the episode that
+    # consumes them stores them in the history; lost with the process, the work is simply done again.
+    pending: list[Event] = field(default_factory=list)
     # Messages waiting to be stored; those that arrive during one write share the next row.
     outbox: list[tuple[Event, str, asyncio.Future[bool]]] = field(default_factory=list)
     flushing: bool = False
@@ -41,19 +44,26 @@ class LiveInstance:
         return self.record.instance_id, self.record.execution_id
 
     def messages(self) -> list[Event]:
-        return [event for _, batch in self.inbox for event in batch]
+        return [event for _, batch in self.inbox for event in batch] + self.pending
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self.inbox or self.pending)
 
     def reset(self, events: list[Event], rows: int, inbox: list[tuple[str, list[Event]]]) -> None:
         self.history, self.history_rows, self.inbox, self.ledger = events, rows, inbox, Ledger(events)
         self.loaded = True
         self.sync_record()
 
-    def append(self, events: list[Event], rows: int, consumed: set[str]) -> None:
+    def append(self, events: list[Event], rows: int, consumed: set[str], taken: int) -> None:
+        """Record a committed episode: its events, the inbox rows and the first `taken` pending
+        messages it consumed (more may have arrived meanwhile)."""
         self.history.extend(events)
         self.history_rows += rows
         for event in events:
             self.ledger.add(event)
         self.inbox = [(row_key, batch) for row_key, batch in self.inbox if row_key not in consumed]
+        del self.pending[:taken]
 
     def cancel_timers(self) -> None:
         for handle in self.timers.values():

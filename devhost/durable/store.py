@@ -222,6 +222,14 @@ class TaskHubStore:
         return len(doomed)
 
     async def _submit(self, operations: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        if len(operations) == 1:
+            # A lone write needs no entity-group transaction (whose multipart body costs more to build).
+            kind, entity = operations[0]
+            if kind == "create":
+                await self.history.create_entity(entity)
+            else:
+                await self.history.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            return
         batch: list[tuple[str, dict[str, Any]]] = []
         size = 0
         for operation in operations:

@@ -3,6 +3,10 @@
 Persist first, then act: an episode commits its history (and consumes its inbox rows) before it updates the
 Instances row and before any activity or timer it scheduled starts. A crash at any point therefore either
 replays the episode (deterministic) or re-runs an activity whose completion was never stored.
+
+Activity results and timer firings wait in memory for the episode that stores them with its history (one
+write instead of two); raised events and terminations, which an API caller was told were accepted, are
+stored in the inbox first.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from devhost.functions import FunctionSpec
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 1.0
-DELIVERY_ATTEMPTS = 5
 
 
 class TaskHubWorker:
@@ -186,7 +189,7 @@ class TaskHubWorker:
                 asyncio.get_running_loop().call_later(RETRY_AFTER_FAILURE, self._mark_ready, instance_id)
             finally:
                 live.busy = False
-            if live.inbox and self._live.get(instance_id) is live and not live.record.terminal:
+            if live.has_news and self._live.get(instance_id) is live and not live.record.terminal:
                 self._mark_ready(instance_id)
 
     async def _step(self, live: LiveInstance) -> None:
@@ -217,6 +220,7 @@ class TaskHubWorker:
                     live.record.execution_id)
         live.cancel_timers()
         live.reset([], 0, [])
+        live.pending.clear()
         live.running.clear()
         self._spawn(self._store.delete_partition(live.record.instance_id,
                                                  keep_execution=live.record.execution_id),
@@ -238,7 +242,7 @@ class TaskHubWorker:
                     return  # terminated (or replaced) while waiting for a slot
                 event = await activities.execute(self._specs, task_id=work.task_id, name=work.name,
                                                  input_json=work.input_json)
-            await self._deliver_reliably(instance_id, execution_id, event)
+            self._offer(instance_id, execution_id, event)
         finally:
             live = self._live.get(instance_id)
             if live is not None and live.record.execution_id == execution_id:
@@ -255,28 +259,18 @@ class TaskHubWorker:
         live = self._current(instance_id, execution_id)
         if live is not None:
             live.timers.pop(task_id, None)  # a reload may arm it again if the firing is never stored
-        event = history.timer_fired(history.utc_now(), task_id=task_id, fire_at=history.iso(fire_at))
-        self._spawn(self._deliver_reliably(instance_id, execution_id, event),
-                    name=f"durable-timer-{instance_id}")
+        self._offer(instance_id, execution_id,
+                    history.timer_fired(history.utc_now(), task_id=task_id, fire_at=history.iso(fire_at)))
 
-    async def _deliver_reliably(self, instance_id: str, execution_id: str, event: Event) -> None:
-        """Deliver an activity result or timer firing, retrying storage errors for a while.
-
-        If storage stays unavailable the message is given up and the instance reloaded later: what was not
-        stored is done again (the activity re-runs, the timer re-arms), as after a crash.
-        """
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            try:
-                await self.deliver(instance_id, execution_id, event)
-                return
-            except Exception:
-                logger.warning("orchestration %s: storing %s failed (attempt %d)", instance_id,
-                               history.kind(event).name, attempt, exc_info=True)
-                await asyncio.sleep(RETRY_AFTER_FAILURE)
+    def _offer(self, instance_id: str, execution_id: str, event: Event) -> None:
+        """Hand an activity result or timer firing to its instance's next episode (memory only: that
+        episode stores it with the history; if the process dies first, the work is done again)."""
         live = self._current(instance_id, execution_id)
-        if live is not None:
-            live.loaded = False
-            self._mark_ready(instance_id)
+        if live is None:
+            logger.debug("dropping %s for finished instance %s", history.kind(event).name, instance_id)
+            return
+        live.pending.append(event)
+        self._mark_ready(instance_id)
 
     def _spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> None:
         task = asyncio.create_task(work, name=name)
