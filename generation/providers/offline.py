@@ -87,5 +87,6 @@ def render_placeholder(prompt: str, *, width: int, height: int, index: int) -> b
     draw.rectangle((x - pad, y - pad, x + right - left + pad, y + bottom - top + pad), fill=(0, 0, 0))
     draw.text((x - left, y - top), badge, font=badge_font, fill=(255, 255, 255))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    # Light compression: placeholders are drawn often and stay on the local machine.
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
