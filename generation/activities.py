@@ -10,7 +10,7 @@ from generation.providers.base import ProviderError
 from jobs.clients import stores
 from jobs.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
 from jobs.settings import get_settings
-from jobs.store import JobNotFound
+from jobs.store import Conclusion, JobNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -83,28 +83,33 @@ async def _produce(job: Job, index: int) -> Output:
 
 
 async def generate_output(job_id: str, index: int) -> dict[str, Any]:
-    """Produce one output and record it on the row; provider failures come back as data, not raises."""
+    """Produce one output and record it on the row; provider failures come back as data, not raises.
+
+    `canceled` means the row says stop (canceled, finished by someone else, or a cancel asked for);
+    `job_finished` means the write that recorded this output also finished the job as succeeded.
+    """
     job = await stores().jobs.find(job_id)
     if job is None:
         return {"index": index, "status": "failed", "error": GONE.to_dict()}
-    if job.status.is_terminal:
-        return {"index": index, "status": "failed", "error": CANCELED.to_dict()}
     if any(output.index == index and output.error is None for output in job.outputs):
         # A redelivered activity whose first run finished: the output is already stored.
-        return {"index": index, "status": "succeeded"}
+        return {"index": index, "status": "succeeded", "job_finished": job.status is JobStatus.SUCCEEDED}
+    if job.status.is_terminal or job.cancel_requested:
+        return {"index": index, "status": "canceled"}
     try:
         output = await _produce(job, index)
     except ProviderError as exc:
         return _provider_failure(job_id, index, exc)
     try:
-        await stores().jobs.record_progress(job_id, [output])
+        recorded = await stores().jobs.record_progress(job_id, [output])
     except JobNotFound:
         # Deleted while this output was being made: take back what was just written.
         await stores().outputs.delete_job(job_id)
         logger.info("job %s was deleted during generation; its blobs are removed", job_id)
         return {"index": index, "status": "failed", "error": GONE.to_dict()}
-    logger.info("job %s output %d stored", job_id, index)
-    return {"index": index, "status": "succeeded"}
+    finished = recorded.status is JobStatus.SUCCEEDED
+    logger.info("job %s output %d stored%s", job_id, index, "; job succeeded" if finished else "")
+    return {"index": index, "status": "succeeded", "job_finished": finished}
 
 
 def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> list[Output]:
@@ -131,25 +136,29 @@ def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
 
 
 async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError]) -> dict[str, Any]:
-    """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won."""
-    jobs = stores().jobs
-    job = await jobs.find(job_id)
-    if job is None:
+    """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won.
+
+    A job already succeeded was finished by this pipeline (only its output writes and this activity
+    ever write `succeeded`), so its channel is still told, once: the orchestrator calls this at most
+    once per job, and a re-run after a crash means the first answer was never acted on.
+    """
+
+    def decide(job: Job) -> Conclusion:
+        if outcome == "canceled":
+            return JobStatus.CANCELED, job.outputs, CANCELED
+        outputs = _final_outputs(job, outcome, failures)
+        if any(output.error is None for output in outputs):
+            return JobStatus.SUCCEEDED, outputs, None
+        return JobStatus.FAILED, outputs, _job_error(outcome, failures)
+
+    try:
+        final = await stores().jobs.conclude(job_id, decide)
+    except JobNotFound:
         logger.info("job %s was deleted before finalizing", job_id)
         return {"status": "missing", "notify": False}
-    try:
-        if outcome == "canceled":
-            final = await jobs.finish(job_id, status=JobStatus.CANCELED, outputs=job.outputs, error=CANCELED)
-        else:
-            outputs = _final_outputs(job, outcome, failures)
-            if any(output.error is None for output in outputs):
-                final = await jobs.finish(job_id, status=JobStatus.SUCCEEDED, outputs=outputs)
-            else:
-                error = _job_error(outcome, failures)
-                final = await jobs.finish(job_id, status=JobStatus.FAILED, outputs=outputs, error=error)
     except InvalidTransition as exc:
         logger.info("job %s: already %s before finalizing", job_id, exc.current.value)
-        return {"status": exc.current.value, "notify": False}
+        return {"status": exc.current.value, "notify": exc.current is JobStatus.SUCCEEDED}
     logger.info(
         "job %s finished: %s (%d of %d outputs)", job_id, final.status.value, final.completed, final.total
     )

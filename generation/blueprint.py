@@ -8,8 +8,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from generation import activities, orchestration, starter, submit
+from jobs.messages import read_job_message
 from jobs.models import JobError
-from jobs.queue import parse_job_message
 
 bp = df.Blueprint()
 
@@ -24,7 +24,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(client, parse_job_message(msg.get_body()))
+    await starter.start_generation(client, read_job_message(msg.get_body()))
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -35,7 +35,7 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(client, parse_job_message(msg.get_body()))
+    await starter.start_generation(client, read_job_message(msg.get_body()))
 
 
 @bp.function_name("generation_orchestrator")

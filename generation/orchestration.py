@@ -14,6 +14,7 @@ import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
 from generation.retry_policy import may_retry, retry_delay
+from jobs.models import MAX_OUTPUTS
 
 CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
@@ -30,6 +31,7 @@ class _Progress:
         self.attempts = dict.fromkeys(range(total), 0)
         self.failures: dict[int, dict[str, str]] = {}
         self.succeeded = 0
+        self.job_finished = False  # the write that stored the last output also finished the job
 
     def custom_status(self, state: str) -> dict[str, Any]:
         return {"state": state, "completed": self.succeeded, "total": self.total}
@@ -47,12 +49,20 @@ def _result_of(task: Any, index: int) -> dict[str, Any]:
     return {"index": index, "status": "retry", "error": {"code": "internal", "message": "The worker failed."}}
 
 
+def _planned_outputs(plan: Any) -> int:
+    """How many outputs the queue message said the job has (0 when it did not say)."""
+    outputs = plan.get("outputs") if isinstance(plan, dict) else None
+    return outputs if type(outputs) is int and 0 < outputs <= MAX_OUTPUTS else 0
+
+
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any) -> Steps:
-    """Run one activity per output, retrying transient failures, until done, canceled or out of time."""
+                  deadline: Any, started: dict[int, Any]) -> Steps:
+    """Run one activity per output (some `started` already), retrying transient failures, until done,
+    canceled or out of time."""
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     deadline_timer = context.create_timer(deadline)
-    in_flight = {index: _attempt(context, job_id, index, 0) for index in range(progress.total)}
+    in_flight = {index: started.get(index) or _attempt(context, job_id, index, 0)
+                 for index in range(progress.total)}
     waiting: dict[int, Any] = {}
     while in_flight or waiting:
         winner = yield context.task_any([*in_flight.values(), *waiting.values(), cancel, deadline_timer])
@@ -70,12 +80,15 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
         index = next(i for i, task in in_flight.items() if task is winner)
         del in_flight[index]
         result = _result_of(winner, index)
+        if result["status"] == "canceled":
+            return "canceled"  # the row says stop; the cancel event may still be on its way
         if result["status"] == "retry" and may_retry(progress.attempts[index]):
             delay = retry_delay(progress.attempts[index], result.get("retry_after"))
             waiting[index] = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
             continue
         if result["status"] == "succeeded":
             progress.succeeded += 1
+            progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
             progress.failures[index] = result["error"]
         context.set_custom_status(progress.custom_status("running"))
@@ -95,9 +108,16 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str)
 
 
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
-    """Instance id = job id. Mark running, fan out, finalize, deliver."""
+    """Instance id = job id. Mark running and fan out together, finalize, deliver."""
     job_id = context.instance_id
-    start = yield context.call_activity("mark_job_running", {"job_id": job_id})
+    starting = context.call_activity("mark_job_running", {"job_id": job_id})
+    # The outputs the queue message announced start with the mark, not after it. An output of a job
+    # that may not run (canceled, gone) reads the row and ends without work.
+    started = {index: _attempt(context, job_id, index, 0)
+               for index in range(_planned_outputs(context.get_input()))}
+    if started:
+        yield context.task_any([starting, *started.values()])  # schedules them all in this episode
+    start = yield starting
     if not start["proceed"]:
         delivered = False
         if start.get("notify"):
@@ -106,11 +126,14 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     progress = _Progress(start["total"])
     context.set_custom_status(progress.custom_status("running"))
     deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])
-    outcome = yield from _generate_all(context, job_id, progress, deadline)
-    final = yield context.call_activity(
-        "finalize_job",
-        {"job_id": job_id, "outcome": outcome, "failures": {str(i): e for i, e in progress.failures.items()}},
-    )
+    outcome = yield from _generate_all(context, job_id, progress, deadline, started)
+    if outcome == "completed" and progress.job_finished:
+        final: dict[str, Any] = {"status": "succeeded", "notify": True}
+    else:
+        failures = {str(i): e for i, e in progress.failures.items()}
+        final = yield context.call_activity(
+            "finalize_job", {"job_id": job_id, "outcome": outcome, "failures": failures}
+        )
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:

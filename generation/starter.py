@@ -6,6 +6,8 @@ import logging
 
 import azure.durable_functions as df
 
+from jobs.messages import JobMessage
+
 logger = logging.getLogger(__name__)
 
 ORCHESTRATOR = "generation_orchestrator"
@@ -16,17 +18,20 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
     return status is not None and status.runtime_status is not None
 
 
-async def start_generation(client: df.DurableOrchestrationClient, job_id: str) -> bool:
+async def start_generation(client: df.DurableOrchestrationClient, message: JobMessage) -> bool:
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
-    it would replace that instance and run the job's orchestration a second time.
+    it would replace that instance and run the job's orchestration a second time. The message's
+    output count becomes the orchestration input, so the outputs can start without waiting for the row.
     """
+    job_id = message.job_id
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
     try:
-        await client.start_new(ORCHESTRATOR, instance_id=job_id)
+        plan = None if message.outputs is None else {"outputs": message.outputs}
+        await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.
         if await _instance_exists(client, job_id):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Containers known to exist, shared by every event loop of the process.
 _created: set[str] = set()
 
@@ -60,14 +61,23 @@ class OutputStore:
         _created.add(self._container.url)
 
     async def save_image(self, job_id: str, index: int, png: bytes) -> Output:
-        """Store the image and its JPEG preview; overwrites, so a retried activity is harmless."""
-        prepared = await asyncio.to_thread(prepare_image, png)
+        """Store the image and its JPEG preview; overwrites, so a retried activity is harmless.
+
+        A PNG is uploaded while its preview is being made; an image that turns out unreadable
+        leaves no blob behind.
+        """
         await self._ready()
         name, preview = image_blob_name(job_id, index), preview_blob_name(job_id, index)
-        await asyncio.gather(
-            self._upload(name, prepared.png, PNG),
-            self._upload(preview, prepared.preview, JPEG),
-        )
+        early = asyncio.create_task(self._upload(name, png, PNG)) if png.startswith(PNG_SIGNATURE) else None
+        try:
+            prepared = await asyncio.to_thread(prepare_image, png)
+        except BaseException:
+            if early is not None:
+                await asyncio.gather(early, return_exceptions=True)
+                await self._delete_quietly(name)
+            raise
+        image_upload = early if early is not None else self._upload(name, prepared.png, PNG)
+        await asyncio.gather(image_upload, self._upload(preview, prepared.preview, JPEG))
         logger.info(
             "job %s: saved output %d (%dx%d, preview %d bytes)",
             job_id, index, prepared.width, prepared.height, len(prepared.preview),
@@ -80,6 +90,14 @@ class OutputStore:
             width=prepared.width,
             height=prepared.height,
         )
+
+    async def _delete_quietly(self, blob_name: str) -> None:
+        try:
+            await self._container.delete_blob(blob_name)
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            logger.warning("could not remove %s: %s", blob_name, exc)
 
     async def _upload(self, blob_name: str, data: bytes, content_type: str) -> None:
         await self._container.upload_blob(

@@ -55,7 +55,7 @@ class StorageJobQueue:
 
     async def send(self, job: Job) -> None:
         try:
-            await self._send_text(storage_message_text(job.id))
+            await self._send_text(storage_message_text(job.id, job.total))
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: queue %s unavailable: %s", job.id, self.queue_name, type(exc).__name__)
             raise QueueUnavailable(f"could not queue job {job.id}") from exc

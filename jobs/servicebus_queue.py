@@ -27,7 +27,7 @@ REDRIVE_WAIT_SECONDS = 5.0
 def build_service_bus_message(job: Job) -> ServiceBusMessage:
     """The message for one job; the id lets duplicate detection drop a second send of the same job."""
     return ServiceBusMessage(
-        job_message_body(job.id),
+        job_message_body(job.id, job.total),
         message_id=job.id,
         application_properties={"kind": job.kind.value, "n": job.n},
         content_type=CONTENT_TYPE,

@@ -42,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# What a finished job becomes: its terminal status, the outputs to merge in, and its error.
+Conclusion = tuple[JobStatus, Sequence[Output], JobError | None]
+
 # Concurrent writers of one job are few (orchestrator, cancel, maintenance); a handful of re-reads
 # settles any real race.
 MAX_ATTEMPTS = 8
@@ -159,6 +162,17 @@ class JobStore:
             job_id, lambda job: apply_finish(job, status=status, outputs=outputs, error=error)
         )
         logger.info("job %s: finished as %s", job_id, status)
+        return job
+
+    async def conclude(self, job_id: str, decide: Callable[[Job], Conclusion]) -> Job:
+        """Like `finish`, with the terminal status, outputs and error chosen from the row as read
+        (one read per attempt instead of a read to decide and another to write)."""
+        def change(job: Job) -> Job:
+            status, outputs, error = decide(job)
+            return apply_finish(job, status=status, outputs=outputs, error=error)
+
+        job = await self._transition(job_id, change)
+        logger.info("job %s: finished as %s", job_id, job.status)
         return job
 
     async def request_cancel(self, job_id: str) -> Job:

@@ -32,14 +32,22 @@ def start_running(job: Job) -> Job | None:
 
 
 def apply_progress(job: Job, outputs: Sequence[Output]) -> Job | None:
-    """Progress never goes backwards and never touches a terminal job."""
+    """Progress never goes backwards and never touches a terminal job.
+
+    The write that brings in the last output of a running job, every output a success, also moves it
+    to succeeded: the status URL and `?wait` see the end without waiting for another step. A job with
+    a cancel request, or with a failed output, is left to the orchestrator to settle.
+    """
     if job.status.is_terminal:
         return None
     merged = merge_outputs(job.outputs, outputs)
     completed = max(job.completed, completed_count(merged))
     if merged == job.outputs and completed == job.completed:
         return None
-    return replace(job, outputs=merged, completed=completed, updated_at=utcnow())
+    updated = replace(job, outputs=merged, completed=completed, updated_at=utcnow())
+    if job.status is JobStatus.RUNNING and not job.cancel_requested and completed >= job.total:
+        return updated.with_status(JobStatus.SUCCEEDED)
+    return updated
 
 
 def apply_finish(job: Job, *, status: JobStatus, outputs: Sequence[Output], error: JobError | None) -> Job:

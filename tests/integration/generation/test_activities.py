@@ -66,13 +66,59 @@ async def test_mark_running_refuses_a_canceled_or_missing_job(app_stores: Stores
 
 async def test_generate_output_stores_the_image_and_records_progress(app_stores: Stores) -> None:
     job_id = await _running(app_stores, n=2)
-    assert await activities.generate_output(job_id, 1) == {"index": 1, "status": "succeeded"}
+    assert await activities.generate_output(job_id, 1) == {
+        "index": 1, "status": "succeeded", "job_finished": False}
     job = await app_stores.jobs.get(job_id)
-    assert job.completed == 1
+    assert (job.status, job.completed) == (JobStatus.RUNNING, 1)
     assert [(o.index, o.blob_name, o.width) for o in job.outputs] == [(1, f"{job_id}/1.png", 1024)]
     assert sorted(await _blob_names(app_stores, job_id)) == [f"{job_id}/1.png", f"{job_id}/1.preview.jpg"]
     # A redelivered activity finds its output stored and does not make it again.
-    assert await activities.generate_output(job_id, 1) == {"index": 1, "status": "succeeded"}
+    assert await activities.generate_output(job_id, 1) == {
+        "index": 1, "status": "succeeded", "job_finished": False}
+
+
+async def test_the_last_output_finishes_the_job_in_the_same_write(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    await activities.generate_output(job_id, 0)
+    assert await activities.generate_output(job_id, 1) == {
+        "index": 1, "status": "succeeded", "job_finished": True}
+    job = await app_stores.jobs.get(job_id)
+    assert (job.status, job.completed, job.error) == (JobStatus.SUCCEEDED, 2, None)
+    # Redelivered after that write: still reported as the write that finished the job.
+    assert (await activities.generate_output(job_id, 1))["job_finished"] is True
+
+
+async def test_an_output_made_before_the_job_is_marked_running_does_not_finish_it(app_stores: Stores) -> None:
+    job = await app_stores.jobs.create(make_job(n=1))
+    answer = await activities.generate_output(job.id, 0)
+    assert answer == {"index": 0, "status": "succeeded", "job_finished": False}
+    read = await app_stores.jobs.get(job.id)
+    assert (read.status, read.completed) == (JobStatus.QUEUED, 1)
+    # Marking it running afterwards keeps the output; finalize then settles it.
+    assert (await activities.mark_job_running(job.id))["proceed"] is True
+    assert await activities.finalize_job(job.id, "completed", {}) == {"status": "succeeded", "notify": True}
+
+
+async def test_an_output_of_a_stopped_job_is_not_made(app_stores: Stores) -> None:
+    flagged = await _running(app_stores)
+    await app_stores.jobs.request_cancel(flagged)  # running: only flagged
+    canceled = (await app_stores.jobs.create(make_job())).id
+    await app_stores.jobs.request_cancel(canceled)  # queued: canceled at once
+    for job_id in (flagged, canceled):
+        assert await activities.generate_output(job_id, 0) == {"index": 0, "status": "canceled"}
+        assert await _blob_names(app_stores, job_id) == []
+        assert (await app_stores.jobs.get(job_id)).outputs == ()
+
+
+async def test_a_cancel_request_keeps_the_last_output_from_finishing_the_job(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    await activities.generate_output(job_id, 0)
+    await app_stores.jobs.request_cancel(job_id)
+    job = await app_stores.jobs.get(job_id)
+    # The flag arrived after output 1 began: its write records the output and leaves the end to finalize.
+    await app_stores.jobs.record_progress(job_id, [Output(index=1, blob_name=f"{job_id}/1.png")])
+    assert (await app_stores.jobs.get(job_id)).status is JobStatus.RUNNING
+    assert job.cancel_requested
 
 
 async def test_generate_output_keeps_text_in_the_row(app_stores: Stores) -> None:
@@ -128,6 +174,15 @@ async def test_finalize_canceled(app_stores: Stores) -> None:
     job_id = await _running(app_stores)
     assert await activities.finalize_job(job_id, "canceled", {}) == {"status": "canceled", "notify": True}
     assert (await app_stores.jobs.get(job_id)).error == activities.CANCELED
+
+
+async def test_finalize_of_a_job_its_last_output_finished_still_notifies(app_stores: Stores) -> None:
+    # The deadline fired as the last output's write landed: the job succeeded, and its chat is told.
+    job_id = await _running(app_stores)
+    await activities.generate_output(job_id, 0)
+    assert await activities.finalize_job(job_id, "deadline_exceeded", {}) == {
+        "status": "succeeded", "notify": True}
+    assert (await app_stores.jobs.get(job_id)).status is JobStatus.SUCCEEDED
 
 
 async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_stores: Stores) -> None:

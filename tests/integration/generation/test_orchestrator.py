@@ -40,6 +40,8 @@ class Script:
     notify: bool = True
     answers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # per index, per attempt
     work_seconds: float = 0.0
+    mark_seconds: float = 0.0
+    timeline: list[str] = field(default_factory=list)  # "marked" and "generate <index>" in start order
     calls: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     finalized: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)
@@ -59,8 +61,10 @@ def _build_app() -> dict[str, Any]:
 
     @bp.function_name("mark_job_running")
     @bp.activity_trigger(input_name="payload")
-    def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
+    async def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
+        await asyncio.sleep(script.mark_seconds)
+        script.timeline.append("marked")
         if not script.proceed:
             return {"proceed": False, "status": "canceled", "notify": True, "channel": script.channel}
         return {"proceed": True, "status": "running", "total": script.total, "channel": script.channel,
@@ -72,6 +76,7 @@ def _build_app() -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
         index, attempt = payload["index"], payload["attempt"]
         script.calls[index].append(attempt)
+        script.timeline.append(f"generate {index}")
         await asyncio.sleep(script.work_seconds)
         answers = script.answers.get(index, [])
         answer = answers[min(attempt, len(answers) - 1)] if answers else SUCCEEDED
@@ -118,10 +123,13 @@ async def host(azurite_connection_string: str) -> AsyncIterator[Host]:
     await drop_task_hub(azurite_connection_string, hub)
 
 
-async def _run(host: Host, script: Script, *, until: Any = None) -> tuple[str, dict[str, Any]]:
+async def _run(host: Host, script: Script, *, until: Any = None,
+               announced: int | None = None) -> tuple[str, dict[str, Any]]:
+    """Run one job; `announced` is the output count its queue message carried (the starter's input)."""
     job_id = str(uuid.uuid4())
     SCRIPTS[job_id] = script
-    await host.engine.start_instance("generation_orchestrator", job_id, None)
+    plan = None if announced is None else json.dumps({"outputs": announced})
+    await host.engine.start_instance("generation_orchestrator", job_id, plan)
     if until is not None:
         await host.wait(job_id, until)
         return job_id, {}
@@ -205,3 +213,53 @@ async def test_a_line_job_canceled_before_it_ran_is_still_told_to_the_chat(host:
     assert final["output"] == {"job_id": job_id, "status": "canceled", "skipped": True, "delivered": True}
     assert script.delivered == [{"job_id": job_id}]
     assert script.calls == {} and script.finalized == []
+
+
+async def test_announced_outputs_start_together_with_marking_the_job_running(host: Host) -> None:
+    script = Script(total=3, mark_seconds=0.5)
+    _, final = await _run(host, script, announced=3)
+    assert final["output"]["status"] == "succeeded"
+    assert sorted(script.timeline[:3]) == ["generate 0", "generate 1", "generate 2"]
+    assert script.timeline[3] == "marked"
+    assert {index: calls for index, calls in script.calls.items()} == {0: [0], 1: [0], 2: [0]}
+
+
+async def test_without_an_announced_count_the_outputs_wait_for_the_row(host: Host) -> None:
+    # A message from before the count was sent, or an operator starting the orchestrator by hand.
+    script = Script(total=2, mark_seconds=0.2)
+    _, final = await _run(host, script)
+    assert final["output"]["status"] == "succeeded"
+    assert script.timeline[0] == "marked"
+    assert {index: calls for index, calls in script.calls.items()} == {0: [0], 1: [0]}
+
+
+async def test_the_row_decides_how_many_outputs_count(host: Host) -> None:
+    script = Script(total=1)
+    _, final = await _run(host, script, announced=3)
+    assert final["customStatus"] == {"state": "succeeded", "completed": 1, "total": 1}
+    assert [(f["outcome"], f["failures"]) for f in script.finalized] == [("completed", {})]
+
+
+async def test_a_job_that_may_not_run_does_not_wait_for_its_announced_outputs(host: Host) -> None:
+    script = Script(proceed=False, total=2, work_seconds=5)
+    _, final = await _run(host, script, announced=2, until=None)
+    assert final["output"]["skipped"] is True
+    assert script.finalized == []
+
+
+async def test_a_job_finished_by_its_last_output_is_not_finalized_again(host: Host) -> None:
+    finishing = {"status": "succeeded", "job_finished": True}
+    script = Script(total=2, channel="line", answers={0: [SUCCEEDED], 1: [finishing]},
+                    work_seconds=0.1)
+    job_id, final = await _run(host, script, announced=2)
+    assert final["output"] == {"job_id": job_id, "status": "succeeded", "delivered": True}
+    assert final["customStatus"] == {"state": "succeeded", "completed": 2, "total": 2}
+    assert script.finalized == []
+    assert script.delivered == [{"job_id": job_id}]
+
+
+async def test_an_output_that_finds_the_job_stopped_ends_the_work_as_canceled(host: Host) -> None:
+    script = Script(total=2, answers={0: [{"status": "canceled"}]}, work_seconds=0.1)
+    _, final = await _run(host, script, announced=2)
+    assert final["output"]["status"] == "canceled"
+    assert script.finalized[0]["outcome"] == "canceled"

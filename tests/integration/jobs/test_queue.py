@@ -27,7 +27,7 @@ async def test_send_creates_the_queue_and_writes_base64_json(
     await storage_queue.send(job)
 
     [raw] = await _drain(queue_service, storage_queue.queue_name)
-    assert json.loads(base64.b64decode(raw, validate=True)) == {"job_id": job.id}
+    assert json.loads(base64.b64decode(raw, validate=True)) == {"job_id": job.id, "outputs": 1}
     assert parse_job_message(raw) == job.id
 
 

@@ -145,6 +145,7 @@ async def test_concurrent_progress_keeps_every_output(job_store: JobStore) -> No
     read = await job_store.get(job.id)
     assert read.completed == 4
     assert [output.index for output in read.outputs] == [0, 1, 2, 3]
+    assert read.status is JobStatus.SUCCEEDED  # whichever write landed last finished it
 
 
 async def test_progress_on_a_terminal_job_is_a_no_op(job_store: JobStore) -> None:

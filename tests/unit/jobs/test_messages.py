@@ -7,11 +7,28 @@ import json
 
 import pytest
 
-from jobs.messages import job_message_body, parse_job_message, storage_message_text
+from jobs.messages import (
+    JobMessage,
+    job_message_body,
+    parse_job_message,
+    read_job_message,
+    storage_message_text,
+)
 
 
 def test_body_is_json_with_the_job_id() -> None:
     assert json.loads(job_message_body("job-1")) == {"job_id": "job-1"}
+
+
+def test_body_carries_the_output_count_when_given() -> None:
+    assert json.loads(job_message_body("job-1", 3)) == {"job_id": "job-1", "outputs": 3}
+    assert read_job_message(storage_message_text("job-1", 3)) == JobMessage("job-1", 3)
+
+
+@pytest.mark.parametrize("outputs", ['"3"', "0", "-1", "99", "2.0", "true", "null"])
+def test_an_unusable_output_count_is_ignored_not_fatal(outputs: str) -> None:
+    # The count is only a hint for starting early; the job row has the real one.
+    assert read_job_message('{"job_id": "job-1", "outputs": ' + outputs + "}") == JobMessage("job-1", None)
 
 
 def test_storage_text_is_base64_of_the_body() -> None:

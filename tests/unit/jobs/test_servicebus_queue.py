@@ -101,7 +101,7 @@ def test_message_carries_job_id_kind_and_count() -> None:
     assert message.message_id == job.id
     assert message.application_properties == {"kind": "image", "n": 3}
     assert message.content_type == "application/json"
-    assert json.loads(str(message)) == {"job_id": job.id}
+    assert json.loads(str(message)) == {"job_id": job.id, "outputs": 3}
 
 
 def test_message_survives_the_wire() -> None:
@@ -161,7 +161,7 @@ def test_redrive_copy_keeps_body_id_and_properties() -> None:
     assert copy.message_id == job.id
     assert copy.application_properties == {"kind": "image", "n": 2}
     assert copy.content_type == "application/json"
-    assert json.loads(str(copy)) == {"job_id": job.id}
+    assert json.loads(str(copy)) == {"job_id": job.id, "outputs": 2}
 
 
 async def test_redrive_dead_letters_resends_then_completes() -> None:

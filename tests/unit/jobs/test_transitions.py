@@ -69,3 +69,19 @@ def test_cancel() -> None:
     assert apply_cancel(flagged) is None
     with pytest.raises(InvalidTransition):
         apply_cancel(canceled)
+
+
+def test_the_last_output_of_a_running_job_finishes_it_as_succeeded() -> None:
+    job = make_job(n=2, status=JobStatus.RUNNING, outputs=(OK0,), completed=1)
+    done = apply_progress(job, [OK1])
+    assert done is not None
+    assert (done.status, done.completed, done.error) == (JobStatus.SUCCEEDED, 2, None)
+
+
+def test_the_last_output_leaves_queued_flagged_or_partly_failed_jobs_to_the_orchestrator() -> None:
+    early = apply_progress(make_job(n=1), [OK0])
+    flagged = apply_progress(make_job(n=1, status=JobStatus.RUNNING, cancel_requested=True), [OK0])
+    partial = apply_progress(make_job(n=2, status=JobStatus.RUNNING, outputs=(OK0,), completed=1), [BAD1])
+    assert early is not None and early.status is JobStatus.QUEUED
+    assert flagged is not None and flagged.status is JobStatus.RUNNING
+    assert partial is not None and partial.status is JobStatus.RUNNING
