@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import time
 from datetime import datetime
@@ -62,10 +63,14 @@ async def overhead(connection_string: str, jobs: int) -> None:
     app, _ = start_product_app(connection_string, OFFLINE_LATENCY_MS="0")
     render = await provider_ms()
     totals: list[float] = []
+    pauses = random.Random(7)
     try:
         async with aiohttp.ClientSession() as http:
             await run_job(http, app.base_url, {"prompt": "warm-up"})
             for i in range(jobs):
+                # A pause of random length first: back-to-back jobs would all reach the queue at the
+                # same point of the trigger's polling cycle, and measure that one point over and over.
+                await asyncio.sleep(pauses.uniform(0, 0.25))
                 job = await run_job(http, app.base_url, {"prompt": f"job {i}"})
                 totals.append(server_ms(job))
     finally:
