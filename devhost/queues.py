@@ -108,8 +108,7 @@ class QueueListener:
             if not self._created:
                 await _create_if_missing(self._queue)
                 self._created = True
-            messages = [m async for m in self._queue.receive_messages(
-                messages_per_page=wanted, max_messages=wanted, visibility_timeout=LEASE_SECONDS)]
+            messages = await self._receive_once(wanted)
         except AzureError as exc:
             # Storage down: say so once, keep polling at the slowest pace until it answers.
             if not self._unreachable:
@@ -121,6 +120,14 @@ class QueueListener:
             logger.info("queue '%s' reachable again", self.queue_name)
             self._unreachable = False
         return messages
+
+    async def _receive_once(self, wanted: int) -> list[StorageMessage]:
+        """One Get Messages call, as the host makes per poll (iterating the SDK's pager to its end
+        would ask once more just to learn that nothing else is there)."""
+        pages = self._queue.receive_messages(messages_per_page=wanted, visibility_timeout=LEASE_SECONDS)
+        async for page in pages.by_page():
+            return [message async for message in page]
+        return []
 
     async def _wait_for_capacity(self) -> None:
         # As the host does: fetch a new batch once the running ones drop to newBatchThreshold
