@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -73,13 +74,15 @@ def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, 
     }
 
 
-async def _produce(job: Job, index: int) -> Output:
+async def _produce(job: Job, index: int) -> tuple[Output, Job | None]:
+    """The output, and the row as read meanwhile (None when it was deleted, or for text)."""
     provider = get_provider()
     if job.kind is JobKind.TEXT:
         text = await provider.generate_text(prompt=job.prompt)
-        return Output(index=index, content_type="text/plain", text=text)
+        return Output(index=index, content_type="text/plain", text=text), None
     png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
-    return await stores().outputs.save_image(job.id, index, png)
+    # The row is read while the blobs upload: recording the output needs its latest ETag.
+    return await asyncio.gather(stores().outputs.save_image(job.id, index, png), stores().jobs.find(job.id))
 
 
 async def generate_output(job_id: str, index: int) -> dict[str, Any]:
@@ -97,11 +100,11 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
     if job.status.is_terminal or job.cancel_requested:
         return {"index": index, "status": "canceled"}
     try:
-        output = await _produce(job, index)
+        output, read = await _produce(job, index)
     except ProviderError as exc:
         return _provider_failure(job_id, index, exc)
     try:
-        recorded = await stores().jobs.record_progress(job_id, [output])
+        recorded = await stores().jobs.record_progress(job_id, [output], read=read)
     except JobNotFound:
         # Deleted while this output was being made: take back what was just written.
         await stores().outputs.delete_job(job_id)

@@ -32,7 +32,10 @@ def prepare_image(data: bytes) -> PreparedImage:
 def jpeg_preview(image: Image.Image, *, max_bytes: int = MAX_PREVIEW_BYTES) -> bytes:
     """An RGB JPEG of at most `max_bytes`: lower quality first, then smaller, until it fits."""
     rgb = _flatten(image)
-    rgb.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
+    if max(rgb.size) > MAX_PREVIEW_SIDE:
+        scale = MAX_PREVIEW_SIDE / max(rgb.size)
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                         Image.Resampling.LANCZOS)
     while True:
         for quality in _QUALITIES:
             encoded = _encode(rgb, "JPEG", quality=quality, optimize=True)
@@ -44,6 +47,9 @@ def jpeg_preview(image: Image.Image, *, max_bytes: int = MAX_PREVIEW_BYTES) -> b
 
 
 def _flatten(image: Image.Image) -> Image.Image:
+    """The image as RGB: itself when it already is (callers never change it in place)."""
+    if image.mode == "RGB":
+        return image
     # JPEG has no alpha: paint transparent pixels white rather than letting them turn black.
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

@@ -146,8 +146,12 @@ class JobStore:
     async def mark_running(self, job_id: str) -> Job:
         return await self._transition(job_id, start_running)
 
-    async def record_progress(self, job_id: str, outputs: Sequence[Output]) -> Job:
-        return await self._transition(job_id, lambda job: apply_progress(job, outputs))
+    async def record_progress(
+        self, job_id: str, outputs: Sequence[Output], *, read: Job | None = None
+    ) -> Job:
+        """Merge outputs into the row (finishing a job whose outputs are all made); `read` is a copy of
+        the row read just before, used for the first attempt instead of reading again."""
+        return await self._transition(job_id, lambda job: apply_progress(job, outputs), read=read)
 
     async def finish(
         self,
@@ -178,11 +182,14 @@ class JobStore:
     async def request_cancel(self, job_id: str) -> Job:
         return await self._transition(job_id, apply_cancel)
 
-    async def _transition(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+    async def _transition(
+        self, job_id: str, change: Callable[[Job], Job | None], *, read: Job | None = None
+    ) -> Job:
         """Re-read and re-apply `change` until the ETag-guarded replace lands."""
         index_status: JobStatus | None = None
         for _ in range(MAX_ATTEMPTS):
-            current = await self.get(job_id)
+            current = read if read is not None and read.etag else await self.get(job_id)
+            read = None
             try:
                 updated = change(current)
             except InvalidTransition:

@@ -7,6 +7,7 @@ rejected path can be seen locally and in tests without OpenAI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import textwrap
@@ -62,11 +63,17 @@ class OfflineProvider:
             await asyncio.sleep(self.latency_ms / 1000)
 
 
+@functools.lru_cache(maxsize=8)
+def _gradient(width: int, height: int) -> Image.Image:
+    """The blend mask for one picture size (read-only; the same for every prompt)."""
+    return Image.linear_gradient("L").resize((width, height))
+
+
 def render_placeholder(prompt: str, *, width: int, height: int, index: int) -> bytes:
     """A PNG gradient whose colours come from sha256(prompt, index), with the prompt and index drawn."""
     seed = hashlib.sha256(f"{index}\x00{prompt}".encode()).digest()
     start, end = tuple(seed[0:3]), tuple(seed[3:6])
-    mask = Image.linear_gradient("L").resize((width, height))
+    mask = _gradient(width, height)
     image = Image.composite(
         Image.new("RGB", (width, height), start), Image.new("RGB", (width, height), end), mask
     )

@@ -93,3 +93,11 @@ async def test_delete_job_removes_only_that_jobs_blobs(output_store: OutputStore
     with pytest.raises(OutputNotFound):
         await output_store.read("job-4/0.png")
     assert await output_store.read("job-40/0.png")
+
+
+async def test_an_unreadable_png_raises_and_leaves_no_blob(output_store: OutputStore) -> None:
+    # The image upload starts while the preview is made; a picture that cannot be decoded takes it back.
+    broken = b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 50
+    with pytest.raises(OSError):
+        await output_store.save_image("job-broken", 0, broken)
+    assert await output_store.delete_job("job-broken") == 0

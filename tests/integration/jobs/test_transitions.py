@@ -157,3 +157,15 @@ async def test_progress_on_a_terminal_job_is_a_no_op(job_store: JobStore) -> Non
     assert after.status is JobStatus.CANCELED
     assert after.outputs == ()
     assert after.etag == canceled.etag
+
+
+async def test_progress_from_a_stale_read_is_applied_to_the_latest_row(job_store: JobStore) -> None:
+    job = await job_store.create(make_job(n=2))
+    stale = await job_store.mark_running(job.id)
+    await job_store.record_progress(job.id, [Output(index=0, blob_name="b0")])
+
+    after = await job_store.record_progress(job.id, [Output(index=1, blob_name="b1")], read=stale)
+
+    assert [output.index for output in after.outputs] == [0, 1]
+    assert after.status is JobStatus.SUCCEEDED
+    assert await job_store.get(job.id) == after

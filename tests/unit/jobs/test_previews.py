@@ -60,3 +60,10 @@ def test_transparency_becomes_white() -> None:
     with Image.open(io.BytesIO(preview)) as decoded:
         red, green, blue = decoded.convert("RGB").getpixel((4, 4))  # type: ignore[misc]
         assert min(red, green, blue) > 245
+
+
+def test_the_source_image_is_left_as_it_was() -> None:
+    image = Image.new("RGB", (1536, 1024), (10, 20, 30))
+    jpeg_preview(image, max_bytes=2_000)
+    assert image.size == (1536, 1024)
+    assert image.getpixel((0, 0)) == (10, 20, 30)
