@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from devhost.azurite import ensure_azurite  # noqa: E402
-from tests.helpers.devhost import DevhostProcess  # noqa: E402
+from devhost.azurite import start_azurite  # noqa: E402
+from tests.helpers.devhost import DevhostProcess, free_port  # noqa: E402
 from tests.helpers.product_app import product_settings  # noqa: E402
 
 
@@ -42,8 +44,25 @@ def start_product_app(connection_string: str, **overrides: str) -> tuple[Devhost
     return process, settings
 
 
-def azurite_connection_string() -> str:
-    return ensure_azurite(None).connection_string
+def add_azurite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--azurite", choices=("memory", "disk"), default="memory",
+        help="a fresh Azurite for this run, keeping its data in memory (default) or on disk as "
+             "`make run` does; on disk it also rewrites its database files as it goes, which shows "
+             "in every figure",
+    )
+
+
+@contextmanager
+def fresh_azurite(mode: str) -> Iterator[str]:
+    """A new Azurite on free ports, stopped afterwards: no data or load left by earlier runs."""
+    ports = (free_port(), free_port(), free_port())
+    azurite = start_azurite(None, ports=ports, in_memory=mode == "memory")
+    print(f"Azurite: fresh, data {'in memory' if mode == 'memory' else 'on disk'}")
+    try:
+        yield azurite.connection_string
+    finally:
+        azurite.stop()
 
 
 Operation = Callable[[int], Awaitable[None]]

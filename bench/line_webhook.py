@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from _common import azurite_connection_string, measure, percentile, start_product_app, summary
+from _common import add_azurite_option, fresh_azurite, measure, percentile, start_product_app, summary
 from azure.storage.queue.aio import QueueClient
 
 from tests.factories_line import (
@@ -75,8 +75,7 @@ def kinds(fake: FakeLine) -> dict[str, EventsFor]:
     }
 
 
-async def run(requests: int, concurrencies: list[int], *, ack_only: bool) -> None:
-    connection_string = azurite_connection_string()
+async def run(connection_string: str, requests: int, concurrencies: list[int], *, ack_only: bool) -> None:
     pipeline_off = {"AzureWebJobs.start_generation_from_queue.Disabled": "true"} if ack_only else {}
     with FakeLine(CHANNEL_ACCESS_TOKEN) as fake:
         app, settings = start_product_app(
@@ -120,8 +119,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per kind and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--ack-only", action="store_true", help="disable the pipeline's queue trigger")
+    add_azurite_option(parser)
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.concurrency, ack_only=args.ack_only))
+    with fresh_azurite(args.azurite) as connection_string:
+        asyncio.run(run(connection_string, args.requests, args.concurrency, ack_only=args.ack_only))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ if str(REPO_ROOT) not in sys.path:
 import aiohttp  # noqa: E402
 import azure.durable_functions as df  # noqa: E402
 import azure.functions as func  # noqa: E402
+from _common import add_azurite_option, fresh_azurite  # noqa: E402
 from aiohttp import web  # noqa: E402
 from azure.data.tables.aio import TableServiceClient  # noqa: E402
 
-from devhost.azurite import ensure_azurite  # noqa: E402
 from devhost.durable import DurableEngine  # noqa: E402
 from devhost.durable.store import TaskHubStore  # noqa: E402
 from devhost.functions import FunctionSpec, load_app  # noqa: E402
@@ -135,13 +135,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activities", type=int, default=10, help="activities per orchestration (N)")
     parser.add_argument("--repeat", type=int, default=20, help="orchestrations measured (R)")
+    add_azurite_option(parser)
     args = parser.parse_args()
-    azurite = ensure_azurite()
     count_storage_calls()
-    try:
-        asyncio.run(measure(args, azurite.connection_string))
-    finally:
-        azurite.stop()
+    with fresh_azurite(args.azurite) as connection_string:
+        asyncio.run(measure(args, connection_string))
 
 
 if __name__ == "__main__":

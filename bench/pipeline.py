@@ -8,7 +8,7 @@
    in parallel, so the job should take about one provider call, not four).
 Figures are printed, never asserted.
 
-    .venv/bin/python bench/pipeline.py [--jobs 20] [--latency-ms 2000]
+    .venv/bin/python bench/pipeline.py [--jobs 40] [--latency-ms 2000] [--azurite memory|disk]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 
 import aiohttp
-from _common import azurite_connection_string, start_product_app, summary
+from _common import add_azurite_option, fresh_azurite, start_product_app, summary
 
 from generation.providers.offline import OfflineProvider
 
@@ -48,7 +48,7 @@ def server_ms(job: dict[str, object]) -> float:
     return (_instant(job["updated_at"]) - _instant(job["created_at"])).total_seconds() * 1000
 
 
-async def provider_ms(samples: int = 10) -> float:
+async def provider_ms(samples: int = 30) -> float:
     """Median time the zero-latency offline provider takes for one 1024x1024 picture here."""
     provider = OfflineProvider(latency_ms=0)
     times = []
@@ -98,18 +98,19 @@ async def fan_out(connection_string: str, jobs: int, latency_ms: int) -> None:
     print(f"  job time / L      best {min(ratios):.2f}  worst {max(ratios):.2f}  (target < 1.3)")
 
 
-async def run(jobs: int, latency_ms: int) -> None:
-    connection_string = azurite_connection_string()
+async def run(connection_string: str, jobs: int, latency_ms: int) -> None:
     await overhead(connection_string, jobs)
     await fan_out(connection_string, jobs, latency_ms)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--latency-ms", type=int, default=2000)
+    add_azurite_option(parser)
     args = parser.parse_args()
-    asyncio.run(run(args.jobs, args.latency_ms))
+    with fresh_azurite(args.azurite) as connection_string:
+        asyncio.run(run(connection_string, args.jobs, args.latency_ms))
 
 
 if __name__ == "__main__":

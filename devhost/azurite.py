@@ -92,14 +92,17 @@ def start_azurite(
     *,
     ports: tuple[int, int, int] = (BLOB_PORT, QUEUE_PORT, TABLE_PORT),
     timeout: float = 30.0,
+    in_memory: bool = False,
 ) -> Azurite:
-    """Start a new Azurite on `ports` (blob, queue, table); `stop()` ends it."""
+    """Start a new Azurite on `ports` (blob, queue, table); `stop()` ends it.
+
+    `in_memory` keeps every piece of data in memory (lost when it stops); the workspace then holds
+    only its log.
+    """
     workspace = location or tempfile.mkdtemp(prefix="azurite-")
     os.makedirs(workspace, exist_ok=True)
-    cmd = [
-        _azurite_binary(), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-        "--location", workspace,
-    ]
+    cmd = [_azurite_binary(), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+    cmd += ["--inMemoryPersistence"] if in_memory else ["--location", workspace]
     for service, port in zip(("blob", "queue", "table"), ports, strict=True):
         cmd += [f"--{service}Host", HOST, f"--{service}Port", str(port)]
     log = open(os.path.join(workspace, "azurite.log"), "ab")  # noqa: SIM115 - owned by the child
