@@ -116,9 +116,12 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     started = {index: _attempt(context, job_id, index, 0)
                for index in range(_planned_outputs(context.get_input()))}
     if started:
+        # Progress is known from the start, so the instance's status is written once, not twice.
+        context.set_custom_status(_Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
     start = yield starting
     if not start["proceed"]:
+        context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
             delivered = yield from _deliver(context, job_id, start["channel"])

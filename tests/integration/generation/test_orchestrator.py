@@ -244,6 +244,7 @@ async def test_a_job_that_may_not_run_does_not_wait_for_its_announced_outputs(ho
     script = Script(proceed=False, total=2, work_seconds=5)
     _, final = await _run(host, script, announced=2, until=None)
     assert final["output"]["skipped"] is True
+    assert final.get("customStatus") is None  # the early "running" progress is taken back
     assert script.finalized == []
 
 
