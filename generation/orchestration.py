@@ -14,7 +14,7 @@ import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
 from generation.retry_policy import may_retry, retry_delay
-from jobs.models import MAX_OUTPUTS
+from jobs.messages import usable_output_count
 
 CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
@@ -51,8 +51,7 @@ def _result_of(task: Any, index: int) -> dict[str, Any]:
 
 def _planned_outputs(plan: Any) -> int:
     """How many outputs the queue message said the job has (0 when it did not say)."""
-    outputs = plan.get("outputs") if isinstance(plan, dict) else None
-    return outputs if type(outputs) is int and 0 < outputs <= MAX_OUTPUTS else 0
+    return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,

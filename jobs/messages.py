@@ -24,6 +24,11 @@ class JobMessage:
     outputs: int | None = None
 
 
+def usable_output_count(value: object) -> int | None:
+    """`value` as an output count when it is one a job can have, else None (the hint is ignored)."""
+    return value if type(value) is int and 1 <= value <= MAX_OUTPUTS else None
+
+
 def job_message_body(job_id: str, outputs: int | None = None) -> str:
     data: dict[str, object] = {"job_id": job_id}
     if outputs is not None:
@@ -43,9 +48,7 @@ def _message_from_json(text: str) -> JobMessage:
     job_id = data.get("job_id")
     if not isinstance(job_id, str) or len(job_id) > MAX_JOB_ID_CHARS or not is_valid_key(job_id):
         raise ValueError("job message has no usable job_id")
-    outputs = data.get("outputs")
-    usable = type(outputs) is int and 1 <= outputs <= MAX_OUTPUTS
-    return JobMessage(job_id, outputs if usable else None)
+    return JobMessage(job_id, usable_output_count(data.get("outputs")))
 
 
 def read_job_message(body: str | bytes) -> JobMessage:
