@@ -9,9 +9,9 @@ from typing import Any
 from generation.providers import get_provider
 from generation.providers.base import ProviderError
 from jobs.clients import stores
-from jobs.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
-from jobs.settings import get_settings
-from jobs.store import Conclusion, JobNotFound
+from jobs.config.settings import get_settings
+from jobs.domain.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
+from jobs.tables.store import Conclusion, JobNotFound
 
 logger = logging.getLogger(__name__)
 

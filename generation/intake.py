@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.clients import stores
-from jobs.models import Channel, Job, JobRequest, JobStatus
-from jobs.queue import QueueUnavailable
-from jobs.store import IdempotencyConflict
+from jobs.domain.models import Channel, Job, JobRequest, JobStatus
+from jobs.queues.storage import QueueUnavailable
+from jobs.tables.store import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
 

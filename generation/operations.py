@@ -29,9 +29,9 @@ from generation.maintenance import (
     plan_maintenance,
 )
 from jobs.clients import Stores, stores
-from jobs.models import InvalidTransition, Job, JobStatus, utcnow
-from jobs.settings import get_settings
-from jobs.store import JobNotFound
+from jobs.config.settings import get_settings
+from jobs.domain.models import InvalidTransition, Job, JobStatus, utcnow
+from jobs.tables.store import JobNotFound
 
 logger = logging.getLogger(__name__)
 

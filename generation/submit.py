@@ -14,9 +14,9 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.http import base_url, json_response, problem, status_url
-from jobs.models import Channel
-from jobs.resource import job_resource
+from jobs.domain.models import Channel
+from jobs.http.resource import job_resource
+from jobs.http.responses import base_url, json_response, problem, status_url
 
 logger = logging.getLogger(__name__)
 

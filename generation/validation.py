@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.models import (
+from jobs.domain.models import (
     DEFAULT_SIZE,
     IMAGE_SIZES,
     MAX_OUTPUTS,

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from jobs.clients import stores
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
 from line_webhook.client import line_api
 from line_webhook.delivery import LineDelivery
 

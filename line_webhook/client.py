@@ -7,7 +7,7 @@ import weakref
 
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
 
 # A loop that is gone takes its entry with it; the session was bound to it anyway.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncApiClient, AsyncMessagingApi]] = (

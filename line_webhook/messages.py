@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from linebot.v3.messaging import ImageMessage, Message, TextMessage
 
-from jobs.models import Job, JobKind, JobStatus, Output
-from jobs.outputs import OutputStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import Job, JobKind, JobStatus, Output
 from line_webhook import texts
 
 # LINE's limits: characters of one text message (counted in UTF-16 units, as emoji count double

@@ -6,7 +6,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from jobs.clients import stores
-from jobs.http import base_url, json_response
+from jobs.http.responses import base_url, json_response
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document

@@ -7,11 +7,11 @@ from typing import Any, Protocol
 
 import azure.functions as func
 
-from jobs.http import json_response, problem, status_url
-from jobs.models import InvalidTransition, Job, JobStatus
-from jobs.outputs import OutputStore
-from jobs.resource import job_resource
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import InvalidTransition, Job, JobStatus
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response, problem, status_url
+from jobs.tables.store import JobStore
 from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)

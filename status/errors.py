@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from jobs.errors import InvalidCursor, JobNotFound
-from jobs.http import problem
+from jobs.domain.errors import InvalidCursor, JobNotFound
+from jobs.http.responses import problem
 from status.queries import QueryInvalid
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import azure.functions as func
 
 from jobs.clients import stores
-from jobs.http import json_response
+from jobs.http.responses import json_response
 from status.probes import probe_blob, probe_table, queue_probe
 
 logger = logging.getLogger(__name__)

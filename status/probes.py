@@ -17,11 +17,11 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from jobs.blobs.outputs import OutputStore
 from jobs.clients import build_credential
-from jobs.errors import OutputNotFound
-from jobs.outputs import OutputStore
-from jobs.settings import Settings, get_settings
-from jobs.store import JobStore
+from jobs.config.settings import Settings, get_settings
+from jobs.domain.errors import OutputNotFound
+from jobs.tables.store import JobStore
 
 PROBE_KEY = "health-probe"
 

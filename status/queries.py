@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobs.models import JobStatus
+from jobs.domain.models import JobStatus
 
 MAX_WAIT_SECONDS = 30
 DEFAULT_LIMIT = 20

@@ -18,7 +18,7 @@ from generation.providers.base import (
     UpstreamUnavailable,
 )
 from generation.providers.offline import OfflineProvider
-from jobs.settings import Settings, get_settings
+from jobs.config.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from generation.providers.azure_provider import AzureOpenAIProvider

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import (
+from jobs.domain.models import (
     Channel,
     InvalidTransition,
     Job,

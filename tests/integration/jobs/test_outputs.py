@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from jobs.outputs import OutputNotFound, OutputStore
-from jobs.previews import MAX_PREVIEW_BYTES
+from jobs.blobs.outputs import OutputNotFound, OutputStore
+from jobs.blobs.previews import MAX_PREVIEW_BYTES
 
 
 def noisy_png(width: int, height: int) -> bytes:

@@ -9,8 +9,8 @@ import socket
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
-from jobs.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
-from jobs.queue import QueueUnavailable, StorageJobQueue, parse_job_message
+from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
+from jobs.queues.storage import QueueUnavailable, StorageJobQueue, parse_job_message
 from tests.factories import make_job
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.store import IdempotencyConflict, InvalidCursor, JobExists, JobNotFound, JobStore
+from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.tables.store import IdempotencyConflict, InvalidCursor, JobExists, JobNotFound, JobStore
 from tests.factories import make_job
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -8,8 +8,8 @@ from collections.abc import Awaitable
 
 import pytest
 
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output
-from jobs.store import JobNotFound, JobStore
+from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output
+from jobs.tables.store import JobNotFound, JobStore
 from tests.factories import make_job
 
 RACES = 15
@@ -80,7 +80,7 @@ def _lost_races(caplog: pytest.LogCaptureFixture) -> int:
 async def test_cancel_and_finish_of_a_queued_job_never_both_win(
     job_store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="jobs.store")
+    caplog.set_level(logging.DEBUG, logger="jobs.tables.store")
     for _ in range(RACES):
         job = await job_store.create(make_job())
         winners, losers = await _outcomes(
@@ -101,7 +101,7 @@ async def test_cancel_and_finish_of_a_queued_job_never_both_win(
 async def test_two_finishes_of_a_running_job_have_exactly_one_winner(
     job_store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="jobs.store")
+    caplog.set_level(logging.DEBUG, logger="jobs.tables.store")
     for _ in range(RACES):
         job = await job_store.create(make_job())
         await job_store.mark_running(job.id)

@@ -11,10 +11,10 @@ import azure.functions as func
 import pytest
 from PIL import Image
 
-from jobs.errors import OutputNotFound
-from jobs.models import JobError, JobStatus
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import OutputNotFound
+from jobs.domain.models import JobError, JobStatus
+from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
 from status.errors import answer
 from tests.factories import make_job

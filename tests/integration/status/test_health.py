@@ -10,8 +10,8 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.azurite import ACCOUNT_KEY, ACCOUNT_NAME
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.tables.store import JobStore
 from status.health import Probe, dependency_states, health_response
 from status.probes import QueueProbe, probe_blob, probe_table
 

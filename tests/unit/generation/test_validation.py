@@ -11,7 +11,7 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.models import JobKind
+from jobs.domain.models import JobKind
 
 
 def _parse(body: object) -> object:

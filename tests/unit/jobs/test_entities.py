@@ -6,7 +6,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from jobs.entities import (
+from jobs.domain.models import JobError, JobKind, JobStatus, Output
+from jobs.tables.entities import (
     CHUNK_COUNT,
     index_row_key,
     is_valid_key,
@@ -17,7 +18,6 @@ from jobs.entities import (
     split_utf16,
     user_partition,
 )
-from jobs.models import JobError, JobKind, JobStatus, Output
 from tests.factories import make_job
 
 

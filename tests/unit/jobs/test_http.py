@@ -7,7 +7,7 @@ import json
 import azure.functions as func
 import pytest
 
-from jobs.http import base_url, json_response, problem, status_url, trust_forwarded_headers
+from jobs.http.responses import base_url, json_response, problem, status_url, trust_forwarded_headers
 
 
 def _request(url: str, headers: dict[str, str] | None = None) -> func.HttpRequest:

@@ -20,10 +20,10 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
-from jobs.messages import parse_job_message
-from jobs.models import JobKind
-from jobs.queue import QueueUnavailable, ServiceBusJobQueue, build_service_bus_message
-from jobs.servicebus_queue import redrive_copy
+from jobs.domain.messages import parse_job_message
+from jobs.domain.models import JobKind
+from jobs.queues.servicebus import redrive_copy
+from jobs.queues.storage import QueueUnavailable, ServiceBusJobQueue, build_service_bus_message
 from tests.factories import make_job
 
 

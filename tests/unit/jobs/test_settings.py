@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from devhost.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
-from jobs.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
-from jobs.models import JobKind
-from jobs.settings import SettingsError, get_settings, load_settings, reset_settings
+from jobs.config.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
+from jobs.config.settings import SettingsError, get_settings, load_settings, reset_settings
+from jobs.domain.models import JobKind
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
 IDENTITY = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import InvalidTransition, JobError, JobStatus, Output
-from jobs.transitions import apply_cancel, apply_finish, apply_progress, merge_outputs, start_running
+from jobs.domain.models import InvalidTransition, JobError, JobStatus, Output
+from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, merge_outputs, start_running
 from tests.factories import make_job
 
 OK0, OK1 = Output(index=0, blob_name="b0"), Output(index=1, blob_name="b1")

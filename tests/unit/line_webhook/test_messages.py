@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 from linebot.v3.messaging import ImageMessage, TextMessage
 
-from jobs.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
 from line_webhook import texts
 from line_webhook.messages import (
     EMPTY_ANSWER,

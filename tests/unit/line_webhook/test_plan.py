@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from jobs.models import JobKind, JobRequest
+from jobs.domain.models import JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
 from line_webhook.webhook import WebhookBodyInvalid, parse_events

@@ -17,7 +17,7 @@ from generation.providers import (
     close_providers,
     get_provider,
 )
-from jobs.settings import Settings, load_settings, reset_settings
+from jobs.config.settings import Settings, load_settings, reset_settings
 
 STORAGE = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
 

@@ -8,7 +8,7 @@ import logging
 import azure.functions as func
 import pytest
 
-from jobs.errors import InvalidCursor, JobNotFound
+from jobs.domain.errors import InvalidCursor, JobNotFound
 from status.errors import answer
 from status.queries import QueryInvalid
 

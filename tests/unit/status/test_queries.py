@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import JobStatus
+from jobs.domain.models import JobStatus
 from status.queries import (
     DEFAULT_LIMIT,
     QueryInvalid,

@@ -9,11 +9,11 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from jobs.errors import QueueUnavailable
-from jobs.messages import parse_job_message, storage_message_text
-from jobs.models import Job
+from jobs.domain.errors import QueueUnavailable
+from jobs.domain.messages import parse_job_message, storage_message_text
+from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME, poison_queue_name
-from jobs.servicebus_queue import ServiceBusJobQueue, build_service_bus_message
+from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 
 __all__ = [
     "JobQueue",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.models import JobKind
+from jobs.domain.models import JobKind
 
 
 @dataclass(frozen=True)

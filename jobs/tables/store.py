@@ -14,8 +14,13 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from jobs.cursor import decode_cursor, encode_cursor
-from jobs.entities import (
+from jobs.domain.errors import IdempotencyConflict, InvalidCursor, JobContention, JobExists, JobNotFound
+from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output
+from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
+from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
+from jobs.tables.cursor import decode_cursor, encode_cursor
+from jobs.tables.ensure import ensure_tables
+from jobs.tables.entities import (
     JOB_ROW_KEY,
     index_entity,
     index_partitions,
@@ -23,13 +28,8 @@ from jobs.entities import (
     job_from_entity,
     job_to_entity,
 )
-from jobs.errors import IdempotencyConflict, InvalidCursor, JobContention, JobExists, JobNotFound
-from jobs.idempotency import IdempotencyRecords, record_entity
-from jobs.index import IndexEntry, JobIndex
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output
-from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
-from jobs.tables import ensure_tables
-from jobs.transitions import apply_cancel, apply_finish, apply_progress, start_running
+from jobs.tables.idempotency import IdempotencyRecords, record_entity
+from jobs.tables.index import IndexEntry, JobIndex
 
 __all__ = [
     "IdempotencyConflict",

@@ -12,9 +12,9 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
-from jobs.errors import QueueUnavailable
-from jobs.messages import job_message_body
-from jobs.models import Job
+from jobs.domain.errors import QueueUnavailable
+from jobs.domain.messages import job_message_body
+from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME
 
 logger = logging.getLogger(__name__)

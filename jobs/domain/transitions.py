@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output, utcnow
+from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output, utcnow
 
 CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
 

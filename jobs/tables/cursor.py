@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 
-from jobs.errors import InvalidCursor
+from jobs.domain.errors import InvalidCursor
 
 MAX_CURSOR_CHARS = 1024
 _URLSAFE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -10,11 +10,11 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from jobs.errors import OutputNotFound
-from jobs.models import Output
+from jobs.blobs.previews import prepare_image
+from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
+from jobs.domain.errors import OutputNotFound
+from jobs.domain.models import Output
 from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
-from jobs.previews import prepare_image
-from jobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
 
 __all__ = ["OutputNotFound", "OutputStore"]
 

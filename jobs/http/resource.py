@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.http import status_url
-from jobs.models import Job, Output
+from jobs.domain.models import Job, Output
+from jobs.http.responses import status_url
 
 PREVIEW_VARIANT = "preview"
 

@@ -7,16 +7,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jobs.connections import (
+from jobs.config.connections import (
     ServiceBusSettings,
     StorageSettings,
     load_service_bus_settings,
     load_storage_settings,
 )
-from jobs.errors import SettingsError
-from jobs.models import JobKind
+from jobs.domain.errors import SettingsError
+from jobs.domain.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
-from jobs.provider_settings import LineSettings
+from line_webhook.settings import LineSettings
 
 __all__ = [
     "LineSettings",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.models import InvalidTransition
+from jobs.domain.models import InvalidTransition
 
 __all__ = [
     "IdempotencyConflict",
