@@ -26,6 +26,7 @@ from jobs.http.responses import json_response, problem
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
+from line_webhook.settings import line_settings
 from line_webhook.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class WebhookBodyInvalid(ValueError):
 async def respond(req: func.HttpRequest) -> func.HttpResponse:
     """200 once every event is accepted; 401 for a bad signature; 500 so that LINE redelivers."""
     try:
-        line = get_settings().require_line()
+        line = line_settings(get_settings())
     except SettingsError as exc:
         logger.error("LINE webhook is not configured: %s", exc)
         return problem(500, detail="The LINE channel is not configured.")

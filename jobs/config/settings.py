@@ -16,10 +16,8 @@ from jobs.config.connections import (
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
-from line_webhook.settings import LineSettings
 
 __all__ = [
-    "LineSettings",
     "ServiceBusSettings",
     "Settings",
     "SettingsError",
@@ -73,20 +71,6 @@ class Settings:
     @property
     def servicebus_namespace(self) -> str | None:
         return self.servicebus.fully_qualified_namespace if self.servicebus else None
-
-    def require_line(self) -> LineSettings:
-        if not self.line_channel_secret:
-            raise SettingsError("LINE_CHANNEL_SECRET is not set")
-        if not self.line_channel_access_token:
-            raise SettingsError("LINE_CHANNEL_ACCESS_TOKEN is not set")
-        return LineSettings(
-            channel_secret=self.line_channel_secret,
-            channel_access_token=self.line_channel_access_token,
-            api_host=self.line_api_host,
-            default_kind=self.line_default_kind,
-            reply_token_ttl_seconds=self.line_reply_token_ttl_seconds,
-            image_url_ttl_hours=self.line_image_url_ttl_hours,
-        )
 
     def require_servicebus(self) -> ServiceBusSettings:
         if self.servicebus is None:

@@ -139,22 +139,6 @@ def test_bad_choices_name_the_setting(name: str, value: str) -> None:
         load_settings({**LOCAL, name: value})
 
 
-def test_require_line_names_each_missing_setting() -> None:
-    with pytest.raises(SettingsError, match="LINE_CHANNEL_SECRET is not set"):
-        load_settings(LOCAL).require_line()
-    with pytest.raises(SettingsError, match="LINE_CHANNEL_ACCESS_TOKEN is not set"):
-        load_settings({**LOCAL, "LINE_CHANNEL_SECRET": "s"}).require_line()
-    env = {
-        **LOCAL,
-        "LINE_CHANNEL_SECRET": "s",
-        "LINE_CHANNEL_ACCESS_TOKEN": "t",
-        "LINE_API_HOST": "http://127.0.0.1:9",
-    }
-    line = load_settings(env).require_line()
-    assert (line.channel_secret, line.channel_access_token, line.api_host) == ("s", "t", "http://127.0.0.1:9")
-    assert line.reply_token_ttl_seconds == 50
-
-
 def test_secrets_stay_out_of_repr() -> None:
     secrets = {
         "OPENAI_API_KEY": "sk-secret",
