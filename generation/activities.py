@@ -10,8 +10,9 @@ from generation.providers import get_provider
 from generation.providers.base import ProviderError
 from jobs.clients import stores
 from jobs.config.settings import get_settings
-from jobs.domain.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
-from jobs.tables.store import Conclusion, JobNotFound
+from jobs.domain.errors import InvalidTransition, JobNotFound
+from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.tables.store import Conclusion
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.clients import stores
+from jobs.domain.errors import IdempotencyConflict
 from jobs.domain.models import Channel, Job, JobRequest, JobStatus
-from jobs.queues.storage import QueueUnavailable
-from jobs.tables.store import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["AcceptedJob", "IdempotencyConflict", "QueueUnavailable", "accept_job"]
 
 
 @dataclass(frozen=True)

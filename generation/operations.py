@@ -30,8 +30,8 @@ from generation.maintenance import (
 )
 from jobs.clients import Stores, stores
 from jobs.config.settings import get_settings
-from jobs.domain.models import InvalidTransition, Job, JobStatus, utcnow
-from jobs.tables.store import JobNotFound
+from jobs.domain.errors import InvalidTransition, JobNotFound
+from jobs.domain.models import Job, JobStatus, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -7,13 +7,14 @@ import logging
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
+from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
     RequestInvalid,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
+from jobs.domain.errors import IdempotencyConflict, QueueUnavailable
 from jobs.domain.models import Channel
 from jobs.http.resource import job_resource
 from jobs.http.responses import base_url, json_response, problem, status_url

@@ -21,10 +21,6 @@ EMPTY_ANSWER = "The answer came back empty. Please try asking in another way."
 ImageUrls = Mapping[int, tuple[str, str]]  # output index -> (original URL, preview URL)
 
 
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def _fit(text: str, limit: int) -> int:
     """How many characters of `text` fit in `limit` UTF-16 units."""
     units = 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.config.settings import Settings, SettingsError
+from jobs.config.settings import Settings
+from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
 
 

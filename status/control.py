@@ -8,7 +8,8 @@ from typing import Any, Protocol
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.models import InvalidTransition, Job, JobStatus
+from jobs.domain.errors import InvalidTransition
+from jobs.domain.models import Job, JobStatus
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem, status_url
 from jobs.tables.store import JobStore

@@ -6,12 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobs.domain.models import JobStatus
+from jobs.domain.models import MAX_USER_CHARS, JobStatus
 
 MAX_WAIT_SECONDS = 30
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_USER_CHARS = 64
 VARIANTS = ("original", "preview")
 _DIGITS = re.compile(r"[0-9]+")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
@@ -64,11 +63,6 @@ class ProviderConfigError(ProviderError):
 
     code = "configuration"
     retryable = False
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    png: bytes
 
 
 class Provider(Protocol):

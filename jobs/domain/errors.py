@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from jobs.domain.models import InvalidTransition
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "IdempotencyConflict",
-    "InvalidCursor",
-    "InvalidTransition",
-    "JobContention",
-    "JobExists",
-    "JobNotFound",
-    "OutputNotFound",
-    "QueueUnavailable",
-    "SettingsError",
-]
+if TYPE_CHECKING:
+    from jobs.domain.models import JobStatus
 
 
 class SettingsError(ValueError):
@@ -63,3 +54,13 @@ class OutputNotFound(LookupError):
 
 class QueueUnavailable(Exception):
     """The job queue could not take the message (network, service or auth failure); cause chained."""
+
+
+class InvalidTransition(Exception):
+    """A status change the state machine does not allow (e.g. finishing a canceled job)."""
+
+    def __init__(self, job_id: str, current: JobStatus, requested: JobStatus) -> None:
+        super().__init__(f"job {job_id}: cannot go from {current} to {requested}")
+        self.job_id = job_id
+        self.current = current
+        self.requested = requested

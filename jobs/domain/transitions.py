@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output, utcnow
+from jobs.domain.errors import InvalidTransition
+from jobs.domain.models import Job, JobError, JobStatus, Output, utcnow
 
 CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
 

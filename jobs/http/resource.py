@@ -41,7 +41,7 @@ def output_resource(output: Output, *, job_id: str, base_url: str) -> dict[str, 
 
 
 def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
-    """The DESIGN job resource; channel data (`delivery`), ETags and cancel flags stay private."""
+    """The job resource of docs/api.md; channel data (`delivery`), ETags and cancel flags stay private."""
     outputs = sorted(job.outputs, key=lambda output: output.index)
     return {
         "id": job.id,

@@ -79,7 +79,7 @@ class ServiceBusJobQueue:
             raise QueueUnavailable(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on Service Bus %s", job.id, self.queue_name)
 
-    async def redrive_dead_letters(self, limit: int = 1000) -> int:
+    async def redrive(self, limit: int = 1000) -> int:
         """Re-send up to `limit` dead-lettered messages (same message id), completing each after."""
         moved = 0
         receiver = self._client.get_queue_receiver(
@@ -108,9 +108,6 @@ class ServiceBusJobQueue:
                     logger.info("job %s: dead-lettered message re-sent", message.message_id)
         logger.info("redrove %d dead-lettered messages on %s", moved, self.queue_name)
         return moved
-
-    async def redrive(self, limit: int = 1000) -> int:
-        return await self.redrive_dead_letters(limit)
 
     async def close(self) -> None:
         sender, self._sender = self._sender, None

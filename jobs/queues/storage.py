@@ -13,16 +13,6 @@ from jobs.domain.errors import QueueUnavailable
 from jobs.domain.messages import parse_job_message, storage_message_text
 from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME, poison_queue_name
-from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
-
-__all__ = [
-    "JobQueue",
-    "QueueUnavailable",
-    "ServiceBusJobQueue",
-    "StorageJobQueue",
-    "build_service_bus_message",
-    "parse_job_message",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +63,7 @@ class StorageJobQueue:
                 pass
             await self._queue.send_message(text)
 
-    async def redrive_poison(self, limit: int = 1000) -> int:
+    async def redrive(self, limit: int = 1000) -> int:
         """Move up to `limit` messages from `<queue>-poison` back to the queue (send, then delete)."""
         moved = 0
         if limit < 1:
@@ -93,9 +83,6 @@ class StorageJobQueue:
             pass  # no poison queue: nothing ever failed
         logger.info("redrove %d messages from %s", moved, poison_queue_name(self.queue_name))
         return moved
-
-    async def redrive(self, limit: int = 1000) -> int:
-        return await self.redrive_poison(limit)
 
     async def close(self) -> None:
         await asyncio.gather(self._queue.close(), self._poison.close())

@@ -14,8 +14,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from jobs.domain.errors import IdempotencyConflict, InvalidCursor, JobContention, JobExists, JobNotFound
-from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output
+from jobs.domain.errors import IdempotencyConflict, InvalidTransition, JobContention, JobExists, JobNotFound
+from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
 from jobs.tables.cursor import decode_cursor, encode_cursor
@@ -30,15 +30,6 @@ from jobs.tables.entities import (
 )
 from jobs.tables.idempotency import IdempotencyRecords, record_entity
 from jobs.tables.index import IndexEntry, JobIndex
-
-__all__ = [
-    "IdempotencyConflict",
-    "InvalidCursor",
-    "InvalidTransition",
-    "JobExists",
-    "JobNotFound",
-    "JobStore",
-]
 
 logger = logging.getLogger(__name__)
 

@@ -384,7 +384,9 @@ def test_the_app_loads_the_settings_infra_gives_it() -> None:
     assert settings.storage.table_service_uri == PLACEHOLDERS["storage.outputs.tableEndpoint"].rstrip("/")
     assert settings.storage.queue_service_uri == PLACEHOLDERS["storage.outputs.queueEndpoint"].rstrip("/")
     assert settings.queue_kind == params["jobsQueueKind"] == "servicebus"
-    assert settings.servicebus_namespace == PLACEHOLDERS["serviceBus.outputs.fullyQualifiedNamespace"]
+    assert settings.servicebus is not None
+    namespace = PLACEHOLDERS["serviceBus.outputs.fullyQualifiedNamespace"]
+    assert settings.servicebus.fully_qualified_namespace == namespace
     assert settings.servicebus_connection is None
     assert settings.queue_name == names.DEFAULT_QUEUE_NAME
     assert settings.azure_client_id == PLACEHOLDERS["clientId"]

@@ -2,16 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.domain.models import (
-    Channel,
-    InvalidTransition,
-    Job,
-    JobError,
-    JobKind,
-    JobRequest,
-    JobStatus,
-    Output,
-)
+from jobs.domain.errors import InvalidTransition
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
 
 
 def _job(**request: object) -> Job:

@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from jobs.blobs.outputs import OutputNotFound, OutputStore
+from jobs.blobs.outputs import OutputStore
 from jobs.blobs.previews import MAX_PREVIEW_BYTES
+from jobs.domain.errors import OutputNotFound
 
 
 def noisy_png(width: int, height: int) -> bytes:

@@ -10,7 +10,9 @@ import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
-from jobs.queues.storage import QueueUnavailable, StorageJobQueue, parse_job_message
+from jobs.domain.errors import QueueUnavailable
+from jobs.domain.messages import parse_job_message
+from jobs.queues.storage import StorageJobQueue
 from tests.factories import make_job
 
 
@@ -58,9 +60,9 @@ async def test_redrive_poison_moves_messages_back(
         sent.append(text)
         await poison.send_message(text)
 
-    assert await storage_queue.redrive_poison(limit=2) == 2
+    assert await storage_queue.redrive(limit=2) == 2
     assert await storage_queue.redrive(limit=10) == 1
-    assert await storage_queue.redrive_poison() == 0
+    assert await storage_queue.redrive() == 0
 
     moved = await _drain(queue_service, storage_queue.queue_name)
     assert sorted(moved) == sorted(sent)  # verbatim, so the host decodes them as before
@@ -68,4 +70,4 @@ async def test_redrive_poison_moves_messages_back(
 
 
 async def test_redrive_without_a_poison_queue_moves_nothing(storage_queue: StorageJobQueue) -> None:
-    assert await storage_queue.redrive_poison() == 0
+    assert await storage_queue.redrive() == 0

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from jobs.domain.errors import IdempotencyConflict, InvalidCursor, JobExists, JobNotFound
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.tables.store import IdempotencyConflict, InvalidCursor, JobExists, JobNotFound, JobStore
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -8,8 +8,9 @@ from collections.abc import Awaitable
 
 import pytest
 
-from jobs.domain.models import InvalidTransition, Job, JobError, JobStatus, Output
-from jobs.tables.store import JobNotFound, JobStore
+from jobs.domain.errors import InvalidTransition, JobNotFound
+from jobs.domain.models import Job, JobError, JobStatus, Output
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 
 RACES = 15

@@ -7,7 +7,8 @@ from azure.identity.aio import DefaultAzureCredential
 from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner
 from jobs.clients import build_credential, build_stores
 from jobs.config.settings import load_settings
-from jobs.queues.storage import ServiceBusJobQueue, StorageJobQueue
+from jobs.queues.servicebus import ServiceBusJobQueue
+from jobs.queues.storage import StorageJobQueue
 
 IDENTITY = {
     "GENERATION_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net",

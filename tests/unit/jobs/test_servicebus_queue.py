@@ -20,10 +20,10 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
+from jobs.domain.errors import QueueUnavailable
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import JobKind
-from jobs.queues.servicebus import redrive_copy
-from jobs.queues.storage import QueueUnavailable, ServiceBusJobQueue, build_service_bus_message
+from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
 from tests.factories import make_job
 
 
@@ -170,9 +170,9 @@ async def test_redrive_dead_letters_resends_then_completes() -> None:
     client = Client(Sender(), dead_letters=dead)
     queue = _queue(client)
 
-    assert await queue.redrive_dead_letters(limit=3) == 3
+    assert await queue.redrive(limit=3) == 3
     assert await queue.redrive(limit=1000) == 2
-    assert await queue.redrive_dead_letters() == 0
+    assert await queue.redrive() == 0
 
     assert client.receiver_args["sub_queue"] == ServiceBusSubQueue.DEAD_LETTER
     assert client.receiver_args["queue_name"] == "jobs-q"
@@ -185,6 +185,6 @@ async def test_redrive_stops_before_completing_what_it_could_not_send() -> None:
     client = Client(Sender(fail_with=ServiceBusConnectionError(message="down")), dead_letters=dead)
 
     with pytest.raises(ServiceBusConnectionError):
-        await _queue(client).redrive_dead_letters()
+        await _queue(client).redrive()
 
     assert client.receiver.completed == []

@@ -6,7 +6,8 @@ import pytest
 
 from devhost.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
 from jobs.config.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
-from jobs.config.settings import SettingsError, get_settings, load_settings, reset_settings
+from jobs.config.settings import get_settings, load_settings, reset_settings
+from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
@@ -92,7 +93,8 @@ def test_service_bus_queue_does_not_need_a_storage_queue_uri() -> None:
     }
     settings = load_settings(env)
     assert settings.queue_kind == "servicebus"
-    assert settings.servicebus_namespace == "ns.servicebus.windows.net"
+    assert settings.servicebus is not None
+    assert settings.servicebus.fully_qualified_namespace == "ns.servicebus.windows.net"
     assert settings.servicebus_connection is None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.domain.models import InvalidTransition, JobError, JobStatus, Output
+from jobs.domain.errors import InvalidTransition
+from jobs.domain.models import JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, merge_outputs, start_running
 from tests.factories import make_job
 

@@ -13,8 +13,8 @@ from line_webhook.messages import (
     build_messages,
     in_batches,
     split_text,
-    utf16_units,
 )
+from tests.helpers.text import utf16_units
 
 
 def _job(kind: JobKind = JobKind.IMAGE, n: int = 1, **changes: object) -> Job:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.config.settings import SettingsError, load_settings
+from jobs.config.settings import load_settings
+from jobs.domain.errors import SettingsError
 from line_webhook.settings import line_settings
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}

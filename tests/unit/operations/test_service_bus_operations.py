@@ -39,7 +39,7 @@ from jobs.clients import Stores
 from jobs.config.settings import Settings, load_settings
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
-from jobs.queues.storage import ServiceBusJobQueue, build_service_bus_message
+from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from tests.factories import make_job
