@@ -19,7 +19,7 @@ from devhost.functions import FunctionSpec
 from devhost.http import HttpFunction, HttpRouter
 from devhost.invoker import Invoker
 from devhost.queues import QueueListener, adhoc_message, queue_argument
-from devhost.settings import HostConfig, SettingMissing, resolve_references, storage_connection_string
+from devhost.settings import HostConfig, SettingMissingError, resolve_references, storage_connection_string
 from devhost.timers import TimerJob
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Host:
         for spec in self.specs:
             try:
                 self._place(spec, catalog, durable_reason)
-            except (ValueError, SettingMissing) as exc:
+            except (ValueError, SettingMissingError) as exc:
                 catalog.unhosted[spec.name] = str(exc)
         _switch_off_disabled(catalog)
         return catalog
@@ -159,7 +159,7 @@ class Host:
         try:
             hub = resolve_references(self.config.durable.hub_name)
             connection = storage_connection_string("AzureWebJobsStorage")
-        except (SettingMissing, ValueError) as exc:
+        except (SettingMissingError, ValueError) as exc:
             return f"Durable Functions need AzureWebJobsStorage and the task hub name: {exc}"
         self.engine = DurableEngine(
             functions={spec.name: spec for spec in self.specs}, connection_string=connection, task_hub=hub,

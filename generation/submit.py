@@ -9,12 +9,12 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 
 from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
-    RequestInvalid,
+    InvalidRequestError,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.domain.errors import IdempotencyConflict, QueueUnavailable
+from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
 from jobs.domain.models import Channel
 from jobs.http.resource import job_resource
 from jobs.http.responses import base_url, json_response, problem, status_url
@@ -64,20 +64,20 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     try:
         request = parse_generation_request(req.get_body())
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
-    except RequestInvalid as exc:
+    except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(
             request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
         )
-    except IdempotencyConflict as exc:
+    except IdempotencyConflictError as exc:
         return problem(
             422,
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
-    except QueueUnavailable:
+    except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
         return _unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted)

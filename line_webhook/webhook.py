@@ -41,7 +41,7 @@ _PARSER = WebhookParser("verified-before-parsing", skip_signature_verification=l
 _background: set[asyncio.Task[None]] = set()
 
 
-class WebhookBodyInvalid(ValueError):
+class InvalidWebhookBodyError(ValueError):
     """A correctly signed body that is not a webhook payload this SDK understands."""
 
 
@@ -58,7 +58,7 @@ async def respond(req: func.HttpRequest) -> func.HttpResponse:
         return problem(401, detail="Missing or invalid x-line-signature.")
     try:
         events = parse_events(body)
-    except WebhookBodyInvalid as exc:
+    except InvalidWebhookBodyError as exc:
         logger.warning("LINE webhook: %s", exc)
         return problem(400, detail=str(exc))
     try:
@@ -74,7 +74,7 @@ def parse_events(body: bytes) -> list[Any]:
     try:
         return list(_PARSER.parse(body.decode("utf-8"), ""))
     except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and pydantic errors included
-        raise WebhookBodyInvalid(f"unreadable webhook body: {type(exc).__name__}") from None
+        raise InvalidWebhookBodyError(f"unreadable webhook body: {type(exc).__name__}") from None
 
 
 async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None:

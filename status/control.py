@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.errors import InvalidTransition
+from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobStatus
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem, status_url
@@ -52,7 +52,7 @@ async def cancel_job(
 ) -> func.HttpResponse:
     try:
         job = await jobs.request_cancel(job_id)
-    except InvalidTransition as done:
+    except InvalidTransitionError as done:
         return problem(
             409, title="Job already finished",
             detail=f"Job '{job_id}' is already {done.current} and cannot be canceled.")
@@ -73,7 +73,7 @@ async def _stop_if_unfinished(
         return
     try:
         job = await jobs.request_cancel(job.id)
-    except InvalidTransition:
+    except InvalidTransitionError:
         return  # it finished meanwhile
     if job.status is JobStatus.RUNNING:
         await signal_cancel(client, job.id)

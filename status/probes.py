@@ -20,7 +20,7 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 from jobs.blobs.outputs import OutputStore
 from jobs.clients import build_credential
 from jobs.config.settings import Settings, get_settings
-from jobs.domain.errors import OutputNotFound
+from jobs.domain.errors import OutputNotFoundError
 from jobs.tables.store import JobStore
 
 PROBE_KEY = "health-probe"
@@ -32,7 +32,7 @@ async def probe_table(jobs: JobStore) -> None:
 
 async def probe_blob(outputs: OutputStore) -> None:
     # A missing blob means the service answered: that is all a probe needs.
-    with contextlib.suppress(OutputNotFound):
+    with contextlib.suppress(OutputNotFoundError):
         await outputs.read(f"{PROBE_KEY}/0.png")
 
 

@@ -12,7 +12,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from jobs.blobs.previews import PNG_SIGNATURE, prepare_image
 from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
-from jobs.domain.errors import OutputNotFound
+from jobs.domain.errors import OutputNotFoundError
 from jobs.domain.models import Output
 from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
 
@@ -111,7 +111,7 @@ class OutputStore:
             downloader = await self._container.download_blob(blob_name)
             return await downloader.readall()
         except ResourceNotFoundError as exc:
-            raise OutputNotFound(blob_name) from exc
+            raise OutputNotFoundError(blob_name) from exc
 
     async def delete_job(self, job_id: str) -> int:
         """Delete every blob of a job; returns how many were deleted."""

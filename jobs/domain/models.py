@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from jobs.domain.errors import InvalidTransition
+from jobs.domain.errors import InvalidTransitionError
 
 
 class JobStatus(StrEnum):
@@ -55,7 +55,7 @@ MAX_USER_CHARS = 64
 
 def check_transition(job_id: str, current: JobStatus, requested: JobStatus) -> None:
     if requested not in ALLOWED_TRANSITIONS[current]:
-        raise InvalidTransition(job_id, current, requested)
+        raise InvalidTransitionError(job_id, current, requested)
 
 
 @dataclass(frozen=True)

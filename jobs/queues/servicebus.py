@@ -12,7 +12,7 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
-from jobs.domain.errors import QueueUnavailable
+from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import job_message_body
 from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME
@@ -76,7 +76,7 @@ class ServiceBusJobQueue:
             await self._get_sender().send_messages(build_service_bus_message(job))
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: Service Bus queue unavailable: %s", job.id, type(exc).__name__)
-            raise QueueUnavailable(f"could not queue job {job.id}") from exc
+            raise QueueUnavailableError(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on Service Bus %s", job.id, self.queue_name)
 
     async def redrive(self, limit: int = 1000) -> int:

@@ -9,7 +9,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from jobs.domain.errors import QueueUnavailable
+from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import parse_job_message, storage_message_text
 from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME, poison_queue_name
@@ -23,7 +23,7 @@ REDRIVE_VISIBILITY_SECONDS = 60
 
 class JobQueue(Protocol):
     async def send(self, job: Job) -> None:
-        """Queue the job for the pipeline; QueueUnavailable (cause chained) if that fails."""
+        """Queue the job for the pipeline; QueueUnavailableError (cause chained) if that fails."""
         ...
 
     async def redrive(self, limit: int = 1000) -> int:
@@ -48,7 +48,7 @@ class StorageJobQueue:
             await self._send_text(storage_message_text(job.id, job.total))
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: queue %s unavailable: %s", job.id, self.queue_name, type(exc).__name__)
-            raise QueueUnavailable(f"could not queue job {job.id}") from exc
+            raise QueueUnavailableError(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on %s", job.id, self.queue_name)
 
     async def _send_text(self, text: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
-from jobs.domain.errors import QueueUnavailable
+from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import parse_job_message
 from jobs.queues.storage import StorageJobQueue
 from tests.factories import make_job
@@ -43,7 +43,7 @@ async def test_send_to_an_unreachable_account_raises_queue_unavailable() -> None
     )
     service = QueueServiceClient.from_connection_string(connection, retry_total=0, connection_timeout=1)
     async with service:
-        with pytest.raises(QueueUnavailable) as caught:
+        with pytest.raises(QueueUnavailableError) as caught:
             await StorageJobQueue(service, queue_name="unreachable").send(make_job())
     assert caught.value.__cause__ is not None
 

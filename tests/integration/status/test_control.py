@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.errors import OutputNotFound
+from jobs.domain.errors import OutputNotFoundError
 from jobs.domain.models import JobError, JobStatus
 from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
@@ -103,7 +103,7 @@ async def test_delete_removes_row_blobs_and_history(
     assert await job_store.find(job.id) is None
     for blob in (output.blob_name, output.preview_blob_name):
         assert blob is not None
-        with pytest.raises(OutputNotFound):
+        with pytest.raises(OutputNotFoundError):
             await output_store.read(blob)
     assert job.id in durable.purged
     assert job.id not in durable.instances

@@ -3,7 +3,7 @@
 No Service Bus emulator runs here, so: message building is checked on the SDK's real message types;
 sending and dead-letter redrive run against a small in-memory stand-in for the client that hands
 out real `ServiceBusReceivedMessage`s decoded from the AMQP bytes our own messages encode to; and a
-real client pointed at a closed port shows a connection failure becoming QueueUnavailable.
+real client pointed at a closed port shows a connection failure becoming QueueUnavailableError.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
-from jobs.domain.errors import QueueUnavailable
+from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import JobKind
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
@@ -131,7 +131,7 @@ async def test_send_failure_becomes_queue_unavailable() -> None:
     cause = ServiceBusConnectionError(message="link detached")
     queue = _queue(Client(Sender(fail_with=cause)))
 
-    with pytest.raises(QueueUnavailable) as caught:
+    with pytest.raises(QueueUnavailableError) as caught:
         await queue.send(make_job())
 
     assert caught.value.__cause__ is cause
@@ -147,7 +147,7 @@ async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> Non
     )
     queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(connection, retry_total=0))
     try:
-        with pytest.raises(QueueUnavailable) as caught:
+        with pytest.raises(QueueUnavailableError) as caught:
             await queue.send(make_job())
         assert isinstance(caught.value.__cause__, ServiceBusConnectionError)
     finally:
