@@ -14,10 +14,12 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
+from jobs.config.settings import get_settings
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
 from jobs.domain.models import Channel
 from jobs.http.resource import job_resource
-from jobs.http.responses import base_url, json_response, problem, status_url
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import base_url, status_url
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
 def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
-    base = base_url(req)
+    base = base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
     url = status_url(base, accepted.job.id)
     headers = {"Location": url, "Operation-Location": url}
     terminal = accepted.job.status.is_terminal

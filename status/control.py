@@ -11,7 +11,8 @@ from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobStatus
 from jobs.http.resource import job_resource
-from jobs.http.responses import json_response, problem, status_url
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import status_url
 from jobs.tables.store import JobStore
 from status.jobs_api import retry_after, wait_until_terminal
 

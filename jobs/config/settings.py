@@ -56,6 +56,7 @@ class Settings:
     queue_kind: str = "storage"
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
+    trust_forwarded_headers: bool = True
 
     @property
     def servicebus_connection(self) -> str | None:
@@ -83,6 +84,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if value < low or (high is not None and value > high):
         raise SettingsError(f"{name} must be an integer {bounds}, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """On unless set to an explicit "off" word (a typo must not quietly turn a feature off)."""
+    return env.get(name, "true").strip().lower() not in ("false", "0", "no", "off")
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -125,6 +131,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_kind=queue_kind,
         queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
+        # Status URLs believe X-Forwarded-Proto/-Host; "false" when clients can bypass the front door.
+        trust_forwarded_headers=_flag(env, "TRUST_FORWARDED_HEADERS"),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobs.domain.models import Job, Output
-from jobs.http.responses import status_url
+from jobs.http.urls import status_url
 
 PREVIEW_VARIANT = "preview"
 

@@ -165,3 +165,11 @@ def test_get_settings_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> 
         assert get_settings().offline_latency_ms == 7
     finally:
         reset_settings()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, True), ("", True), ("true", True), ("TRUE", True), ("false", False), ("0", False), ("off", False),
+])
+def test_trust_forwarded_headers_is_on_unless_switched_off(value: str | None, expected: bool) -> None:
+    env = LOCAL if value is None else {**LOCAL, "TRUST_FORWARDED_HEADERS": value}
+    assert load_settings(env).trust_forwarded_headers is expected
