@@ -18,8 +18,9 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, get_settings
+from jobs.queues.base import JobQueue
 from jobs.queues.servicebus import ServiceBusJobQueue
-from jobs.queues.storage import JobQueue, StorageJobQueue
+from jobs.queues.storage import StorageJobQueue
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
 from jobs.domain.errors import QueueUnavailableError
@@ -64,6 +64,7 @@ class ServiceBusJobQueue:
     def __init__(self, client: ServiceBusClient, *, queue_name: str = DEFAULT_QUEUE_NAME) -> None:
         self._client = client
         self._sender: ServiceBusSender | None = None
+        self._peeker: ServiceBusReceiver | None = None
         self.queue_name = queue_name
 
     def _get_sender(self) -> ServiceBusSender:
@@ -78,6 +79,12 @@ class ServiceBusJobQueue:
             logger.warning("job %s: Service Bus queue unavailable: %s", job.id, type(exc).__name__)
             raise QueueUnavailableError(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on Service Bus %s", job.id, self.queue_name)
+
+    async def probe(self) -> None:
+        # A peek locks nothing and starts no work: the read-only check the health endpoint needs.
+        if self._peeker is None:
+            self._peeker = self._client.get_queue_receiver(queue_name=self.queue_name)
+        await self._peeker.peek_messages(max_message_count=1)
 
     async def redrive(self, limit: int = 1000) -> int:
         """Re-send up to `limit` dead-lettered messages (same message id), completing each after."""
@@ -110,6 +117,7 @@ class ServiceBusJobQueue:
         return moved
 
     async def close(self) -> None:
-        sender, self._sender = self._sender, None
-        await asyncio.gather(*([sender.close()] if sender else []))
+        links = [link for link in (self._sender, self._peeker) if link is not None]
+        self._sender = self._peeker = None
+        await asyncio.gather(*(link.close() for link in links))
         await self._client.close()

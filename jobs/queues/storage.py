@@ -1,10 +1,10 @@
-"""The job queue: one message per accepted job, on a Storage queue or on Service Bus."""
+"""The job queue on an Azure Storage queue, with its poison queue."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
@@ -19,18 +19,6 @@ logger = logging.getLogger(__name__)
 # Long enough for one send + delete per message of a redrive batch; a crash mid-way makes the
 # message visible again in the poison queue, and a second copy is harmless (instance id = job id).
 REDRIVE_VISIBILITY_SECONDS = 60
-
-
-class JobQueue(Protocol):
-    async def send(self, job: Job) -> None:
-        """Queue the job for the pipeline; QueueUnavailableError (cause chained) if that fails."""
-        ...
-
-    async def redrive(self, limit: int = 1000) -> int:
-        """Move messages that failed too often back to the queue; returns how many were moved."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class StorageJobQueue:
@@ -62,6 +50,11 @@ class StorageJobQueue:
             except ResourceExistsError:
                 pass
             await self._queue.send_message(text)
+
+    async def probe(self) -> None:
+        # The queue is created on the first send; a "not found" answer still shows the service is up.
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._queue.get_queue_properties()
 
     async def redrive(self, limit: int = 1000) -> int:
         """Move up to `limit` messages from `<queue>-poison` back to the queue (send, then delete)."""

@@ -52,6 +52,8 @@ class DeadLetterReceiver:
     def __init__(self, messages: list[ServiceBusReceivedMessage]) -> None:
         self.pending = list(messages)
         self.completed: list[ServiceBusReceivedMessage] = []
+        self.peeked = 0
+        self.closed = False
 
     async def __aenter__(self) -> DeadLetterReceiver:
         return self
@@ -65,6 +67,13 @@ class DeadLetterReceiver:
 
     async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
         self.completed.append(message)
+
+    async def peek_messages(self, *, max_message_count: int) -> list[Any]:
+        self.peeked += 1
+        return self.pending[:max_message_count]
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class Client:
@@ -137,19 +146,47 @@ async def test_send_failure_becomes_queue_unavailable() -> None:
     assert caught.value.__cause__ is cause
 
 
-async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> None:
+def _unreachable() -> str:
+    """A connection string to a port nothing listens on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens once the socket is closed
-    connection = (
+    return (
         f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
         "SharedAccessKey=not-a-real-key;UseDevelopmentEmulator=true;"
     )
-    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(connection, retry_total=0))
+
+
+async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> None:
+    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(_unreachable(), retry_total=0))
     try:
         with pytest.raises(QueueUnavailableError) as caught:
             await queue.send(make_job())
         assert isinstance(caught.value.__cause__, ServiceBusConnectionError)
+    finally:
+        await queue.close()
+
+
+async def test_probe_peeks_without_taking_a_message() -> None:
+    waiting = [delivered(build_service_bus_message(make_job()))]
+    client = Client(Sender(), dead_letters=waiting)
+    queue = _queue(client)
+
+    await queue.probe()
+    await queue.probe()
+
+    assert client.receiver.peeked == 2
+    assert client.receiver_args == {"queue_name": "jobs-q"}  # the queue itself, not its dead letters
+    assert client.receiver.pending == waiting and client.receiver.completed == []
+    await queue.close()
+    assert client.receiver.closed
+
+
+async def test_probe_of_a_queue_that_cannot_be_reached_raises() -> None:
+    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(_unreachable(), retry_total=0))
+    try:
+        with pytest.raises(ServiceBusConnectionError):
+            await queue.probe()
     finally:
         await queue.close()
 
