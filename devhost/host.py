@@ -113,7 +113,7 @@ class Host:
         logger.info("stopped")
 
     def _listeners(self) -> list[QueueListener | TimerJob]:
-        listeners = [*self.catalog.queues, *self.catalog.timers]
+        listeners: list[QueueListener | TimerJob] = [*self.catalog.queues, *self.catalog.timers]
         return [listener for listener in listeners if listener.spec.name not in self.catalog.disabled]
 
     def _sort_functions(self) -> Catalog:
@@ -221,7 +221,8 @@ def _switch_off_disabled(catalog: Catalog) -> None:
     """As on Azure: a disabled function's trigger stops (its route answers 404), but the admin API
     (the portal's Test/Run) still runs it."""
     catalog.http = [function for function in catalog.http if not _disabled(function.spec.name)]
-    for listener in [*catalog.queues, *catalog.timers]:
+    listeners: list[QueueListener | TimerJob] = [*catalog.queues, *catalog.timers]
+    for listener in listeners:
         if _disabled(listener.spec.name):
             catalog.disabled.add(listener.spec.name)
     for name in list(catalog.descriptions):
