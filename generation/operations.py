@@ -30,6 +30,7 @@ from generation.maintenance import (
 )
 from jobs.clients import Stores, stores
 from jobs.config.settings import get_settings
+from jobs.contracts import DELIVER_ORCHESTRATOR, DeliverJobInput, deliver_instance_id, job_instance_ids
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobStatus, utcnow
 
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-DELIVER_ORCHESTRATOR = "deliver_job"
 # Durable client calls are small HTTP requests to the host; a few at a time keeps a big backlog quick
 # without flooding the host's connection pool.
 STATUS_CONCURRENCY = 16
@@ -58,10 +58,6 @@ class MaintenanceSummary:
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
-
-
-def deliver_instance_id(job_id: str) -> str:
-    return f"{job_id}:deliver"
 
 
 async def _bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
@@ -113,10 +109,9 @@ async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: Fa
         except Exception as exc:  # already ended on its own: the row is what counts
             logger.info("job %s: orchestration not terminated: %s", action.job_id, exc)
     if action.deliver_channel is not None:
+        delivery: DeliverJobInput = {"job_id": action.job_id, "channel": action.deliver_channel}
         await client.start_new(
-            DELIVER_ORCHESTRATOR,
-            instance_id=deliver_instance_id(action.job_id),
-            client_input={"job_id": action.job_id, "channel": action.deliver_channel},
+            DELIVER_ORCHESTRATOR, instance_id=deliver_instance_id(action.job_id), client_input=delivery
         )
         logger.info("job %s: failure delivery started on %s", action.job_id, action.deliver_channel)
     return True
@@ -141,7 +136,7 @@ async def _apply(
 async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: Job) -> None:
     """Blobs and history first, the row last: a run cut short leaves the row to find the rest again."""
     await store.outputs.delete_job(job.id)
-    for instance_id in (job.id, deliver_instance_id(job.id)):
+    for instance_id in job_instance_ids(job.id):
         await client.purge_instance_history(instance_id)
     with contextlib.suppress(JobNotFoundError):  # deleted through the API while this run was purging
         await store.jobs.delete(job.id)

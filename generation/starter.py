@@ -6,11 +6,10 @@ import logging
 
 import azure.durable_functions as df
 
+from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
 from jobs.domain.messages import JobMessage
 
 logger = logging.getLogger(__name__)
-
-ORCHESTRATOR = "generation_orchestrator"
 
 
 async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
@@ -30,8 +29,8 @@ async def start_generation(client: df.DurableOrchestrationClient, message: JobMe
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
     try:
-        plan = None if message.outputs is None else {"outputs": message.outputs}
-        await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
+        plan: GenerationPlan | None = None if message.outputs is None else {"outputs": message.outputs}
+        await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.
         if await _instance_exists(client, job_id):

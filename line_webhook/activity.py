@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from jobs.clients import stores
 from jobs.config.settings import get_settings
+from jobs.contracts import DeliveryResult, JobRef
 from line_webhook.client import line_api
 from line_webhook.delivery import LineDelivery
 from line_webhook.settings import line_settings
@@ -26,6 +26,6 @@ def current_delivery() -> LineDelivery:
     )
 
 
-async def deliver_line(payload: dict[str, Any]) -> dict[str, Any]:
+async def deliver_line(payload: JobRef) -> DeliveryResult:
     """Input `{"job_id": ...}`; raises on a transient LINE failure so the orchestrator retries."""
     return await current_delivery().deliver(str(payload["job_id"]))

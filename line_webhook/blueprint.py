@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 import azure.functions as func
 
+from jobs.contracts import DELIVER_LINE, DeliveryResult, JobRef
 from line_webhook import activity, webhook
 
 bp = df.Blueprint()
@@ -18,7 +17,7 @@ async def line_webhook(req: func.HttpRequest) -> func.HttpResponse:
     return await webhook.respond(req)
 
 
-@bp.function_name("deliver_line")
+@bp.function_name(DELIVER_LINE)
 @bp.activity_trigger(input_name="payload")
-async def deliver_line(payload: dict[str, Any]) -> dict[str, Any]:
+async def deliver_line(payload: JobRef) -> DeliveryResult:
     return await activity.deliver_line(payload)

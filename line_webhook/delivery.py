@@ -22,11 +22,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from linebot.v3.messaging import AsyncMessagingApi, Message
 
 from jobs.blobs.outputs import OutputStore
+from jobs.contracts import DeliveryResult
 from jobs.domain.models import Job, utcnow
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
@@ -50,7 +50,7 @@ class LineDelivery:
     image_url_ttl: timedelta
     clock: Callable[[], datetime] = utcnow
 
-    async def deliver(self, job_id: str) -> dict[str, Any]:
+    async def deliver(self, job_id: str) -> DeliveryResult:
         """Send the finished job to its chat; returns what happened (raises on transient failure)."""
         job = await self.jobs.find(job_id)
         if job is None or not job.status.is_terminal:

@@ -24,8 +24,9 @@ import pytest
 
 from devhost.functions import FunctionSpec, load_app
 from generation.maintenance import STALE_AFTER
-from jobs import names
+from jobs import contracts, names
 from jobs.config.settings import load_settings
+from jobs.domain.models import Channel
 
 REPO = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("jobs", "generation", "status", "line_webhook")
@@ -647,3 +648,17 @@ def test_module_outputs_that_main_reads_exist() -> None:
     for symbol, output in set(re.findall(r"\b(\w+)\.outputs\.(\w+)", _bicep(MAIN_BICEP))):
         assert symbol in modules, symbol
         assert output in bicep_declarations("output", modules[symbol][0]), f"{symbol}.outputs.{output}"
+
+
+def test_the_contracts_name_functions_the_app_registers() -> None:
+    registered = {spec.name: spec.trigger_type for spec in functions()}
+    expected = {
+        contracts.GENERATION_ORCHESTRATOR: "orchestrationTrigger",
+        contracts.DELIVER_ORCHESTRATOR: "orchestrationTrigger",
+        contracts.MARK_JOB_RUNNING: "activityTrigger",
+        contracts.GENERATE_OUTPUT: "activityTrigger",
+        contracts.FINALIZE_JOB: "activityTrigger",
+        **dict.fromkeys(contracts.DELIVERY_ACTIVITIES.values(), "activityTrigger"),
+    }
+    assert {name: registered.get(name) for name in expected} == expected
+    assert set(contracts.DELIVERY_ACTIVITIES) < {channel.value for channel in Channel}

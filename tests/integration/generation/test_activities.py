@@ -12,6 +12,7 @@ from generation import activities
 from generation.providers import close_providers
 from jobs.clients import Stores, close_stores, stores
 from jobs.config.settings import reset_settings
+from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
 from tests.factories import make_job
@@ -167,13 +168,13 @@ async def test_finalize_after_the_deadline_marks_the_missing_outputs(app_stores:
     await activities.finalize_job(job_id, "deadline_exceeded", {})
     job = await app_stores.jobs.get(job_id)
     assert job.status is JobStatus.SUCCEEDED
-    assert job.outputs[1] == Output(index=1, error=activities.DEADLINE)
+    assert job.outputs[1] == Output(index=1, error=DEADLINE_EXCEEDED)
 
 
 async def test_finalize_canceled(app_stores: Stores) -> None:
     job_id = await _running(app_stores)
     assert await activities.finalize_job(job_id, "canceled", {}) == {"status": "canceled", "notify": True}
-    assert (await app_stores.jobs.get(job_id)).error == activities.CANCELED
+    assert (await app_stores.jobs.get(job_id)).error == CANCELED
 
 
 async def test_finalize_of_a_job_its_last_output_finished_still_notifies(app_stores: Stores) -> None:
@@ -187,7 +188,7 @@ async def test_finalize_of_a_job_its_last_output_finished_still_notifies(app_sto
 
 async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_stores: Stores) -> None:
     job_id = await _running(app_stores)
-    await app_stores.jobs.finish(job_id, status=JobStatus.FAILED, error=activities.DEADLINE)
+    await app_stores.jobs.finish(job_id, status=JobStatus.FAILED, error=DEADLINE_EXCEEDED)
     assert await activities.finalize_job(job_id, "completed", {}) == {"status": "failed", "notify": False}
     missing = await activities.finalize_job("no-such-job", "completed", {})
     assert missing == {"status": "missing", "notify": False}
@@ -199,4 +200,4 @@ async def test_mark_running_honours_a_cancel_request_left_on_the_row(app_stores:
     answer = await activities.mark_job_running(job_id)
     assert answer == {"proceed": False, "status": "canceled", "notify": True, "channel": "api"}
     job = await app_stores.jobs.get(job_id)
-    assert (job.status, job.error) == (JobStatus.CANCELED, activities.CANCELED)
+    assert (job.status, job.error) == (JobStatus.CANCELED, CANCELED)

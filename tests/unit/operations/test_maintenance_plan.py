@@ -8,8 +8,6 @@ import pytest
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from generation.maintenance import (
-    DEADLINE_EXCEEDED,
-    STOPPED,
     FailJob,
     InstanceState,
     MaintenancePolicy,
@@ -18,6 +16,7 @@ from generation.maintenance import (
     plan_job,
     plan_maintenance,
 )
+from jobs.contracts import DEADLINE_EXCEEDED, INTERNAL
 from jobs.domain.models import Channel, Job, JobStatus
 from tests.factories import make_job
 
@@ -41,7 +40,7 @@ REDRIVE = "redrive"
 LEAVE = None
 FAIL_DEADLINE_TERMINATE = ("fail", "deadline_exceeded", True)
 FAIL_DEADLINE = ("fail", "deadline_exceeded", False)
-FAIL_STOPPED = ("fail", "internal", False)
+FAIL_INTERNAL = ("fail", "internal", False)
 
 CASES = [
     # queued
@@ -52,24 +51,24 @@ CASES = [
     (JobStatus.QUEUED, A.ACTIVE, STALE, LEAVE),
     (JobStatus.QUEUED, A.ACTIVE, OVERDUE, FAIL_DEADLINE_TERMINATE),
     (JobStatus.QUEUED, A.COMPLETED, FRESH, LEAVE),
-    (JobStatus.QUEUED, A.COMPLETED, STALE, FAIL_STOPPED),
-    (JobStatus.QUEUED, A.COMPLETED, OVERDUE, FAIL_STOPPED),
+    (JobStatus.QUEUED, A.COMPLETED, STALE, FAIL_INTERNAL),
+    (JobStatus.QUEUED, A.COMPLETED, OVERDUE, FAIL_INTERNAL),
     (JobStatus.QUEUED, A.ENDED_BADLY, FRESH, LEAVE),
-    (JobStatus.QUEUED, A.ENDED_BADLY, STALE, FAIL_STOPPED),
-    (JobStatus.QUEUED, A.ENDED_BADLY, OVERDUE, FAIL_STOPPED),
+    (JobStatus.QUEUED, A.ENDED_BADLY, STALE, FAIL_INTERNAL),
+    (JobStatus.QUEUED, A.ENDED_BADLY, OVERDUE, FAIL_INTERNAL),
     # running
     (JobStatus.RUNNING, A.MISSING, FRESH, LEAVE),
-    (JobStatus.RUNNING, A.MISSING, STALE, FAIL_STOPPED),
-    (JobStatus.RUNNING, A.MISSING, OVERDUE, FAIL_STOPPED),
+    (JobStatus.RUNNING, A.MISSING, STALE, FAIL_INTERNAL),
+    (JobStatus.RUNNING, A.MISSING, OVERDUE, FAIL_INTERNAL),
     (JobStatus.RUNNING, A.ACTIVE, FRESH, LEAVE),
     (JobStatus.RUNNING, A.ACTIVE, STALE, LEAVE),
     (JobStatus.RUNNING, A.ACTIVE, OVERDUE, FAIL_DEADLINE_TERMINATE),
     (JobStatus.RUNNING, A.COMPLETED, FRESH, LEAVE),
-    (JobStatus.RUNNING, A.COMPLETED, STALE, FAIL_STOPPED),
-    (JobStatus.RUNNING, A.COMPLETED, OVERDUE, FAIL_STOPPED),
+    (JobStatus.RUNNING, A.COMPLETED, STALE, FAIL_INTERNAL),
+    (JobStatus.RUNNING, A.COMPLETED, OVERDUE, FAIL_INTERNAL),
     (JobStatus.RUNNING, A.ENDED_BADLY, FRESH, LEAVE),
-    (JobStatus.RUNNING, A.ENDED_BADLY, STALE, FAIL_STOPPED),
-    (JobStatus.RUNNING, A.ENDED_BADLY, OVERDUE, FAIL_STOPPED),
+    (JobStatus.RUNNING, A.ENDED_BADLY, STALE, FAIL_INTERNAL),
+    (JobStatus.RUNNING, A.ENDED_BADLY, OVERDUE, FAIL_INTERNAL),
 ]
 
 
@@ -111,8 +110,8 @@ def test_failures_carry_user_safe_messages() -> None:
     stopped = plan_job(job_at(JobStatus.RUNNING, STALE), A.MISSING, now=NOW, policy=POLICY)
 
     assert isinstance(overdue, FailJob) and overdue.error == DEADLINE_EXCEEDED
-    assert isinstance(stopped, FailJob) and stopped.error == STOPPED
-    assert "Please try again" in DEADLINE_EXCEEDED.message and "Please try again" in STOPPED.message
+    assert isinstance(stopped, FailJob) and stopped.error == INTERNAL
+    assert "Please try again" in DEADLINE_EXCEEDED.message and "Please try again" in INTERNAL.message
 
 
 @pytest.mark.parametrize(("channel", "expected"), [(Channel.LINE, "line"), (Channel.API, None)])

@@ -37,6 +37,7 @@ from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.clients import Stores
 from jobs.config.settings import Settings, load_settings
+from jobs.contracts import deliver_instance_id
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
@@ -272,7 +273,7 @@ async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: Wor
     )
     await world.stores.outputs.save_image(expired.id, 0, _png())
     await world.start(expired.id, finish=True)
-    await world.start(operations.deliver_instance_id(expired.id), finish=True)
+    await world.start(deliver_instance_id(expired.id), finish=True)
     assert await world.stores.events.claim("event-claimed-now", job_id=kept.id)
 
     # Two days on, the cutoff (30 days back) falls between the 40-day-old job and the 5-day-old one.
@@ -282,7 +283,7 @@ async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: Wor
     assert await world.stores.jobs.find(expired.id) is None
     assert await world.blob_names(expired.id) == []
     assert await world.runtime_status(expired.id) is None
-    assert await world.runtime_status(operations.deliver_instance_id(expired.id)) is None
+    assert await world.runtime_status(deliver_instance_id(expired.id)) is None
     assert await world.stores.jobs.find(kept.id) is not None
 
     later = await operations.run_maintenance(world.client, now=utcnow() + timedelta(days=31))
