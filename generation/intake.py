@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from jobs.clients import stores
 from jobs.domain.errors import IdempotencyConflictError
-from jobs.domain.models import Channel, Job, JobRequest, JobStatus
+from jobs.domain.models import Channel, ChatDelivery, Job, JobRequest, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ async def accept_job(
     request: JobRequest,
     *,
     channel: Channel,
-    delivery: dict[str, Any] | None = None,
+    delivery: ChatDelivery | None = None,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> AcceptedJob:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jobs.domain.models import Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
 
 JOB_ROW_KEY = "job"
 IDEMPOTENCY_ROW_KEY = "key"
@@ -113,7 +113,9 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         "UpdatedAt": job.updated_at,
         "Completed": job.completed,
         "CancelRequested": job.cancel_requested,
-        "Delivery": json.dumps(job.delivery, ensure_ascii=False, separators=(",", ":")),
+        "Delivery": json.dumps(
+            job.delivery.to_dict() if job.delivery else {}, ensure_ascii=False, separators=(",", ":")
+        ),
         "IndexRowKey": index_row_key(job),
         **outputs_properties(job.outputs),
     }
@@ -142,7 +144,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         completed=int(entity.get("Completed", 0)),
         outputs=outputs_from_properties(entity),
         error=JobError.from_dict(json.loads(error)) if error else None,
-        delivery=json.loads(entity.get("Delivery") or "{}"),
+        delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
         etag=etag,
     )

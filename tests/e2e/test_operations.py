@@ -28,7 +28,7 @@ from PIL import Image
 from devhost.azurite import start_azurite
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.messages import storage_message_text
-from jobs.domain.models import Channel, Job, JobStatus, utcnow
+from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
 from jobs.tables.events import EVENT_ROW_KEY
 from jobs.tables.store import JobStore
@@ -124,13 +124,13 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
     lost = await data.jobs.create(new_job(created=now - timedelta(minutes=5)))
     # A LINE job running for twenty minutes whose orchestration is gone (its history was lost).
     chat = user_id()
-    delivery = {
-        "reply_token": "long-expired-reply-token",
-        "event_timestamp_ms": int((now - timedelta(minutes=20)).timestamp() * 1000),
-        "to": chat,
-        "source_type": "user",
-        "user_id": chat,
-    }
+    delivery = ChatDelivery(
+        to=chat,
+        source_type="user",
+        user_id=chat,
+        reply_token="long-expired-reply-token",
+        event_timestamp_ms=int((now - timedelta(minutes=20)).timestamp() * 1000),
+    )
     stuck = await data.jobs.create(
         new_job(
             created=now - timedelta(minutes=20), status=JobStatus.RUNNING,

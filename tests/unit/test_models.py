@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.domain.errors import InvalidTransitionError
-from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
+from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobRequest, JobStatus, Output
 
 
 def _job(**request: object) -> Job:
@@ -71,3 +71,24 @@ def test_output_round_trips_through_dict() -> None:
     failed = Output(index=0, error=JobError("content_rejected", "The prompt was rejected."))
     assert Output.from_dict(failed.to_dict()) == failed
     assert "text" not in failed.to_dict()
+
+
+def test_chat_delivery_keeps_the_stored_shape() -> None:
+    stored = {
+        "reply_token": "rt-1", "event_timestamp_ms": 1_700_000_000_000, "to": "C1",
+        "source_type": "group", "user_id": None, "webhook_event_id": "01EV",
+    }
+    delivery = ChatDelivery.from_dict(stored)
+    assert delivery == ChatDelivery(
+        to="C1", source_type="group", reply_token="rt-1", event_timestamp_ms=1_700_000_000_000,
+        webhook_event_id="01EV",
+    )
+    assert delivery is not None and delivery.to_dict() == stored
+    assert "rt-1" not in repr(delivery)
+
+
+def test_chat_delivery_of_a_row_without_a_chat_is_none() -> None:
+    assert ChatDelivery.from_dict({}) is None  # API jobs
+    assert ChatDelivery.from_dict({"reply_token": "rt"}) is None
+    odd = ChatDelivery.from_dict({"to": "U1", "event_timestamp_ms": "12", "source_type": 3})
+    assert odd == ChatDelivery(to="U1")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs.domain.errors import IdempotencyConflictError, InvalidCursorError, JobExistsError, JobNotFoundError
-from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import Channel, ChatDelivery, JobError, JobKind, JobStatus, Output
 from jobs.tables.store import JobStore
 from tests.factories import make_job
 
@@ -15,7 +15,7 @@ BASE = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 
 async def test_create_then_get_round_trips_every_field(job_store: JobStore) -> None:
-    delivery = {"reply_token": "r", "event_timestamp_ms": 1700000000000, "to": "U1", "source_type": "user"}
+    delivery = ChatDelivery(to="U1", source_type="user", reply_token="r", event_timestamp_ms=1700000000000)
     job = make_job(kind=JobKind.IMAGE, n=3, size="1536x1024", user="line:U1", channel=Channel.LINE,
                    delivery=delivery, created_at=BASE)
     created = await job_store.create(job)

@@ -49,7 +49,7 @@ async def test_a_token_older_than_the_ttl_is_left_alone_and_the_result_pushed(
 
     assert result["via"] == "push"
     [sent] = fake_line.sent_snapshot()
-    assert (sent["via"], sent["to"], sent["retry_key"]) == ("push", line["to"], retry_key(job.id))
+    assert (sent["via"], sent["to"], sent["retry_key"]) == ("push", line.to, retry_key(job.id))
     assert not [call for call in fake_line.requests if call["path"].endswith("/reply")]
 
 
@@ -60,7 +60,7 @@ async def test_an_invalid_reply_token_falls_back_to_push(delivery: LineDelivery,
     result = await delivery.deliver(job.id)
 
     assert result["via"] == "push"
-    assert [(s["via"], s["to"]) for s in fake_line.sent_snapshot()] == [("push", line["to"])]
+    assert [(s["via"], s["to"]) for s in fake_line.sent_snapshot()] == [("push", line.to)]
 
 
 async def test_a_push_that_failed_with_500_is_retried_into_one_message(

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from jobs.domain.models import JobError, JobKind, JobStatus, Output
+from jobs.domain.models import ChatDelivery, JobError, JobKind, JobStatus, Output
 from jobs.tables.entities import (
     CHUNK_COUNT,
     index_row_key,
@@ -23,7 +23,7 @@ from tests.helpers.text import utf16_units
 
 
 def test_job_round_trips_through_an_entity() -> None:
-    job = make_job(user="alice", delivery={"to": "U1"}, kind=JobKind.IMAGE, n=2)
+    job = make_job(user="alice", delivery=ChatDelivery(to="U1"), kind=JobKind.IMAGE, n=2)
     job = job.with_status(JobStatus.RUNNING)
     job = job.with_status(
         JobStatus.FAILED,

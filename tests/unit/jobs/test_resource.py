@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
-from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
+from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobRequest, JobStatus, Output
 from jobs.http.resource import iso_utc, job_resource
 
 BASE = "https://api.example.com"
@@ -15,7 +15,7 @@ CREATED = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 def _job(**changes: object) -> Job:
     job = Job.new(
         JobRequest(prompt="a red fox", n=2, user="u1"), channel=Channel.API, job_id="job-1", now=CREATED,
-        delivery={"reply_token": "secret-token"},
+        delivery=ChatDelivery(to="U1", reply_token="secret-token"),
     )
     return replace(job, etag='W/"1"', cancel_requested=True, **changes)  # type: ignore[arg-type]
 
