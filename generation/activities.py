@@ -7,7 +7,6 @@ import logging
 
 from generation.providers import get_provider
 from generation.providers.base import ProviderError
-from jobs.clients import stores
 from jobs.config.settings import get_settings
 from jobs.contracts import (
     CANCELED,
@@ -20,6 +19,7 @@ from jobs.contracts import (
 )
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.services import stores
 from jobs.tables.store import Conclusion
 
 logger = logging.getLogger(__name__)

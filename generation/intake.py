@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from jobs.clients import stores
 from jobs.domain.errors import IdempotencyConflictError
 from jobs.domain.models import Channel, ChatDelivery, Job, JobRequest, JobStatus
+from jobs.services import stores
 
 logger = logging.getLogger(__name__)
 

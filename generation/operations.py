@@ -28,11 +28,11 @@ from generation.maintenance import (
     instance_state,
     plan_maintenance,
 )
-from jobs.clients import Stores, stores
 from jobs.config.settings import get_settings
 from jobs.contracts import DELIVER_ORCHESTRATOR, DeliverJobInput, deliver_instance_id, job_instance_ids
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobStatus, utcnow
+from jobs.services import Stores, stores
 
 logger = logging.getLogger(__name__)
 

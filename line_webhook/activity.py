@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobs.clients import stores
 from jobs.config.settings import get_settings
 from jobs.contracts import DeliveryResult, JobRef
+from jobs.services import stores
 from line_webhook.client import line_api
 from line_webhook.delivery import LineDelivery
 from line_webhook.settings import line_settings

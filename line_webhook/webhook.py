@@ -18,11 +18,11 @@ from linebot.v3.messaging import TextMessage
 from linebot.v3.webhook import WebhookParser
 
 from generation.intake import accept_job
-from jobs.clients import stores
 from jobs.config.settings import get_settings
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import Channel, JobKind
 from jobs.http.responses import json_response, problem
+from jobs.services import stores
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event

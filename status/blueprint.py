@@ -5,10 +5,10 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.clients import stores
 from jobs.config.settings import get_settings
 from jobs.http.responses import json_response
 from jobs.http.urls import base_url
+from jobs.services import stores
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
-from jobs.clients import stores
 from jobs.domain.errors import OutputNotFoundError
 from jobs.http.responses import json_response
+from jobs.services import stores
 from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from azure.storage.blob.aio import ContainerClient
 
 from generation import activities
 from generation.providers import close_providers
-from jobs.clients import Stores, close_stores, stores
 from jobs.config.settings import reset_settings
 from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.services import Stores, close_stores, stores
 from tests.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from azure.identity.aio import DefaultAzureCredential
 
 from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner
-from jobs.clients import build_credential, build_stores
 from jobs.config.settings import load_settings
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
+from jobs.services import build_credential, build_stores
 
 IDENTITY = {
     "GENERATION_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net",

@@ -35,12 +35,12 @@ from PIL import Image
 from devhost.functions import load_app
 from generation import operations
 from jobs.blobs.outputs import OutputStore
-from jobs.clients import Stores
 from jobs.config.settings import Settings, load_settings
 from jobs.contracts import deliver_instance_id
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
+from jobs.services import Stores
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from tests.factories import make_job

@@ -10,9 +10,9 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue.aio import QueueServiceClient
 
-from jobs.clients import Stores, close_stores, stores
 from jobs.config.settings import reset_settings
 from jobs.queues.storage import StorageJobQueue
+from jobs.services import Stores, close_stores, stores
 from tests.factories import make_job
 
 
