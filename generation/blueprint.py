@@ -23,6 +23,7 @@ from jobs.contracts import (
     error_from_payload,
 )
 from jobs.domain.messages import read_job_message
+from jobs.services import services
 
 bp = df.Blueprint()
 
@@ -30,7 +31,7 @@ bp = df.Blueprint()
 @bp.function_name("submit_generation")
 @bp.route(route="generations", methods=["POST"])
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    return await submit.submit_generation(req)
+    return await submit.submit_generation(req, services())
 
 
 @bp.function_name("start_generation_from_queue")
@@ -66,17 +67,17 @@ def deliver_job(context: df.DurableOrchestrationContext) -> Any:
 @bp.function_name(MARK_JOB_RUNNING)
 @bp.activity_trigger(input_name="payload")
 async def mark_job_running(payload: JobRef) -> StartResult:
-    return await activities.mark_job_running(payload["job_id"])
+    return await activities.mark_job_running(services(), payload["job_id"])
 
 
 @bp.function_name(GENERATE_OUTPUT)
 @bp.activity_trigger(input_name="payload")
 async def generate_output(payload: OutputRequest) -> OutputResult:
-    return await activities.generate_output(payload["job_id"], int(payload["index"]))
+    return await activities.generate_output(services(), payload["job_id"], int(payload["index"]))
 
 
 @bp.function_name(FINALIZE_JOB)
 @bp.activity_trigger(input_name="payload")
 async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
     failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
-    return await activities.finalize_job(payload["job_id"], payload["outcome"], failures)
+    return await activities.finalize_job(services(), payload["job_id"], payload["outcome"], failures)

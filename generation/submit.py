@@ -14,12 +14,12 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.config.settings import get_settings
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
 from jobs.domain.models import Channel
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
 from jobs.http.urls import base_url, status_url
+from jobs.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,10 @@ RETRY_AFTER_SECONDS = "2"
 QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
-def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
-    base = base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+def _accepted_response(
+    req: func.HttpRequest, accepted: AcceptedJob, *, trust_forwarded: bool
+) -> func.HttpResponse:
+    base = base_url(req, trust_forwarded=trust_forwarded)
     url = status_url(base, accepted.job.id)
     headers = {"Location": url, "Operation-Location": url}
     terminal = accepted.job.status.is_terminal
@@ -49,10 +51,10 @@ def _storage_is_down(exc: Exception) -> bool:
     return isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500
 
 
-async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
+async def submit_generation(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Accept a generation request; every failure is a problem response, never a bare 500."""
     try:
-        return await _submit(req)
+        return await _submit(req, services)
     except Exception as exc:
         if _storage_is_down(exc):
             logger.warning("job storage unavailable; request answered 503: %s", type(exc).__name__)
@@ -61,7 +63,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
         return problem(500, detail="The request could not be completed; try again later.")
 
 
-async def _submit(req: func.HttpRequest) -> func.HttpResponse:
+async def _submit(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Validate, accept, answer; nothing is stored or queued unless the request is valid."""
     try:
         request = parse_generation_request(req.get_body())
@@ -71,7 +73,7 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(
-            request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
+            services, request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
         )
     except IdempotencyConflictError as exc:
         return problem(
@@ -82,4 +84,4 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
         return _unavailable("The job queue is unavailable; try again shortly.")
-    return _accepted_response(req, accepted)
+    return _accepted_response(req, accepted, trust_forwarded=services.settings.trust_forwarded_headers)

@@ -1,13 +1,13 @@
-"""The stores every function shares, built once per event loop from the process settings."""
+"""The services object: settings, stores, queue and channel components, built once per event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
@@ -17,7 +17,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.blobs.outputs import OutputStore
-from jobs.config.settings import Settings, get_settings
+from jobs.config.settings import Settings, load_settings
 from jobs.queues.base import JobQueue
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
@@ -27,21 +27,62 @@ from jobs.tables.store import JobStore
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Stores:
-    """The app's data clients for one event loop (async clients must not cross loops)."""
+T = TypeVar("T")
+Closer = Callable[[], Awaitable[None]]
 
+
+@dataclass(eq=False)
+class Services:
+    """What every function needs, for one event loop (async clients must not cross loops): the
+    settings, the stores, the queue, and the components channels build from them (the provider,
+    the LINE client) through `component`."""
+
+    settings: Settings
     jobs: JobStore
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+    _closers: list[Closer] = field(default_factory=list, repr=False)
+    _components: dict[Callable[[Services], Any], Any] = field(default_factory=dict, repr=False)
+    _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+
+    def component(self, build: Callable[[Services], T]) -> T:
+        """What `build` makes from these services, made on first use and kept (closed with them).
+
+        Channels pass their own factories (`build` may register a closer with `on_close`), so the
+        core holds their clients without importing them.
+        """
+        if build not in self._components:
+            self._components[build] = build(self)
+        built: T = self._components[build]
+        return built
+
+    def on_close(self, close: Closer) -> None:
+        """Run `close` when these services are closed."""
+        self._closers.append(close)
+
+    def spawn(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `call` in the background, kept referenced until it ends (the loop holds tasks weakly)."""
+        task = asyncio.get_running_loop().create_task(call)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def close(self) -> None:
-        results = await asyncio.gather(*(close() for close in self.closers), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                logger.warning("closing a client failed: %s", result)
+        """Close every client, the components' last (they may use the stores while closing)."""
+        closers, self._closers = self._closers[::-1], []
+        self._components.clear()
+        for close in closers:
+            try:
+                await close()
+            except Exception as exc:
+                logger.warning("closing a client failed: %s", exc)
+
+    async def __aenter__(self) -> Services:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 def build_credential(settings: Settings) -> AsyncTokenCredential:
@@ -57,7 +98,7 @@ def _needs_credential(settings: Settings) -> bool:
 
 
 def _build_queue(
-    settings: Settings, credential: AsyncTokenCredential | None, closers: list[Callable[[], Awaitable[None]]]
+    settings: Settings, credential: AsyncTokenCredential | None, closers: list[Closer]
 ) -> JobQueue:
     storage = settings.storage
     if settings.queue_kind == "servicebus":
@@ -100,7 +141,7 @@ TABLE_RETRY: dict[str, Any] = {
 }
 
 
-def build_stores(settings: Settings) -> Stores:
+def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
@@ -113,22 +154,24 @@ def build_stores(settings: Settings) -> Stores:
             endpoint=storage.table_service_uri or "", credential=credential, **TABLE_RETRY
         )
         blobs = BlobServiceClient(account_url=storage.blob_service_uri or "", credential=credential)
-    closers: list[Callable[[], Awaitable[None]]] = [tables.close, blobs.close]
-    queue = _build_queue(settings, credential, closers)
+    closers: list[Closer] = []
     if credential is not None:
-        closers.append(credential.close)
-    return Stores(
+        closers.append(credential.close)  # closed last: the closers run in reverse
+    closers += [tables.close, blobs.close]
+    queue = _build_queue(settings, credential, closers)
+    return Services(
+        settings=settings,
         jobs=JobStore(tables),
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),
-        closers=closers,
+        _closers=closers,
     )
 
 
-# id(loop) -> (weak reference to the loop, its stores); the weak reference tells a live loop from
-# a new one that reuses a dead loop's id.
-_by_loop: dict[int, tuple[weakref.ReferenceType[asyncio.AbstractEventLoop], Stores]] = {}
+# The only module-level state of the app: the running loop's services. id(loop) -> (weak reference
+# to the loop, its services); the weak reference tells a live loop from a new one reusing a dead one's id.
+_by_loop: dict[int, tuple[weakref.ReferenceType[asyncio.AbstractEventLoop], Services]] = {}
 
 
 def _forget_dead_loops() -> None:
@@ -138,20 +181,23 @@ def _forget_dead_loops() -> None:
             del _by_loop[key]
 
 
-def stores() -> Stores:
-    """The running loop's stores, built on first use (needs a running event loop)."""
+def services() -> Services:
+    """The running loop's services, built on first use from the environment (needs a running loop).
+
+    Blueprints call this and pass the result on; the logic they call never looks it up.
+    """
     loop = asyncio.get_running_loop()
     entry = _by_loop.get(id(loop))
     if entry is not None and entry[0]() is loop:
         return entry[1]
     _forget_dead_loops()
-    bundle = build_stores(get_settings())
-    _by_loop[id(loop)] = (weakref.ref(loop), bundle)
-    return bundle
+    built = build_services(load_settings())
+    _by_loop[id(loop)] = (weakref.ref(loop), built)
+    return built
 
 
-async def close_stores() -> None:
-    """Close and forget the running loop's stores (shutdown, and between tests)."""
+async def close_services() -> None:
+    """Close and forget the running loop's services (host shutdown)."""
     loop = asyncio.get_running_loop()
     entry = _by_loop.pop(id(loop), None)
     if entry is not None and entry[0]() is loop:

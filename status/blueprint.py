@@ -5,10 +5,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.config.settings import get_settings
 from jobs.http.responses import json_response
 from jobs.http.urls import base_url
-from jobs.services import stores
+from jobs.services import services
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
@@ -17,7 +16,7 @@ bp = df.Blueprint()
 
 
 def _base(req: func.HttpRequest) -> str:
-    return base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+    return base_url(req, trust_forwarded=services().settings.trust_forwarded_headers)
 
 
 @bp.function_name("get_generation")
@@ -25,7 +24,7 @@ def _base(req: func.HttpRequest) -> str:
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=_base(req)),
+        lambda: jobs_api.get_job(job_id, req.params, jobs=services().jobs, base_url=_base(req)),
         job_id=job_id,
     )
 
@@ -33,7 +32,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req)))
+    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=services().jobs, base_url=_base(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -42,7 +41,7 @@ async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: outputs_api.get_output(
-            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs),
+            job_id, req.route_params["index"], req.params, jobs=services().jobs, outputs=services().outputs),
         job_id=job_id,
     )
 
@@ -55,7 +54,7 @@ async def cancel_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=_base(req)),
+        lambda: control.cancel_job(job_id, jobs=services().jobs, client=client, base_url=_base(req)),
         job_id=job_id,
     )
 
@@ -68,7 +67,7 @@ async def delete_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs, client=client),
+        lambda: control.delete_job(job_id, jobs=services().jobs, outputs=services().outputs, client=client),
         job_id=job_id,
     )
 
@@ -76,7 +75,7 @@ async def delete_generation(
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def health_check(req: func.HttpRequest) -> func.HttpResponse:
-    return await health.check()
+    return await health.check(services)
 
 
 @bp.function_name("openapi_document")

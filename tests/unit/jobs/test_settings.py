@@ -6,7 +6,7 @@ import pytest
 
 from devhost.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
 from jobs.config.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
-from jobs.config.settings import get_settings, load_settings, reset_settings
+from jobs.config.settings import load_settings
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
 
@@ -151,20 +151,6 @@ def test_secrets_stay_out_of_repr() -> None:
     text = repr(settings)
     for secret in ("sk-secret", "line-secret", "AccountKey", "Eby8vdM0"):
         assert secret not in text
-
-
-def test_get_settings_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GENERATION_STORAGE", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("OFFLINE_LATENCY_MS", "5")
-    reset_settings()
-    try:
-        first = get_settings()
-        monkeypatch.setenv("OFFLINE_LATENCY_MS", "7")
-        assert get_settings() is first
-        reset_settings()
-        assert get_settings().offline_latency_ms == 7
-    finally:
-        reset_settings()
 
 
 @pytest.mark.parametrize(("value", "expected"), [

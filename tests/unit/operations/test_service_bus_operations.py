@@ -40,7 +40,7 @@ from jobs.contracts import deliver_instance_id
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
-from jobs.services import Stores
+from jobs.services import Services
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from tests.factories import make_job
@@ -136,7 +136,7 @@ class BrokerClient:
 @dataclass
 class World:
     broker: Broker
-    stores: Stores
+    stores: Services
     client: df.DurableOrchestrationClient
     blobs: BlobServiceClient
     container: str
@@ -188,22 +188,19 @@ async def durable(
 
 @pytest.fixture
 async def world(
-    azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient,
-    monkeypatch: pytest.MonkeyPatch,
+    azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient
 ) -> AsyncIterator[World]:
     tables = TableServiceClient.from_connection_string(azurite_connection_string)
     blobs = BlobServiceClient.from_connection_string(azurite_connection_string)
     broker = Broker()
-    stores = Stores(
+    stores = Services(
+        settings=settings_for(azurite_connection_string),
         jobs=JobStore(tables, jobs_table=f"{unique_name}jobs", index_table=f"{unique_name}index",
                       idempotency_table=f"{unique_name}idem"),
         outputs=OutputStore(blobs, container=unique_name),
         queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
     )
-    settings = settings_for(azurite_connection_string)
-    monkeypatch.setattr(operations, "stores", lambda: stores)
-    monkeypatch.setattr(operations, "get_settings", lambda: settings)
     yield World(broker, stores, durable, blobs, unique_name)
     for suffix in ("jobs", "index", "idem", "events"):
         await tables.delete_table(f"{unique_name}{suffix}")
@@ -217,8 +214,8 @@ async def world(
 async def test_a_lost_job_is_sent_again_with_its_id_so_repeats_are_dropped(world: World) -> None:
     lost = await world.stores.jobs.create(make_job(created_at=utcnow() - timedelta(minutes=5), n=2))
 
-    first = await operations.run_maintenance(world.client, now=utcnow())
-    second = await operations.run_maintenance(world.client, now=utcnow())
+    first = await operations.run_maintenance(world.stores, world.client, now=utcnow())
+    second = await operations.run_maintenance(world.stores, world.client, now=utcnow())
 
     assert (first.redriven, second.redriven, first.errors, second.errors) == (1, 1, 0, 0)
     assert world.broker.sent_ids == [lost.id, lost.id]
@@ -235,8 +232,8 @@ async def test_an_overdue_job_is_failed_and_its_orchestration_terminated(world: 
     )
     await world.start(stuck.id, finish=False)
 
-    first = await operations.run_maintenance(world.client, now=utcnow())
-    second = await operations.run_maintenance(world.client, now=utcnow())
+    first = await operations.run_maintenance(world.stores, world.client, now=utcnow())
+    second = await operations.run_maintenance(world.stores, world.client, now=utcnow())
 
     assert (first.failed, second.failed, first.errors) == (1, 0, 0)
     job = await world.stores.jobs.get(stuck.id)
@@ -252,7 +249,7 @@ async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
     sent = await world.stores.jobs.create(make_job(created_at=old))
     world.broker.refused_ids.add(refused.id)
 
-    summary = await operations.run_maintenance(world.client, now=utcnow())
+    summary = await operations.run_maintenance(world.stores, world.client, now=utcnow())
 
     assert (summary.redriven, summary.errors) == (1, 1)
     assert [message.message_id for message in world.broker.received()] == [sent.id]
@@ -277,7 +274,7 @@ async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: Wor
     assert await world.stores.events.claim("event-claimed-now", job_id=kept.id)
 
     # Two days on, the cutoff (30 days back) falls between the 40-day-old job and the 5-day-old one.
-    summary = await operations.run_maintenance(world.client, now=utcnow() + timedelta(days=2))
+    summary = await operations.run_maintenance(world.stores, world.client, now=utcnow() + timedelta(days=2))
 
     assert (summary.purged, summary.events_purged, summary.errors) == (1, 0, 0)
     assert await world.stores.jobs.find(expired.id) is None
@@ -286,16 +283,18 @@ async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: Wor
     assert await world.runtime_status(deliver_instance_id(expired.id)) is None
     assert await world.stores.jobs.find(kept.id) is not None
 
-    later = await operations.run_maintenance(world.client, now=utcnow() + timedelta(days=31))
+    later = await operations.run_maintenance(world.stores, world.client, now=utcnow() + timedelta(days=31))
     assert (later.events_purged, later.purged) == (1, 1)  # the claim and the job kept above
 
 
 async def test_redrive_dead_letters_moves_them_back_to_the_queue(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = [make_job(kind=JobKind.TEXT), make_job(n=3), make_job()]
     world.broker.dead_letters.extend(wire(build_service_bus_message(job)) for job in jobs)
     timer = SimpleNamespace(past_due=False)
+    # The timer trigger itself is under test: it gets its services where a host-run trigger does.
+    monkeypatch.setattr(operations, "services", lambda: world.stores)
 
     with caplog.at_level(logging.INFO, logger=operations.__name__):
         await operations.redrive_dead_letters._function.get_user_function()(timer)

@@ -1,4 +1,4 @@
-"""Which clients `build_stores` makes for each kind of settings (construction only, no I/O)."""
+"""Which clients `build_services` makes for each kind of settings (construction only, no I/O)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner
 from jobs.config.settings import load_settings
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
-from jobs.services import build_credential, build_stores
+from jobs.services import build_credential, build_services
 
 IDENTITY = {
     "GENERATION_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net",
@@ -18,7 +18,7 @@ IDENTITY = {
 
 
 async def test_connection_string_settings_sign_with_the_account_key() -> None:
-    bundle = build_stores(load_settings({"GENERATION_STORAGE": "UseDevelopmentStorage=true"}))
+    bundle = build_services(load_settings({"GENERATION_STORAGE": "UseDevelopmentStorage=true"}))
     try:
         assert isinstance(bundle.queue, StorageJobQueue)
         assert isinstance(bundle.outputs._signer, AccountKeySigner)
@@ -27,7 +27,7 @@ async def test_connection_string_settings_sign_with_the_account_key() -> None:
 
 
 async def test_identity_settings_use_the_service_uris_and_user_delegation() -> None:
-    bundle = build_stores(load_settings(IDENTITY))
+    bundle = build_services(load_settings(IDENTITY))
     try:
         assert bundle.jobs._service.url.startswith("https://acct.table.core.windows.net")
         assert isinstance(bundle.outputs._signer, DelegationKeySigner)
@@ -42,7 +42,7 @@ async def test_service_bus_settings_make_a_service_bus_queue() -> None:
         "JOBS_QUEUE_KIND": "servicebus",
         "ServiceBusConnection__fullyQualifiedNamespace": "ns.servicebus.windows.net",
     }
-    bundle = build_stores(load_settings(env))
+    bundle = build_services(load_settings(env))
     try:
         assert isinstance(bundle.queue, ServiceBusJobQueue)
     finally:
