@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from testing.devhost import DevhostProcess
 from tests.devhost.sample_app.support import Results, call, sample_settings
-from tests.helpers.devhost import DevhostProcess
 
 FUNCTION_KEYS = "function-key-one,function-key-two"
 MASTER_KEY = "the-master-key"

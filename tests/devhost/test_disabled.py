@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
+from testing.devhost import DevhostProcess
 from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, sample_settings
-from tests.helpers.devhost import DevhostProcess
 
 
 def test_disabled_functions_are_not_triggered_but_run_from_the_admin_api(

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from testing.devhost import DevhostProcess, wait_for
+from testing.durable_engine import drop_task_hub, running_engine
 from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
-from tests.helpers.durable_engine import drop_task_hub, running_engine
 
 STEPS = 5
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from testing.devhost import DevhostProcess, wait_for
 from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from azure.storage.queue import QueueClient
 
+from testing.devhost import REPO_ROOT, DevhostProcess, wait_for
 from tests.devhost.sample_app.support import (
     SAMPLE_APP,
     Reply,
@@ -19,7 +20,6 @@ from tests.devhost.sample_app.support import (
     queue_exists,
     sample_settings,
 )
-from tests.helpers.devhost import REPO_ROOT, DevhostProcess, wait_for
 
 
 def test_sigterm_lets_in_flight_invocations_finish(azurite_connection_string: str) -> None:

@@ -13,9 +13,9 @@ from azure.storage.queue import QueueClient
 from PIL import Image
 
 from jobs.names import JOBS_TABLE
-from tests.e2e.conftest import StartApp
-from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
+from testing.fakes.openai_server import FakeOpenAI
+from testing.fixtures import StartApp
 
 pytestmark = pytest.mark.e2e
 

@@ -32,11 +32,11 @@ from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
 from jobs.tables.events import EVENT_ROW_KEY
 from jobs.tables.store import JobStore
+from testing.devhost import DevhostProcess, free_port, wait_for
+from testing.factories import make_job
+from testing.factories_line import user_id, webhook_event_id
+from testing.fakes.line_server import FakeLine
 from tests.e2e.conftest import StartApp
-from tests.factories import make_job
-from tests.factories_line import user_id, webhook_event_id
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 

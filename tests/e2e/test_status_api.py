@@ -21,10 +21,10 @@ from PIL import Image
 from jobs.domain.models import Job
 from jobs.tables.store import JobStore
 from status.openapi import openapi_document
+from testing.devhost import DevhostProcess
+from testing.factories import make_job
+from testing.product_app import REPO_ROOT, product_settings
 from tests.e2e.test_openapi import schema_validator
-from tests.factories import make_job
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 

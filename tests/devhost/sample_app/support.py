@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
 
 SAMPLE_APP = Path(__file__).resolve().parent
 YEARLY = "0 0 0 1 1 *"

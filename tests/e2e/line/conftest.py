@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from testing.devhost import DevhostProcess
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
+from testing.fakes.line_server import FakeLine
+from testing.product_app import REPO_ROOT, product_settings
 
 # Generation slower than the reply token's lifetime, so the result must be pushed.
 SLOW = {"OFFLINE_LATENCY_MS": "2500", "LINE_REPLY_TOKEN_TTL_SECONDS": "1"}

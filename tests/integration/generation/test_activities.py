@@ -13,7 +13,7 @@ from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
 from jobs.services import Services, build_services
-from tests.factories import make_job
+from testing.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")
 DOWN = JobError("provider_unavailable", "The provider is unavailable.")

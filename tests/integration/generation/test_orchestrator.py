@@ -24,7 +24,7 @@ import pytest_asyncio
 from devhost.functions import load_app
 from generation import orchestration
 from generation.retry_policy import MAX_ATTEMPTS
-from tests.helpers.durable_engine import Host, drop_task_hub, running_engine
+from testing.durable_engine import Host, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

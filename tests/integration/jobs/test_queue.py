@@ -13,7 +13,7 @@ from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
 from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import parse_job_message
 from jobs.queues.storage import StorageJobQueue
-from tests.factories import make_job
+from testing.factories import make_job
 
 
 async def _drain(service: QueueServiceClient, name: str) -> list[str]:

@@ -14,7 +14,7 @@ from azure.storage.queue.aio import QueueServiceClient
 from jobs.config.settings import load_settings
 from jobs.queues.storage import StorageJobQueue
 from jobs.services import Services, build_services, close_services, services
-from tests.factories import make_job
+from testing.factories import make_job
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true", "JOBS_QUEUE_KIND": "storage"}
 

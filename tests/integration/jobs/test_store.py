@@ -9,7 +9,7 @@ import pytest
 from jobs.domain.errors import IdempotencyConflictError, InvalidCursorError, JobExistsError, JobNotFoundError
 from jobs.domain.models import Channel, ChatDelivery, JobError, JobKind, JobStatus, Output
 from jobs.tables.store import JobStore
-from tests.factories import make_job
+from testing.factories import make_job
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

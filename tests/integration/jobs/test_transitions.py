@@ -11,7 +11,7 @@ import pytest
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.tables.store import JobStore
-from tests.factories import make_job
+from testing.factories import make_job
 
 RACES = 15
 

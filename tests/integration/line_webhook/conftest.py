@@ -21,9 +21,9 @@ from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, Jo
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from line_webhook.delivery import LineDelivery
-from tests.factories import make_job
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, now_ms, user_id
-from tests.fakes.line_server import FakeLine
+from testing.factories import make_job
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, now_ms, user_id
+from testing.fakes.line_server import FakeLine
 
 TTL_SECONDS = 50
 

@@ -6,8 +6,8 @@ from jobs.config.settings import load_settings
 from jobs.services import build_services
 from line_webhook.calls import Sent, reply
 from line_webhook.client import line_api
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
-from tests.fakes.line_server import FakeLine
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
+from testing.fakes.line_server import FakeLine
 
 
 async def test_one_client_per_services_pointed_at_line_api_host(fake_line: FakeLine) -> None:

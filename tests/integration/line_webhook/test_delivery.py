@@ -10,9 +10,9 @@ from line_webhook import texts
 from line_webhook.calls import TransientLineError
 from line_webhook.delivery import LineDelivery
 from line_webhook.retry_keys import retry_key
-from tests.factories import make_job
-from tests.factories_line import group_id
-from tests.fakes.line_server import FakeLine
+from testing.factories import make_job
+from testing.factories_line import group_id
+from testing.fakes.line_server import FakeLine
 from tests.integration.line_webhook.conftest import TTL_SECONDS, finished_job, line_delivery, with_clock
 
 

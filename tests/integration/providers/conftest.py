@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAI
+from testing.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(scope="module")

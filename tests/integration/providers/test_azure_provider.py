@@ -16,7 +16,7 @@ from generation.providers.base import (
     RateLimitedError,
     UpstreamUnavailableError,
 )
-from tests.fakes.openai_server import FakeOpenAI
+from testing.fakes.openai_server import FakeOpenAI
 
 API_VERSION = "2025-04-01-preview"
 MakeProvider = Callable[..., AzureOpenAIProvider]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx2
 
-from tests.fakes.openai_server import FakeOpenAI
+from testing.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,7 +51,7 @@ def test_runs_standalone_for_manual_use() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port)],
+        [sys.executable, "-m", "testing.fakes.openai_server", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

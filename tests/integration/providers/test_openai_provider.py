@@ -17,7 +17,7 @@ from generation.providers.base import (
     UpstreamUnavailableError,
 )
 from generation.providers.openai_provider import OpenAIProvider
-from tests.fakes.openai_server import FakeOpenAI
+from testing.fakes.openai_server import FakeOpenAI
 
 MakeProvider = Callable[..., OpenAIProvider]
 

@@ -18,8 +18,8 @@ from jobs.tables.entities import (
     split_utf16,
     user_partition,
 )
-from tests.factories import make_job
-from tests.helpers.text import utf16_units
+from testing.factories import make_job
+from testing.text import utf16_units
 
 
 def test_job_round_trips_through_an_entity() -> None:

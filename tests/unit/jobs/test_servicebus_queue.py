@@ -24,7 +24,7 @@ from jobs.domain.errors import QueueUnavailableError
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import JobKind
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
-from tests.factories import make_job
+from testing.factories import make_job
 
 
 def delivered(message: ServiceBusMessage) -> ServiceBusReceivedMessage:

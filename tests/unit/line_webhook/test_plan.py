@@ -8,7 +8,7 @@ from jobs.domain.models import ChatDelivery, JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
 from line_webhook.webhook import InvalidWebhookBodyError, parse_events
-from tests.factories_line import (
+from testing.factories_line import (
     as_redelivery,
     follow_event,
     group_id,

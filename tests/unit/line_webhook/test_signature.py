@@ -10,7 +10,7 @@ from jobs.config.settings import load_settings
 from jobs.services import Services, build_services
 from line_webhook.signature import expected_signature, signature_is_valid
 from line_webhook.webhook import respond
-from tests.factories_line import CHANNEL_SECRET, sign, text_event, webhook_body
+from testing.factories_line import CHANNEL_SECRET, sign, text_event, webhook_body
 
 BODY = webhook_body([text_event("a red fox")])
 

@@ -18,7 +18,7 @@ from generation.maintenance import (
 )
 from jobs.contracts import DEADLINE_EXCEEDED, INTERNAL
 from jobs.domain.models import Channel, Job, JobStatus
-from tests.factories import make_job
+from testing.factories import make_job
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = MaintenancePolicy.from_settings(deadline_seconds=600, retention_days=30)

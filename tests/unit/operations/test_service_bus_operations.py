@@ -43,8 +43,8 @@ from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
-from tests.factories import make_job
-from tests.helpers.durable_engine import drop_task_hub, running_engine
+from testing.durable_engine import drop_task_hub, running_engine
+from testing.factories import make_job
 
 QUEUE = "generation-jobs"
 

@@ -1,15 +1,34 @@
-"""The product app on devhost: settings for a run against Azurite, and a factory that starts it."""
+"""The pytest fixtures every test package shares (loaded with `-p testing.fixtures`): one real Azurite
+for the whole run, names unique to a test, and the product app on devhost."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from devhost.azurite import ensure_azurite
+from testing.devhost import DevhostProcess
+from testing.product_app import REPO_ROOT, product_settings
 
 StartApp = Callable[..., DevhostProcess]
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    """Connection string of a running Azurite (the default development account), started from npm
+    or reused if one listens."""
+    azurite = ensure_azurite(os.environ.get("AZURITE_LOCATION"))
+    yield azurite.connection_string
+    azurite.stop()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A lowercase, letter-first name that is valid for tables, queues and containers."""
+    return "t" + uuid.uuid4().hex[:20]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from azure.durable_functions.models.utils import http_utils
 from devhost.durable import DurableEngine
 from devhost.functions import FunctionSpec, invoke, load_app
 
-SAMPLE_APP = Path(__file__).resolve().parents[1] / "devhost" / "sample_app"
+SAMPLE_APP = Path(__file__).resolve().parents[1] / "tests" / "devhost" / "sample_app"
 TERMINAL = ("Completed", "Failed", "Terminated")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 # Local sockets only: never through an HTTP proxy the environment may name.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

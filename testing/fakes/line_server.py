@@ -15,7 +15,7 @@ It runs an aiohttp server on 127.0.0.1 in a background thread with its own event
 LINE requires HTTPS image URLs. Blob SAS URLs from Azurite are http, so the fake records a
 `scheme_warning` on the sent entry instead of rejecting it; production LINE would refuse them.
 
-Run standalone for manual tests: `python -m tests.fakes.line_server --port 8090`.
+Run standalone for manual tests: `python -m testing.fakes.line_server --port 8090`.
 """
 
 from __future__ import annotations

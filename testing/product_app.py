@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.helpers.devhost import REPO_ROOT
+from testing.devhost import REPO_ROOT
 
 __all__ = ["REPO_ROOT", "product_settings"]
 

@@ -5,7 +5,7 @@ It runs an aiohttp server on 127.0.0.1 in a background thread with its own event
 containing `reject_marker` are refused the way each service refuses them, and every request is kept
 in `requests` (headers included, so tests can check what authentication was sent).
 
-Run standalone for manual tests: `python -m tests.fakes.openai_server --port 8089`.
+Run standalone for manual tests: `python -m testing.fakes.openai_server --port 8089`.
 """
 
 from __future__ import annotations
