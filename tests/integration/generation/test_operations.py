@@ -172,7 +172,7 @@ def settings_for(connection_string: str) -> Settings:
 
 @pytest.fixture(scope="module")
 def standin_specs() -> Iterator[dict[str, Any]]:
-    module = importlib.import_module("tests.unit.operations.standin_app")
+    module = importlib.import_module("tests.integration.generation.standin_app")
     yield {spec.name: spec for spec in load_app(module.__name__)}
 
 

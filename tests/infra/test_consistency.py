@@ -599,7 +599,7 @@ def test_the_deployment_package_holds_everything_the_app_imports() -> None:
     assert not left_out, f".funcignore leaves out modules the app imports: {left_out}"
     for needed in ("function_app.py", "host.json", "requirements.txt", "status/openapi.json"):
         assert not _ignored(Path(needed), patterns), needed
-    for local_only in ("tests/unit/test_consistency.py", "devhost/functions.py", "infra/main.bicep",
+    for local_only in ("tests/infra/test_consistency.py", "devhost/functions.py", "infra/main.bicep",
                        "local.settings.json", ".venv/pyvenv.cfg", "node_modules/x.js"):
         assert _ignored(Path(local_only), patterns), local_only
 

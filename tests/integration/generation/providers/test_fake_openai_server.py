@@ -11,7 +11,7 @@ import httpx2
 
 from testing.fakes.openai_server import FakeOpenAI
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def test_openai_auth_errors_have_openais_shape(fake_openai: FakeOpenAI) -> None:
