@@ -183,6 +183,17 @@ def test_unknown_ids_and_bad_queries_are_problems(app: DevhostProcess) -> None:
         assert assert_problem(call("GET", f"{listing}?{query}"), 400)["errors"][0]["field"] == field
 
 
+def wait_running(url: str, *, timeout: float = 30) -> None:
+    """Poll until the job has left `queued`; fails unless it is then running (not yet finished)."""
+    deadline = time.monotonic() + timeout
+    status = call("GET", url).json()["status"]
+    while status == "queued":
+        assert time.monotonic() < deadline, f"job still queued after {timeout:.0f} s"
+        time.sleep(0.1)
+        status = call("GET", url).json()["status"]
+    assert status == "running", status
+
+
 def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connection_string: str) -> None:
     queued = store_queued_job(azurite_connection_string)
     canceled = call("POST", f"{status_url(app, queued.id)}/cancel")
@@ -194,9 +205,7 @@ def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connect
 
     job = submit(app, n=2)
     url = status_url(app, job["id"])
-    deadline = time.monotonic() + 30
-    while call("GET", url).json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_running(url)
     reply = call("POST", f"{url}/cancel")
     assert reply.status == 202, reply.body
     assert reply.headers["Location"] == url
@@ -210,9 +219,7 @@ def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connect
 def test_delete_running_job(app: DevhostProcess) -> None:
     job = submit(app)
     url = status_url(app, job["id"])
-    deadline = time.monotonic() + 30
-    while call("GET", url).json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_running(url)
     assert call("DELETE", url).status == 204
     assert_problem(call("GET", url), 404)
     assert_problem(call("GET", f"{url}/outputs/0"), 404)
