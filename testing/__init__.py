@@ -2,6 +2,7 @@
 
 - `factories`, `factories_line`: jobs, requests, and LINE webhook events and payloads.
 - `fakes/`: fake OpenAI and LINE servers (real HTTP, behind the real SDKs).
+- `http`: `call`, the one HTTP client for talking to devhost (no proxy, redirects returned).
 - `devhost`: `DevhostProcess`, the app on devhost as a subprocess, and `free_port`.
 - `product_app`: settings for one isolated run of the product app.
 - `durable_engine`: the devhost Durable engine in-process, for orchestrator tests.

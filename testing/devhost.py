@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -11,17 +12,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from testing.http import call
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
-# Local sockets only: never through an HTTP proxy the environment may name.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port() -> int:
@@ -85,10 +84,9 @@ class DevhostProcess:
                 code = None if self.process is None else self.process.returncode
                 raise RuntimeError(f"devhost exited (code {code}) before it was ready:\n{self.output()}")
             try:
-                with _DIRECT.open(f"{self.base_url}/admin/host/status", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if call("GET", f"{self.base_url}/admin/host/status", timeout=2).status == 200:
+                    return
+            except (OSError, http.client.HTTPException):  # not listening yet, or cut off mid-answer
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"devhost was not ready within {timeout:.0f}s:\n{self.output()}")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from testing.devhost import DevhostProcess
-from tests.devhost.sample_app.support import Results, call, sample_settings
+from testing.http import call
+from tests.devhost.sample_app.support import Results, sample_settings
 
 FUNCTION_KEYS = "function-key-one,function-key-two"
 MASTER_KEY = "the-master-key"

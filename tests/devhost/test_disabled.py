@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 from testing.devhost import DevhostProcess
-from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, sample_settings
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, Results, sample_settings
 
 
 def test_disabled_functions_are_not_triggered_but_run_from_the_admin_api(

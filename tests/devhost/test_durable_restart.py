@@ -14,7 +14,8 @@ import pytest
 
 from testing.devhost import DevhostProcess, wait_for
 from testing.durable_engine import drop_task_hub, running_engine
-from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, sample_settings
 
 STEPS = 5
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from testing.devhost import DevhostProcess, wait_for
-from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, sample_settings
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import re
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,14 +34,13 @@ from testing.devhost import DevhostProcess, free_port, wait_for
 from testing.factories import make_job
 from testing.factories_line import user_id, webhook_event_id
 from testing.fakes.line_server import FakeLine
-from tests.e2e.conftest import StartApp
+from testing.fixtures import StartApp
+from testing.http import call
 
 pytestmark = pytest.mark.e2e
 
 MASTER_KEY = "operator-master-key"
 LINE_TOKEN = "operations-line-token"
-# Local sockets only, never through a proxy the environment may name.
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +78,9 @@ def start(start_app: StartApp, **overrides: str) -> DevhostProcess:
 
 def run_function(app: DevhostProcess, name: str) -> None:
     """What the portal's Test/Run does: POST /admin/functions/{name} with the master key."""
-    request = urllib.request.Request(
-        f"{app.base_url}/admin/functions/{name}",
-        data=json.dumps({"input": ""}).encode(),
-        headers={"x-functions-key": MASTER_KEY, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with DIRECT.open(request, timeout=10) as response:
-        assert response.status == 202
+    reply = call("POST", f"{app.base_url}/admin/functions/{name}", json_body={"input": ""},
+                 headers={"x-functions-key": MASTER_KEY}, timeout=10)
+    assert reply.status == 202, reply.text
 
 
 def finished_runs(app: DevhostProcess, function: str) -> list[str]:

@@ -18,17 +18,13 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from types import SimpleNamespace, TracebackType
+from types import SimpleNamespace
 from typing import Any
 
 import azure.durable_functions as df
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
-from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
-from azure.servicebus._pyamqp._encode import encode_payload
-from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
-from azure.servicebus.exceptions import ServiceBusConnectionError
 from azure.storage.blob.aio import BlobServiceClient
 from PIL import Image
 
@@ -45,91 +41,9 @@ from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from testing.durable_engine import drop_task_hub, running_engine
 from testing.factories import make_job
+from testing.fakes.servicebus import Broker, FakeServiceBusClient, wire
 
 QUEUE = "generation-jobs"
-
-
-# ------------------------------------------------------------------------- the broker stand-in
-def wire(message: ServiceBusMessage) -> bytes:
-    """The message as the SDK puts it on the wire (AMQP 1.0)."""
-    amqp = PyamqpTransport.to_outgoing_amqp_message(message.raw_amqp_message)
-    return bytes(encode_payload(bytearray(), amqp))
-
-
-class Broker:
-    """One queue with its dead-letter sub-queue; a message id seen before is dropped (duplicate detection)."""
-
-    def __init__(self) -> None:
-        self.active: list[bytes] = []
-        self.dead_letters: list[bytes] = []
-        self.sent_ids: list[str] = []
-        self.refused_ids: set[str] = set()
-        self._seen: set[str] = set()
-
-    def accept(self, message: ServiceBusMessage) -> None:
-        if message.message_id in self.refused_ids:
-            raise ServiceBusConnectionError(message="connection lost")
-        self.sent_ids.append(str(message.message_id))
-        if message.message_id not in self._seen:
-            self._seen.add(str(message.message_id))
-            self.active.append(wire(message))
-
-    def received(self) -> list[ServiceBusReceivedMessage]:
-        return [ServiceBusReceivedMessage.from_bytes(data) for data in self.active]
-
-
-class Sender:
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    async def send_messages(self, message: ServiceBusMessage) -> None:
-        self._broker.accept(message)
-
-    async def close(self) -> None:
-        return None
-
-
-class DeadLetterReceiver:
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-        self._locked: dict[int, bytes] = {}
-
-    async def __aenter__(self) -> DeadLetterReceiver:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._broker.dead_letters.extend(self._locked.values())  # locks lapse: messages come back
-        self._locked.clear()
-
-    async def receive_messages(self, *, max_message_count: int, max_wait_time: float) -> list[Any]:
-        taken = self._broker.dead_letters[:max_message_count]
-        del self._broker.dead_letters[:max_message_count]
-        batch = [ServiceBusReceivedMessage.from_bytes(data) for data in taken]
-        self._locked.update((id(message), data) for message, data in zip(batch, taken, strict=True))
-        return batch
-
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
-        del self._locked[id(message)]
-
-
-class BrokerClient:
-    """The part of `azure.servicebus.aio.ServiceBusClient` the job queue uses."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    def get_queue_sender(self, *, queue_name: str) -> Sender:
-        assert queue_name == QUEUE
-        return Sender(self._broker)
-
-    def get_queue_receiver(
-        self, *, queue_name: str, sub_queue: ServiceBusSubQueue, **_: Any
-    ) -> DeadLetterReceiver:
-        assert (queue_name, sub_queue) == (QUEUE, ServiceBusSubQueue.DEAD_LETTER)
-        return DeadLetterReceiver(self._broker)
-
-    async def close(self) -> None:
-        return None
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -198,7 +112,7 @@ async def world(
         jobs=JobStore(tables, jobs_table=f"{unique_name}jobs", index_table=f"{unique_name}index",
                       idempotency_table=f"{unique_name}idem"),
         outputs=OutputStore(blobs, container=unique_name),
-        queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
+        queue=ServiceBusJobQueue(FakeServiceBusClient(broker, queue_name=QUEUE), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
     )
     yield World(broker, stores, durable, blobs, unique_name)

@@ -1,8 +1,8 @@
 """Service Bus job queue.
 
 No Service Bus emulator runs here, so: message building is checked on the SDK's real message types;
-sending and dead-letter redrive run against a small in-memory stand-in for the client that hands
-out real `ServiceBusReceivedMessage`s decoded from the AMQP bytes our own messages encode to; and a
+sending, probing and dead-letter redrive run against `testing.fakes.servicebus`, an in-memory queue
+that hands out real `ServiceBusReceivedMessage`s decoded from the AMQP bytes our messages encode to; and a
 real client pointed at a closed port shows a connection failure becoming QueueUnavailableError.
 """
 
@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import socket
-from types import TracebackType
-from typing import Any
 
 import pytest
-from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
-from azure.servicebus._pyamqp._encode import encode_payload
-from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
+from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
@@ -25,81 +21,15 @@ from jobs.domain.messages import parse_job_message
 from jobs.domain.models import JobKind
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
 from testing.factories import make_job
+from testing.fakes.servicebus import Broker, FakeServiceBusClient, delivered, wire
 
 
-def delivered(message: ServiceBusMessage) -> ServiceBusReceivedMessage:
-    """The message as a receiver gets it: encoded to AMQP and decoded by the SDK."""
-    amqp = PyamqpTransport.to_outgoing_amqp_message(message.raw_amqp_message)
-    return ServiceBusReceivedMessage.from_bytes(bytes(encode_payload(bytearray(), amqp)))
-
-
-class Sender:
-    def __init__(self, fail_with: Exception | None = None) -> None:
-        self.sent: list[ServiceBusMessage] = []
-        self.fail_with = fail_with
-        self.closed = False
-
-    async def send_messages(self, message: ServiceBusMessage) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.sent.append(message)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class DeadLetterReceiver:
-    def __init__(self, messages: list[ServiceBusReceivedMessage]) -> None:
-        self.pending = list(messages)
-        self.completed: list[ServiceBusReceivedMessage] = []
-        self.peeked = 0
-        self.closed = False
-
-    async def __aenter__(self) -> DeadLetterReceiver:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        return None
-
-    async def receive_messages(self, *, max_message_count: int, max_wait_time: float) -> list[Any]:
-        batch, self.pending = self.pending[:max_message_count], self.pending[max_message_count:]
-        return batch
-
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
-        self.completed.append(message)
-
-    async def peek_messages(self, *, max_message_count: int) -> list[Any]:
-        self.peeked += 1
-        return self.pending[:max_message_count]
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class Client:
-    """The subset of `azure.servicebus.aio.ServiceBusClient` the queue calls."""
-
-    def __init__(self, sender: Sender, dead_letters: list[ServiceBusReceivedMessage] | None = None) -> None:
-        self.sender = sender
-        self.receiver = DeadLetterReceiver(dead_letters or [])
-        self.senders_made = 0
-        self.receiver_args: dict[str, Any] = {}
-        self.closed = False
-
-    def get_queue_sender(self, *, queue_name: str) -> Sender:
-        self.senders_made += 1
-        return self.sender
-
-    def get_queue_receiver(self, **kwargs: Any) -> DeadLetterReceiver:
-        self.receiver_args = kwargs
-        return self.receiver
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-def _queue(client: Client) -> ServiceBusJobQueue:
+def _queue(client: FakeServiceBusClient) -> ServiceBusJobQueue:
     return ServiceBusJobQueue(client, queue_name="jobs-q")  # type: ignore[arg-type]
+
+
+def _client() -> FakeServiceBusClient:
+    return FakeServiceBusClient(Broker(), queue_name="jobs-q")
 
 
 def test_message_carries_job_id_kind_and_count() -> None:
@@ -123,22 +53,24 @@ def test_message_survives_the_wire() -> None:
 
 
 async def test_send_uses_one_sender() -> None:
-    client = Client(Sender())
+    client = _client()
     queue = _queue(client)
     first, second = make_job(), make_job()
 
     await queue.send(first)
     await queue.send(second)
 
-    assert [m.message_id for m in client.sender.sent] == [first.id, second.id]
-    assert client.senders_made == 1
+    assert client.broker.sent_ids == [first.id, second.id]
+    assert len(client.senders) == 1
     await queue.close()
-    assert client.sender.closed and client.closed
+    assert client.senders[0].closed and client.closed
 
 
 async def test_send_failure_becomes_queue_unavailable() -> None:
     cause = ServiceBusConnectionError(message="link detached")
-    queue = _queue(Client(Sender(fail_with=cause)))
+    client = _client()
+    client.broker.fail_with = cause
+    queue = _queue(client)
 
     with pytest.raises(QueueUnavailableError) as caught:
         await queue.send(make_job())
@@ -168,18 +100,20 @@ async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> Non
 
 
 async def test_probe_peeks_without_taking_a_message() -> None:
-    waiting = [delivered(build_service_bus_message(make_job()))]
-    client = Client(Sender(), dead_letters=waiting)
+    client = _client()
     queue = _queue(client)
+    job = make_job()
+    await queue.send(job)
 
     await queue.probe()
     await queue.probe()
 
-    assert client.receiver.peeked == 2
-    assert client.receiver_args == {"queue_name": "jobs-q"}  # the queue itself, not its dead letters
-    assert client.receiver.pending == waiting and client.receiver.completed == []
+    [(options, receiver)] = client.receivers
+    assert options == {"sub_queue": None}  # the queue itself, not its dead letters
+    assert receiver.peeks == 2
+    assert [message.message_id for message in client.broker.received()] == [job.id]  # still there
     await queue.close()
-    assert client.receiver.closed
+    assert receiver.closed
 
 
 async def test_probe_of_a_queue_that_cannot_be_reached_raises() -> None:
@@ -203,25 +137,26 @@ def test_redrive_copy_keeps_body_id_and_properties() -> None:
 
 async def test_redrive_dead_letters_resends_then_completes() -> None:
     jobs = [make_job() for _ in range(5)]
-    dead = [delivered(build_service_bus_message(job)) for job in jobs]
-    client = Client(Sender(), dead_letters=dead)
+    client = _client()
+    client.broker.dead_letters.extend(wire(build_service_bus_message(job)) for job in jobs)
     queue = _queue(client)
 
     assert await queue.redrive(limit=3) == 3
     assert await queue.redrive(limit=1000) == 2
     assert await queue.redrive() == 0
 
-    assert client.receiver_args["sub_queue"] == ServiceBusSubQueue.DEAD_LETTER
-    assert client.receiver_args["queue_name"] == "jobs-q"
-    assert [m.message_id for m in client.sender.sent] == [job.id for job in jobs]
-    assert client.receiver.completed == dead
+    assert {options["sub_queue"] for options, _ in client.receivers} == {ServiceBusSubQueue.DEAD_LETTER}
+    assert client.broker.sent_ids == [job.id for job in jobs]
+    assert client.broker.dead_letters == []
 
 
 async def test_redrive_stops_before_completing_what_it_could_not_send() -> None:
-    dead = [delivered(build_service_bus_message(make_job()))]
-    client = Client(Sender(fail_with=ServiceBusConnectionError(message="down")), dead_letters=dead)
+    dead = wire(build_service_bus_message(make_job()))
+    client = _client()
+    client.broker.dead_letters.append(dead)
+    client.broker.fail_with = ServiceBusConnectionError(message="down")
 
     with pytest.raises(ServiceBusConnectionError):
         await _queue(client).redrive()
 
-    assert client.receiver.completed == []
+    assert client.broker.dead_letters == [dead]  # not completed: its lock lapsed and it is back
