@@ -28,7 +28,7 @@ from jobs import names
 from jobs.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-APP_PACKAGES = ("jobs", "generation", "status", "line_webhook")
+APP_PACKAGES = ("jobs", "generation", "status", "line_webhook", "web")
 INFRA = REPO / "infra"
 MAIN_BICEP = INFRA / "main.bicep"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
