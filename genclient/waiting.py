@@ -26,9 +26,9 @@ def _transient(error: ServiceError) -> bool:
 
 
 def _read(client: GenerationClient, job: Job, *, sleep: Callable[[float], None]) -> tuple[Job, float | None]:
-    """One look at the status URL: a long `?wait=` for a single output, a plain read when there are
-    several (so each finished one shows). A few transient faults in a row are ridden out."""
-    stepwise = job["progress"]["total"] > 1
+    """One look at the status URL: a long `?wait=` once a single-output job runs, otherwise a plain read
+    (so the start and each finished output show). A few transient faults in a row are ridden out."""
+    stepwise = job["status"] == "queued" or job["progress"]["total"] > 1
     for attempt in range(TRANSIENT_RETRIES + 1):
         try:
             answer = client.get(job["id"], wait=0 if stepwise else LONG_WAIT_SECONDS)

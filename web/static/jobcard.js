@@ -8,6 +8,9 @@ const STATUS_LABELS = {
 };
 const LONG_WAIT_SECONDS = 25;
 const RETRY_SECONDS = 5;
+// A browser opens about six connections to one host: long waits must leave room for everything else.
+const MAX_LONG_WAITS = 2;
+let longWaits = 0;
 
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -101,12 +104,26 @@ export class JobCard {
     this.progress.max = Math.max(total, 1);
     this.progress.value = completed;
     this.progressText.textContent = `${completed} of ${total} done`;
-    this.progress.parentElement.hidden = TERMINAL.has(job.status) && completed === total;
+    this.progress.parentElement.hidden = TERMINAL.has(job.status);
     this.cancelButton.hidden = TERMINAL.has(job.status);
     this.showFailure(job.error ? job.error.message : "");
+    this.outputs.querySelectorAll(".pending").forEach((node) => node.remove());
     const shown = new Set([...this.outputs.children].map((node) => node.dataset.index));
     for (const output of job.outputs) {
+      // A failed job's own error already says why; per-output errors matter when others succeeded.
+      if (output.error && job.status === "failed") continue;
       if (!shown.has(String(output.index))) this.outputs.append(renderOutput(output, job));
+    }
+    if (job.kind === "image" && !TERMINAL.has(job.status)) this.showPending(total - job.outputs.length);
+  }
+
+  /** Grey tiles of the pictures still to come, in their shape. */
+  showPending(count) {
+    const [width, height] = this.job.size.split("x").map(Number);
+    for (let index = 0; index < count; index += 1) {
+      const tile = el("div", { class: "output pending", "aria-hidden": "true" });
+      tile.style.aspectRatio = `${width} / ${height}`;
+      this.outputs.append(tile);
     }
   }
 
@@ -115,21 +132,26 @@ export class JobCard {
     this.failure.hidden = !text;
   }
 
-  /** Follow the status URL until the job is terminal: one long `?wait=` for a single output, else
-   * a read per `Retry-After` so each finished output shows as it lands. */
+  /** Follow the status URL until the job is terminal. A running single-output job is held in one long
+   * `?wait=` (a few at a time); otherwise each read is spaced by `Retry-After`, so the move from queued
+   * to running and each finished output show as they happen. */
   async follow() {
     const signal = this.stop.signal;
     while (!TERMINAL.has(this.job.status) && !signal.aborted) {
-      const stepwise = this.job.progress.total > 1;
+      const long = this.job.status === "running" && this.job.progress.total === 1
+        && longWaits < MAX_LONG_WAITS;
+      if (long) longWaits += 1;
       try {
-        const { job, response } = await api.get(this.url, { wait: stepwise ? 0 : LONG_WAIT_SECONDS, signal });
+        const { job, response } = await api.get(this.url, { wait: long ? LONG_WAIT_SECONDS : 0, signal });
         this.update(job);
-        if (stepwise && !TERMINAL.has(job.status)) await sleep(retryAfter(response), signal);
+        if (!long && !TERMINAL.has(job.status)) await sleep(retryAfter(response), signal);
       } catch (error) {
         if (error.name === "AbortError") return;
         this.showFailure(`Lost track of this job: ${error.text || error.message}`);
         if (!(error instanceof ApiError) || !error.transient) return;
         await sleep(RETRY_SECONDS, signal).catch(() => {});
+      } finally {
+        if (long) longWaits -= 1;
       }
     }
   }

@@ -38,13 +38,14 @@ def run(client: ScriptedClient, first: dict[str, Any]) -> tuple[dict[str, Any], 
     return last, seen, slept
 
 
-def test_one_output_is_waited_for_with_long_waits_and_no_sleeping() -> None:
-    client = ScriptedClient(job("running"), job("succeeded", 1))
+def test_a_running_single_output_is_held_in_long_waits() -> None:
+    client = ScriptedClient(job("running"), job("running"), job("succeeded", 1), retry_after=2)
     last, seen, slept = run(client, job("queued"))
     assert last["status"] == "succeeded"
-    assert seen == ["queued", "running", "succeeded"]
-    assert client.waits == [LONG_WAIT_SECONDS, LONG_WAIT_SECONDS]
-    assert slept == []
+    assert seen == ["queued", "running", "running", "succeeded"]
+    # While queued a plain read after Retry-After (so the start shows), then long waits, no sleeping.
+    assert client.waits == [0, LONG_WAIT_SECONDS, LONG_WAIT_SECONDS]
+    assert slept == [2]
 
 
 def test_several_outputs_are_read_every_retry_after_so_progress_shows() -> None:
