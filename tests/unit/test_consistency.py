@@ -503,8 +503,9 @@ HOST_JSON_KEYS: dict[str, set[str]] = {
         "prefetchCount", "maxConcurrentCalls", "autoCompleteMessages", "maxAutoLockRenewalDuration",
     },
     "extensions.durableTask": {
-        "hubName", "maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions",
+        "hubName", "maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions", "storageProvider",
     },
+    "extensions.durableTask.storageProvider": {"maxQueuePollingInterval"},
     "extensionBundle": {"id", "version"},
 }
 
