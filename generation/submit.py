@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -15,7 +16,8 @@ from generation.validation import (
     request_fingerprint,
 )
 from jobs.http import base_url, json_response, problem, status_url
-from jobs.models import Channel
+from jobs.models import Channel, JobRequest
+from jobs.principal import NotSignedIn, NotYours, claimed_user, owner_of, refusal
 from jobs.resource import job_resource
 
 logger = logging.getLogger(__name__)
@@ -58,13 +60,22 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
         return problem(500, detail="The request could not be completed; try again later.")
 
 
+def _owned_request(req: func.HttpRequest) -> JobRequest:
+    """The validated request, owned by the signed-in caller behind Easy Auth."""
+    owner = owner_of(req.headers)
+    request = parse_generation_request(req.get_body())
+    return replace(request, user=claimed_user(request.user, owner, field="user"))
+
+
 async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     """Validate, accept, answer; nothing is stored or queued unless the request is valid."""
     try:
-        request = parse_generation_request(req.get_body())
+        request = _owned_request(req)
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
     except RequestInvalid as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
+    except (NotSignedIn, NotYours) as exc:
+        return refusal(exc)
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(

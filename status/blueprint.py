@@ -7,6 +7,7 @@ import azure.functions as func
 
 from jobs.clients import stores
 from jobs.http import base_url, json_response
+from jobs.principal import owner_of
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
@@ -19,7 +20,8 @@ bp = df.Blueprint()
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=base_url(req)),
+        lambda: jobs_api.get_job(
+            job_id, req.params, jobs=stores().jobs, base_url=base_url(req), owner=owner_of(req.headers)),
         job_id=job_id,
     )
 
@@ -27,7 +29,8 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=base_url(req)))
+    return await answer(lambda: jobs_api.list_jobs(
+        req.params, jobs=stores().jobs, base_url=base_url(req), owner=owner_of(req.headers)))
 
 
 @bp.function_name("get_generation_output")
@@ -36,7 +39,8 @@ async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: outputs_api.get_output(
-            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs),
+            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs,
+            owner=owner_of(req.headers)),
         job_id=job_id,
     )
 
@@ -49,7 +53,8 @@ async def cancel_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=base_url(req)),
+        lambda: control.cancel_job(
+            job_id, jobs=stores().jobs, client=client, base_url=base_url(req), owner=owner_of(req.headers)),
         job_id=job_id,
     )
 
@@ -62,7 +67,8 @@ async def delete_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs, client=client),
+        lambda: control.delete_job(
+            job_id, jobs=stores().jobs, outputs=stores().outputs, client=client, owner=owner_of(req.headers)),
         job_id=job_id,
     )
 

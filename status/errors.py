@@ -9,6 +9,7 @@ import azure.functions as func
 
 from jobs.errors import InvalidCursor, JobNotFound
 from jobs.http import problem
+from jobs.principal import NotSignedIn, NotYours, refusal
 from status.queries import QueryInvalid
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ async def answer(
     """
     try:
         return await work()
+    except (NotSignedIn, NotYours) as refused:
+        return refusal(refused)
     except QueryInvalid as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
     except InvalidCursor:

@@ -17,6 +17,19 @@ function store(item, value) {
   else localStorage.removeItem(item);
 }
 
+/** Who App Service Authentication signed in (`/.auth/me`), or null where it is not in front of the app. */
+export async function signedInAs() {
+  try {
+    const response = await fetch("/.auth/me", { cache: "no-store", headers: { Accept: "application/json" } });
+    if (!response.ok) return null;
+    const identities = await response.json();
+    const first = Array.isArray(identities) ? identities[0] : null;
+    return first && first.user_id ? String(first.user_id) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** An answer that was not a success, with the problem's `detail` and its per-field `errors`. */
 export class ApiError extends Error {
   constructor(status, detail, errors = []) {

@@ -1,12 +1,18 @@
 // The page: the submit form, the list of the person's jobs (paged with next_cursor) and the settings.
 
-import { api, settings } from "./api.js";
+import { api, settings, signedInAs } from "./api.js";
 import { JobCard } from "./jobcard.js";
 
 const PAGE_SIZE = 8;
 const $ = (id) => document.getElementById(id);
 
 const list = { cards: new Map(), cursor: null };
+// Behind Easy Auth the service knows the caller: jobs are theirs without a `user` from the page.
+const identity = { signedIn: false };
+
+function ownUser() {
+  return identity.signedIn ? null : settings.user;
+}
 
 function showError(node, error) {
   node.textContent = error ? (error.text || error.message) : "";
@@ -51,7 +57,7 @@ async function loadPage({ fresh }) {
   const more = $("more");
   more.disabled = true;
   try {
-    const page = await api.list({ user: settings.user, cursor: list.cursor, limit: PAGE_SIZE });
+    const page = await api.list({ user: ownUser(), cursor: list.cursor, limit: PAGE_SIZE });
     for (const job of page.items) addCard(job);
     list.cursor = page.next_cursor;
     showError($("list-error"), null);
@@ -72,7 +78,7 @@ function readRequest() {
     request.n = Number(form.n.value);
     request.size = form.size.value;
   }
-  if (settings.user) request.user = settings.user;
+  if (ownUser()) request.user = ownUser();
   return request;
 }
 
@@ -116,7 +122,15 @@ function followKind() {
   $("image-options").disabled = $("kind").value !== "image";
 }
 
-function start() {
+async function showWhoIsSignedIn() {
+  const name = await signedInAs();
+  identity.signedIn = Boolean(name);
+  $("who").hidden = !name;
+  $("who-name").textContent = name || "";
+  $("user-field").hidden = Boolean(name);
+}
+
+async function start() {
   $("key").value = settings.key;
   $("user").value = settings.user;
   $("submit-form").addEventListener("submit", submit);
@@ -129,6 +143,7 @@ function start() {
   $("refresh").addEventListener("click", () => loadPage({ fresh: true }));
   $("more").addEventListener("click", () => loadPage({ fresh: false }));
   followKind();
+  await showWhoIsSignedIn();
   loadPage({ fresh: true });
 }
 

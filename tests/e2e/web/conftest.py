@@ -66,9 +66,9 @@ def user() -> str:
 
 
 def open_page(browser: Browser, base_url: str, *, user: str | None = None, key: str | None = None,
-              viewport: dict[str, int] | None = None) -> Page:
-    """A fresh browser context (its own local storage) with the page loaded."""
-    context = browser.new_context(viewport=viewport or DESKTOP)
+              viewport: dict[str, int] | None = None, headers: dict[str, str] | None = None) -> Page:
+    """A fresh browser context (its own local storage, `headers` on every request) with the page loaded."""
+    context = browser.new_context(viewport=viewport or DESKTOP, extra_http_headers=headers)
     stored = {"generation.user": user, "generation.functionKey": key}
     script = "".join(
         f"localStorage.setItem({name!r}, {value!r});" for name, value in stored.items() if value)

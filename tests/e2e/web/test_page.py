@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,10 +22,10 @@ JOB_TIMEOUT_MS = 30_000
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def api(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+def api(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with _DIRECT.open(request, timeout=30) as response:
             raw = response.read()
@@ -200,3 +201,32 @@ def test_with_function_keys_the_page_asks_for_one_and_uses_it(
         assert image.evaluate("img => img.naturalWidth") > 0
         assert f"code={key}" in image.get_attribute("src")
         assert page.evaluate("localStorage.getItem('generation.functionKey')") == key
+
+
+def test_behind_easy_auth_the_page_shows_who_is_signed_in_and_their_jobs_only(
+        browser: Browser, azurite_connection_string: str) -> None:
+    alice = {"X-MS-CLIENT-PRINCIPAL-ID": f"alice-{uuid.uuid4()}",
+             "X-MS-CLIENT-PRINCIPAL-NAME": "alice@example.com"}
+    bob = {"X-MS-CLIENT-PRINCIPAL-ID": f"bob-{uuid.uuid4()}", "X-MS-CLIENT-PRINCIPAL-NAME": "bob@example.com"}
+    process = start_devhost(azurite_connection_string, DEVHOST_EASY_AUTH="true")
+    try:
+        generations = f"{process.base_url}/api/generations"
+        assert api("POST", generations, {"prompt": "bob's fox", "kind": "text"}, headers=bob)[0] == 202
+        # The platform adds the signed-in caller's headers to every request, pictures included.
+        page = open_page(browser, process.base_url, user="someone-else", headers=alice)
+        expect(page.locator("#who")).to_have_text("Signed in as alice@example.com Sign out")
+        expect(page.get_by_text("No jobs yet")).to_be_visible()
+        page.get_by_text("Settings").click()
+        expect(page.get_by_label("Your name")).to_be_hidden()
+        page.get_by_text("Settings").click()
+        submit(page, "alice's lighthouse")
+        card = job_card(page)
+        expect(card.locator(".badge")).to_have_text("Done", timeout=JOB_TIMEOUT_MS)
+        assert card.get_by_role("img").evaluate("img => img.naturalWidth") > 0
+        screenshot(page, "10-signed-in")
+        status, page_of_jobs = api("GET", generations, headers=alice)
+        assert status == 200
+        assert [job["user"] for job in page_of_jobs["items"]] == [alice["X-MS-CLIENT-PRINCIPAL-ID"]]
+        expect(page.locator("#jobs > li")).to_have_count(1)
+    finally:
+        process.stop()
