@@ -116,6 +116,13 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 // X-MS-CLIENT-PRINCIPAL-* headers (stripping any a client sent) and sets WEBSITE_AUTH_ENABLED, which is
 // how the app knows to make the principal the owner of its jobs. Function keys still apply on top.
 resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(easyAuthClientId)) {
+  // checkov reads every sites/config resource as the site's `web` config; these checks are about that one.
+  //checkov:skip=CKV_AZURE_13:this resource is the App Service Authentication setting itself
+  //checkov:skip=CKV_AZURE_63:HTTP logging belongs to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_65:detailed errors belong to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_66:request tracing belongs to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_80:no .NET Framework here (Python app)
+  //checkov:skip=CKV_AZURE_88:storage mounts belong to the web config, not to authsettingsV2
   parent: app
   name: 'authsettingsV2'
   properties: {
