@@ -42,11 +42,12 @@ def api_root(base_url: str) -> str:
 
 
 def _detail(response: requests.Response) -> str:
-    if response.status_code == 401:
-        return "the service needs a function key (--key or GENERATION_API_KEY), or refused the one given"
     try:
         problem = response.json()
     except ValueError:
+        if response.status_code == 401:
+            # The Functions host answers a missing or wrong key with an empty 401.
+            return "the service needs a function key (--key or GENERATION_API_KEY), or refused the one given"
         return response.reason or "no detail given"
     detail = str(problem.get("detail") or response.reason) if isinstance(problem, dict) else response.reason
     fields = problem.get("errors") if isinstance(problem, dict) else None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.cli.test_genctl import genctl
 from tests.e2e.test_status_api import assert_problem, call
 from tests.helpers.devhost import DevhostProcess
 from tests.helpers.product_app import REPO_ROOT, product_settings
@@ -96,3 +97,9 @@ def test_without_easy_auth_principal_headers_are_ignored(start_app: object) -> N
                 body={"prompt": "a fox", "kind": "text", "user": "bob"})
     assert made.status == 202 and made.json()["user"] == "bob"
     assert call("GET", f"{plain.base_url}/.auth/me", headers=alice).status == 404
+
+
+def test_genctl_says_when_the_service_wants_a_signed_in_caller(app: DevhostProcess) -> None:
+    run = genctl("list", url=app.base_url)
+    assert run.code == 3
+    assert run.err == "genctl: HTTP 401: Sign in first: this service knows its callers.\n"
