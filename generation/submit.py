@@ -8,17 +8,20 @@ from dataclasses import replace
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
+from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
-    RequestInvalid,
+    InvalidRequestError,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.http import base_url, json_response, problem, status_url
-from jobs.models import Channel, JobRequest
-from jobs.principal import NotSignedIn, NotYours, claimed_user, owner_of, refusal
-from jobs.resource import job_resource
+from jobs.config.settings import get_settings
+from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
+from jobs.domain.models import Channel, JobRequest
+from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import base_url, status_url
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
 def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
-    base = base_url(req)
+    base = base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
     url = status_url(base, accepted.job.id)
     headers = {"Location": url, "Operation-Location": url}
     terminal = accepted.job.status.is_terminal
@@ -62,7 +65,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 
 def _owned_request(req: func.HttpRequest) -> JobRequest:
     """The validated request, owned by the signed-in caller behind Easy Auth."""
-    owner = owner_of(req.headers)
+    owner = owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
     request = parse_generation_request(req.get_body())
     return replace(request, user=claimed_user(request.user, owner, field="user"))
 
@@ -72,22 +75,22 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     try:
         request = _owned_request(req)
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
-    except RequestInvalid as exc:
+    except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
-    except (NotSignedIn, NotYours) as exc:
+    except (NotSignedInError, NotYoursError) as exc:
         return refusal(exc)
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(
             request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
         )
-    except IdempotencyConflict as exc:
+    except IdempotencyConflictError as exc:
         return problem(
             422,
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
-    except QueueUnavailable:
+    except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
         return _unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted)

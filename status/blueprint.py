@@ -6,13 +6,24 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from jobs.clients import stores
-from jobs.http import base_url, json_response
-from jobs.principal import owner_of
+from jobs.config.settings import get_settings
+from jobs.http.principal import owner_of
+from jobs.http.responses import json_response
+from jobs.http.urls import base_url
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
 
 bp = df.Blueprint()
+
+
+def _base(req: func.HttpRequest) -> str:
+    return base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+
+
+def _owner(req: func.HttpRequest) -> str | None:
+    """Behind Easy Auth the signed-in principal, whose jobs alone this request may touch."""
+    return owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
 
 
 @bp.function_name("get_generation")
@@ -21,7 +32,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: jobs_api.get_job(
-            job_id, req.params, jobs=stores().jobs, base_url=base_url(req), owner=owner_of(req.headers)),
+            job_id, req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -29,8 +40,8 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(lambda: jobs_api.list_jobs(
-        req.params, jobs=stores().jobs, base_url=base_url(req), owner=owner_of(req.headers)))
+    return await answer(
+        lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -40,7 +51,7 @@ async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(
         lambda: outputs_api.get_output(
             job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs,
-            owner=owner_of(req.headers)),
+            owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -54,7 +65,7 @@ async def cancel_generation(
     job_id = req.route_params["id"]
     return await answer(
         lambda: control.cancel_job(
-            job_id, jobs=stores().jobs, client=client, base_url=base_url(req), owner=owner_of(req.headers)),
+            job_id, jobs=stores().jobs, client=client, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -68,7 +79,7 @@ async def delete_generation(
     job_id = req.route_params["id"]
     return await answer(
         lambda: control.delete_job(
-            job_id, jobs=stores().jobs, outputs=stores().outputs, client=client, owner=owner_of(req.headers)),
+            job_id, jobs=stores().jobs, outputs=stores().outputs, client=client, owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -82,4 +93,4 @@ async def health_check(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("openapi_document")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(openapi_document(base_url=base_url(req)), headers={"Cache-Control": "no-cache"})
+    return json_response(openapi_document(base_url=_base(req)), headers={"Cache-Control": "no-cache"})

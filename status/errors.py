@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from jobs.errors import InvalidCursor, JobNotFound
-from jobs.http import problem
-from jobs.principal import NotSignedIn, NotYours, refusal
-from status.queries import QueryInvalid
+from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http.principal import NotSignedInError, NotYoursError, refusal
+from jobs.http.responses import problem
+from status.queries import InvalidQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +28,17 @@ async def answer(
     """
     try:
         return await work()
-    except (NotSignedIn, NotYours) as refused:
+    except (NotSignedInError, NotYoursError) as refused:
         return refusal(refused)
-    except QueryInvalid as invalid:
+    except InvalidQueryError as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
-    except InvalidCursor:
+    except InvalidCursorError:
         return problem(
             400, title="Invalid cursor",
             detail="The cursor is not one this service issued; start again without it.",
             errors=[{"field": "cursor", "message": "is malformed or was altered"}],
         )
-    except JobNotFound as missing:
+    except JobNotFoundError as missing:
         return not_found(missing.job_id)
     except Exception:
         # The trace goes to the log only; the client learns nothing about internals.
