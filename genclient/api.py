@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import requests
 
@@ -63,13 +63,16 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 class GenerationClient:
-    """One service at `base_url`; `key` is sent as `x-functions-key` to the service, never to blob storage."""
+    """One service at `base_url`. `key` goes as `x-functions-key` and `token` (an Entra ID access token, for
+    a service behind App Service Authentication) as a bearer token, to the service only, never to storage."""
 
     def __init__(
-        self, base_url: str, *, key: str | None = None, session: requests.Session | None = None
+        self, base_url: str, *, key: str | None = None, token: str | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.root = api_root(base_url)
         self.key = key or None
+        self.token = token or None
         self.session = session or requests.Session()
 
     def _url(self, *parts: str) -> str:
@@ -78,7 +81,11 @@ class GenerationClient:
     def _send(
         self, method: str, url: str, *, read_timeout: float = READ_TIMEOUT, **kwargs: Any
     ) -> requests.Response:
-        headers = {"Accept": "application/json", **({KEY_HEADER: self.key} if self.key else {})}
+        headers = {"Accept": "application/json"}
+        if self.key:
+            headers[KEY_HEADER] = self.key
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = self.session.request(
                 method, url, headers=headers, timeout=(CONNECT_TIMEOUT, read_timeout),
@@ -118,11 +125,13 @@ class GenerationClient:
     def download(self, output_url: str) -> Iterator[bytes]:
         """The picture behind an output link: the service answers 303 to a short-lived blob URL."""
         answer = self._send("GET", output_url)
-        target = answer.headers.get("Location") if answer.status_code == 303 else None
-        if target is None:
+        location = answer.headers.get("Location") if answer.status_code == 303 else None
+        if location is None:
             raise ServiceError(f"HTTP {answer.status_code}: expected a 303 to the picture at {output_url}")
         try:
-            # A plain request: the function key belongs to the service, not to the storage account.
+            # A plain request: the key and token belong to the service, not to the storage account.
+            # (A relative Location is legal HTTP; the service's own is an absolute SAS URL.)
+            target = urljoin(output_url, location)
             picture = self.session.get(target, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
             picture.raise_for_status()
             yield from picture.iter_content(CHUNK_BYTES)

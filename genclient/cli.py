@@ -19,6 +19,7 @@ from genclient.commands import EXIT_SERVICE, EXIT_USAGE, Context
 
 URL_VARIABLE = "GENERATION_API_URL"
 KEY_VARIABLE = "GENERATION_API_KEY"
+TOKEN_VARIABLE = "GENERATION_API_TOKEN"
 DEFAULT_URL = "http://localhost:7071"
 EXIT_INTERRUPTED = 130
 Command = Callable[[Context, argparse.Namespace], int]
@@ -53,6 +54,8 @@ def _common() -> Parser:
     common.add_argument("--base-url", default=argparse.SUPPRESS,
                         help=f"the service (env {URL_VARIABLE}; default {DEFAULT_URL})")
     common.add_argument("--key", default=argparse.SUPPRESS, help=f"function key (env {KEY_VARIABLE})")
+    common.add_argument("--token", default=argparse.SUPPRESS,
+                        help=f"Entra ID access token for a service behind Easy Auth (env {TOKEN_VARIABLE})")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print the API's JSON instead of text")
     return common
@@ -100,7 +103,9 @@ def _context(args: argparse.Namespace) -> Context:
     if not base_url.startswith(("http://", "https://")):
         raise UsageError(f"--base-url must start with http:// or https:// (got {base_url!r})")
     key = getattr(args, "key", None) or os.environ.get(KEY_VARIABLE) or None
-    return Context(client=GenerationClient(base_url, key=key), json=getattr(args, "json", False))
+    token = getattr(args, "token", None) or os.environ.get(TOKEN_VARIABLE) or None
+    client = GenerationClient(base_url, key=key, token=token)
+    return Context(client=client, json=getattr(args, "json", False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
