@@ -107,6 +107,8 @@ export class JobCard {
     this.progress.parentElement.hidden = TERMINAL.has(job.status);
     this.cancelButton.hidden = TERMINAL.has(job.status);
     this.showFailure(job.error ? job.error.message : "");
+    // Cancelling is something the person did, not something that went wrong.
+    this.failure.classList.toggle("neutral", job.status === "canceled");
     this.outputs.querySelectorAll(".pending").forEach((node) => node.remove());
     const shown = new Set([...this.outputs.children].map((node) => node.dataset.index));
     for (const output of job.outputs) {
