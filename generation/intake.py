@@ -9,11 +9,12 @@ from typing import Any
 from jobs.clients import stores
 from jobs.models import Channel, Job, JobRequest, JobStatus
 from jobs.queue import QueueUnavailable
+from jobs.quotas import QuotaExceeded, Reservation
 from jobs.store import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AcceptedJob", "IdempotencyConflict", "QueueUnavailable", "accept_job"]
+__all__ = ["AcceptedJob", "IdempotencyConflict", "QueueUnavailable", "QuotaExceeded", "accept_job"]
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,54 @@ async def accept_job(
     """Store a new queued job and send its queue message.
 
     Raises QueueUnavailable when the message cannot be sent (the row stays; the maintenance timer
-    re-drives it) and IdempotencyConflict(same_request=False) when the key was used for another body.
+    re-drives it), IdempotencyConflict(same_request=False) when the key was used for another body,
+    and QuotaExceeded when the user is over a quota (nothing is stored).
     """
     bundle = stores()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
+        reservation = await bundle.quotas.reserve(job, find_job=bundle.jobs.find)
+    except QuotaExceeded:
+        # A repeated request for a job accepted before the quota filled up still gets that job.
+        replayed = await _replay_if_known(job, idempotency_key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed
+    try:
         job = await bundle.jobs.create(job, idempotency_key=idempotency_key, fingerprint=fingerprint)
     except IdempotencyConflict as conflict:
+        await _give_back(reservation)
         if not conflict.same_request:
             raise
         return await _replay(conflict.job_id)
+    except Exception:
+        await _give_back(reservation)
+        raise
+    # From here the row holds the reservation: a failed send leaves a queued job that maintenance
+    # re-drives or fails, and its end gives the slot back.
     await bundle.queue.send(job)
     logger.info("job %s accepted (channel=%s kind=%s n=%d)", job.id, channel.value, job.kind.value, job.n)
     return AcceptedJob(job=job, created=True)
+
+
+async def _give_back(reservation: Reservation | None) -> None:
+    if reservation is None:
+        return
+    try:
+        await reservation.give_back()
+    except Exception:
+        # The slot is reclaimed when the user next hits the limit (its job row does not exist);
+        # the day's images stay counted.
+        logger.exception("a quota reservation could not be given back")
+
+
+async def _replay_if_known(job: Job, key: str | None, fingerprint: str | None) -> AcceptedJob | None:
+    if key is None:
+        return None
+    first = await stores().jobs.find_idempotent(job.user, key)
+    if first is None or first[1] != (fingerprint or ""):
+        return None
+    return await _replay(first[0])
 
 
 async def _replay(job_id: str) -> AcceptedJob:

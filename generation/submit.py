@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
+from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, QuotaExceeded, accept_job
 from generation.validation import (
     RequestInvalid,
     check_idempotency_key,
@@ -75,6 +75,11 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
             422,
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
+        )
+    except QuotaExceeded as over:
+        logger.info("request refused: over %s", over.quota)
+        return problem(
+            429, title="Quota exceeded", detail=str(over), headers={"Retry-After": str(over.retry_after)}
         )
     except QueueUnavailable:
         logger.exception("job queue unavailable; request answered 503")

@@ -83,6 +83,12 @@ param generationDeadlineSeconds int = 600
 @minValue(1)
 param jobRetentionDays int = 30
 
+@description('Per-user limit of unfinished jobs; empty means unlimited.')
+param quotaJobsInFlight string = ''
+
+@description('Per-user limit of images accepted per UTC day; empty means unlimited.')
+param quotaImagesPerDay string = ''
+
 @description('Simulated latency of the offline provider, in milliseconds.')
 @minValue(0)
 param offlineLatencyMs int = 1500
@@ -492,6 +498,15 @@ var appSettings = [
   {
     name: 'JOB_RETENTION_DAYS'
     value: string(jobRetentionDays)
+  }
+  // Per-user quotas at accept (docs/quotas.md).
+  {
+    name: 'QUOTA_JOBS_IN_FLIGHT'
+    value: quotaJobsInFlight
+  }
+  {
+    name: 'QUOTA_IMAGES_PER_DAY'
+    value: quotaImagesPerDay
   }
 ]
 

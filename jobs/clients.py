@@ -19,6 +19,7 @@ from azure.storage.queue.aio import QueueServiceClient
 from jobs.events import EventLedger
 from jobs.outputs import OutputStore
 from jobs.queue import JobQueue, ServiceBusJobQueue, StorageJobQueue
+from jobs.quotas import QuotaStore
 from jobs.settings import Settings, get_settings
 from jobs.store import JobStore
 
@@ -33,6 +34,7 @@ class Stores:
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
+    quotas: QuotaStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     async def close(self) -> None:
@@ -115,11 +117,13 @@ def build_stores(settings: Settings) -> Stores:
     queue = _build_queue(settings, credential, closers)
     if credential is not None:
         closers.append(credential.close)
+    quotas = QuotaStore(tables, limits=settings.quota_limits)
     return Stores(
-        jobs=JobStore(tables),
+        jobs=JobStore(tables, on_finished=quotas.release),
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),
+        quotas=quotas,
         closers=closers,
     )
 

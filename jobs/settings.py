@@ -17,6 +17,7 @@ from jobs.errors import SettingsError
 from jobs.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
 from jobs.provider_settings import LineSettings
+from jobs.quota_rules import QuotaLimits
 
 __all__ = [
     "LineSettings",
@@ -33,6 +34,8 @@ PROVIDERS = ("offline", "openai", "azure_openai")
 QUEUE_KINDS = ("storage", "servicebus")
 # A user-delegation key (and so any SAS signed with it) lives at most 7 days.
 MAX_IMAGE_URL_TTL_HOURS = 168
+# The in-flight job ids of a user live in one Table property (at most 32,768 UTF-16 units).
+MAX_JOBS_IN_FLIGHT = 500
 # Storage queue naming rules, leaving room for the "-poison" suffix the host adds.
 _STORAGE_QUEUE_NAME = re.compile(r"^(?=.{3,56}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -65,6 +68,12 @@ class Settings:
     queue_kind: str = "storage"
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
+    quota_jobs_in_flight: int | None = None
+    quota_images_per_day: int | None = None
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(jobs_in_flight=self.quota_jobs_in_flight, images_per_day=self.quota_images_per_day)
 
     @property
     def servicebus_connection(self) -> str | None:
@@ -112,6 +121,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
+def _optional_int(env: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
+    """An optional limit: unset (or empty) means none."""
+    return _int(env, name, 0, low=low, high=high) if name in env else None
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -152,6 +166,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_kind=queue_kind,
         queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
+        quota_jobs_in_flight=_optional_int(env, "QUOTA_JOBS_IN_FLIGHT", low=1, high=MAX_JOBS_IN_FLIGHT),
+        quota_images_per_day=_optional_int(env, "QUOTA_IMAGES_PER_DAY", low=1, high=10**9),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()

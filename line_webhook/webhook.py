@@ -17,12 +17,13 @@ import azure.functions as func
 from linebot.v3.messaging import TextMessage
 from linebot.v3.webhook import WebhookParser
 
-from generation.intake import accept_job
+from generation.intake import QuotaExceeded, accept_job
 from jobs.clients import stores
 from jobs.errors import SettingsError
 from jobs.http import json_response, problem
 from jobs.models import Channel, JobKind
 from jobs.settings import get_settings
+from line_webhook import texts
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
@@ -109,6 +110,12 @@ async def _accept(plan: NewJob, side_calls: list[asyncio.Task[None]]) -> None:
             idempotency_key=f"line-event:{plan.event_id}",
             fingerprint=plan.event_id,
         )
+    except QuotaExceeded as over:
+        # The claim stays: the answer is final, and a redelivery must not make the job later.
+        logger.info("webhook event %s: over %s; no job", plan.event_id, over.quota)
+        side_calls.append(_spawn(_reply_now(ReplyNow(plan.delivery["reply_token"],
+                                                     texts.over_quota(over.quota, over.limit)))))
+        return
     except Exception:
         logger.warning(
             "webhook event %s: job not accepted; releasing the event for redelivery", plan.event_id

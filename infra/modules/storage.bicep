@@ -16,6 +16,7 @@ var tableNames = [
   'jobindex'
   'idempotency'
   'webhookevents'
+  'quotas'
 ]
 var outputsContainerName = 'outputs'
 var queueNames = [

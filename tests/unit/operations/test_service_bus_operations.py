@@ -40,6 +40,7 @@ from jobs.messages import parse_job_message
 from jobs.models import Channel, JobKind, JobStatus, utcnow
 from jobs.outputs import OutputStore
 from jobs.queue import ServiceBusJobQueue, build_service_bus_message
+from jobs.quotas import QuotaLimits, QuotaStore
 from jobs.settings import Settings, load_settings
 from jobs.store import JobStore
 from tests.factories import make_job
@@ -199,6 +200,7 @@ async def world(
         outputs=OutputStore(blobs, container=unique_name),
         queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
+        quotas=QuotaStore(tables, limits=QuotaLimits()),
     )
     settings = settings_for(azurite_connection_string)
     monkeypatch.setattr(operations, "stores", lambda: stores)
