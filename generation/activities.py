@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from generation.pacing_activities import report_provider_answer
 from generation.providers import get_provider
 from generation.providers.base import ProviderError
 from jobs.clients import stores
@@ -43,6 +44,8 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
         "total": job.total,
         "channel": job.channel.value,
         "deadline_seconds": get_settings().generation_deadline_seconds,
+        "kind": job.kind.value,
+        "user": job.user,
     }
 
 
@@ -102,7 +105,9 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
     try:
         output, read = await _produce(job, index)
     except ProviderError as exc:
+        await report_provider_answer(job.kind, exc)
         return _provider_failure(job_id, index, exc)
+    await report_provider_answer(job.kind, None)
     try:
         recorded = await stores().jobs.record_progress(job_id, [output], read=read)
     except JobNotFound:

@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, orchestration, starter, submit
+from generation import activities, orchestration, pacing_activities, starter, submit
 from jobs.messages import read_job_message
 from jobs.models import JobError
 
@@ -60,6 +60,18 @@ async def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
     return await activities.generate_output(payload["job_id"], int(payload["index"]))
+
+
+@bp.function_name("acquire_provider_slots")
+@bp.activity_trigger(input_name="payload")
+async def acquire_provider_slots(payload: dict[str, Any]) -> dict[str, Any]:
+    return await pacing_activities.acquire_provider_slots(payload)
+
+
+@bp.function_name("leave_provider_queue")
+@bp.activity_trigger(input_name="payload")
+async def leave_provider_queue(payload: dict[str, Any]) -> dict[str, Any]:
+    return await pacing_activities.leave_provider_queue(payload)
 
 
 @bp.function_name("finalize_job")

@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
+from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import may_retry, retry_delay
 from jobs.messages import usable_output_count
 
@@ -54,26 +55,64 @@ def _planned_outputs(plan: Any) -> int:
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
+def _stopped(winner: Any, cancel: Any) -> Outcome:
+    return "canceled" if winner is cancel else "deadline_exceeded"
+
+
+def _first_slots(context: df.DurableOrchestrationContext, pacing: Pacing | None, total: int,
+                 stop: list[Any]) -> Steps:
+    """Timers until each output's provider slot ({} unpaced), or the stop task that ended the wait."""
+    if pacing is None:
+        return {}
+    times = yield from wait_for_slots(context, pacing, entry="start", count=total, stop=stop)
+    return slot_starts(context, times) if isinstance(times, list) else times
+
+
+def _retry_slot(context: df.DurableOrchestrationContext, pacing: Pacing | None, index: int,
+                attempt: int, stop: list[Any]) -> Steps:
+    """A timer until the retry's provider slot (None: go now), or the stop task that ended the wait."""
+    if pacing is None:
+        return None
+    times = yield from wait_for_slots(context, pacing, entry=f"{index}:{attempt}", count=1, stop=stop)
+    if not isinstance(times, list):
+        return times
+    return context.create_timer(times[0]) if times and times[0] > context.current_utc_datetime else None
+
+
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any]) -> Steps:
-    """Run one activity per output (some `started` already), retrying transient failures, until done,
-    canceled or out of time."""
+                  deadline: Any, started: dict[int, Any], *, pacing: Pacing | None = None) -> Steps:
+    """Run one activity per output (some `started` already), each in its provider slot when paced,
+    retrying transient failures, until done, canceled or out of time."""
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     deadline_timer = context.create_timer(deadline)
+    stop = [cancel, deadline_timer]
+    slotted = yield from _first_slots(context, pacing, progress.total, stop)
+    if not isinstance(slotted, dict):
+        return _stopped(slotted, cancel)
     in_flight = {index: started.get(index) or _attempt(context, job_id, index, 0)
-                 for index in range(progress.total)}
+                 for index in range(progress.total) if index not in slotted}
     waiting: dict[int, Any] = {}
-    while in_flight or waiting:
-        winner = yield context.task_any([*in_flight.values(), *waiting.values(), cancel, deadline_timer])
-        if winner is cancel:
-            return "canceled"
-        if winner is deadline_timer:
-            return "deadline_exceeded"
+    while in_flight or waiting or slotted:
+        timers = [*waiting.values(), *slotted.values()]
+        winner = yield context.task_any([*in_flight.values(), *timers, cancel, deadline_timer])
+        if winner in stop:
+            return _stopped(winner, cancel)
+        slot_due = [i for i, task in slotted.items() if task is winner]
+        if slot_due:
+            del slotted[slot_due[0]]
+            in_flight[slot_due[0]] = _attempt(context, job_id, slot_due[0], progress.attempts[slot_due[0]])
+            continue
         retry_due = [i for i, task in waiting.items() if task is winner]
         if retry_due:
             index = retry_due[0]
             del waiting[index]
             progress.attempts[index] += 1
+            slot = yield from _retry_slot(context, pacing, index, progress.attempts[index], stop)
+            if slot in stop:
+                return _stopped(slot, cancel)
+            if slot is not None:
+                slotted[index] = slot
+                continue
             in_flight[index] = _attempt(context, job_id, index, progress.attempts[index])
             continue
         index = next(i for i, task in in_flight.items() if task is winner)
@@ -109,11 +148,13 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str)
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     """Instance id = job id. Mark running and fan out together, finalize, deliver."""
     job_id = context.instance_id
+    plan = context.get_input()
+    paced = isinstance(plan, dict) and bool(plan.get("paced"))
     starting = context.call_activity("mark_job_running", {"job_id": job_id})
-    # The outputs the queue message announced start with the mark, not after it. An output of a job
-    # that may not run (canceled, gone) reads the row and ends without work.
-    started = {index: _attempt(context, job_id, index, 0)
-               for index in range(_planned_outputs(context.get_input()))}
+    # The outputs the queue message announced start with the mark, not after it (unless they must
+    # wait for provider slots). An output of a job that may not run reads the row and ends.
+    started = {} if paced else {index: _attempt(context, job_id, index, 0)
+                                for index in range(_planned_outputs(plan))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
@@ -128,7 +169,8 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     progress = _Progress(start["total"])
     context.set_custom_status(progress.custom_status("running"))
     deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])
-    outcome = yield from _generate_all(context, job_id, progress, deadline, started)
+    pacing = Pacing(job_id, start["kind"], start.get("user"), deadline) if paced else None
+    outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
     if outcome == "completed" and progress.job_finished:
         final: dict[str, Any] = {"status": "succeeded", "notify": True}
     else:

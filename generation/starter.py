@@ -6,7 +6,9 @@ import logging
 
 import azure.durable_functions as df
 
+from jobs.limiter import pacing_enabled
 from jobs.messages import JobMessage
+from jobs.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,10 @@ async def start_generation(client: df.DurableOrchestrationClient, message: JobMe
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
     try:
-        plan = None if message.outputs is None else {"outputs": message.outputs}
+        plan: dict[str, object] | None = None if message.outputs is None else {"outputs": message.outputs}
+        if pacing_enabled(get_settings()):
+            # Outputs wait for provider slots instead of starting with the orchestration.
+            plan = {**(plan or {}), "paced": True}
         await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.

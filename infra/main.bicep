@@ -89,6 +89,15 @@ param quotaJobsInFlight string = ''
 @description('Per-user limit of images accepted per UTC day; empty means unlimited.')
 param quotaImagesPerDay string = ''
 
+@description('Images per minute the provider allows (shared by every instance); empty: learned from its answers.')
+param providerImagesPerMinute string = ''
+
+@description('Requests per minute the provider allows; empty: learned from its answers.')
+param providerRequestsPerMinute string = ''
+
+@description('Tokens per minute the text deployment allows; empty: learned from its answers.')
+param providerTokensPerMinute string = ''
+
 @description('Simulated latency of the offline provider, in milliseconds.')
 @minValue(0)
 param offlineLatencyMs int = 1500
@@ -507,6 +516,19 @@ var appSettings = [
   {
     name: 'QUOTA_IMAGES_PER_DAY'
     value: quotaImagesPerDay
+  }
+  // Provider pacing shared by every instance (docs/pacing.md).
+  {
+    name: 'PROVIDER_IMAGES_PER_MINUTE'
+    value: providerImagesPerMinute
+  }
+  {
+    name: 'PROVIDER_REQUESTS_PER_MINUTE'
+    value: providerRequestsPerMinute
+  }
+  {
+    name: 'PROVIDER_TOKENS_PER_MINUTE'
+    value: providerTokensPerMinute
   }
 ]
 

@@ -17,6 +17,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.events import EventLedger
+from jobs.limiter import SlotLimiter
 from jobs.outputs import OutputStore
 from jobs.queue import JobQueue, ServiceBusJobQueue, StorageJobQueue
 from jobs.quotas import QuotaStore
@@ -35,6 +36,7 @@ class Stores:
     queue: JobQueue
     events: EventLedger
     quotas: QuotaStore
+    limiter: SlotLimiter
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     async def close(self) -> None:
@@ -124,6 +126,7 @@ def build_stores(settings: Settings) -> Stores:
         queue=queue,
         events=EventLedger(tables),
         quotas=quotas,
+        limiter=SlotLimiter(tables),
         closers=closers,
     )
 

@@ -7,6 +7,7 @@ JOB_INDEX_TABLE = "jobindex"
 IDEMPOTENCY_TABLE = "idempotency"
 WEBHOOK_EVENTS_TABLE = "webhookevents"
 QUOTAS_TABLE = "quotas"
+PACING_TABLE = "pacing"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
 

@@ -70,6 +70,9 @@ class Settings:
     servicebus: ServiceBusSettings | None = None
     quota_jobs_in_flight: int | None = None
     quota_images_per_day: int | None = None
+    provider_images_per_minute: int | None = None
+    provider_requests_per_minute: int | None = None
+    provider_tokens_per_minute: int | None = None
 
     @property
     def quota_limits(self) -> QuotaLimits:
@@ -168,6 +171,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
         quota_jobs_in_flight=_optional_int(env, "QUOTA_JOBS_IN_FLIGHT", low=1, high=MAX_JOBS_IN_FLIGHT),
         quota_images_per_day=_optional_int(env, "QUOTA_IMAGES_PER_DAY", low=1, high=10**9),
+        provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
+        provider_requests_per_minute=_optional_int(env, "PROVIDER_REQUESTS_PER_MINUTE", low=1, high=10**6),
+        provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -126,6 +127,18 @@ class JobStore:
             raise _RecordVanished
         first_job_id, first_fingerprint = record
         return IdempotencyConflict(first_job_id, same_request=first_fingerprint == fingerprint)
+
+    async def set_waiting(self, job_id: str, note: dict[str, Any] | None) -> None:
+        """Write (or clear) the job's `waiting` note; unconditional, since it is only a hint, and a
+        no-op for a deleted job (MERGE never creates a row)."""
+        await self._ready()
+        value = json.dumps(note, separators=(",", ":")) if note else ""
+        try:
+            await self._rows.update_entity(
+                {"PartitionKey": job_id, "RowKey": JOB_ROW_KEY, "Waiting": value}, mode=UpdateMode.MERGE
+            )
+        except ResourceNotFoundError:
+            logger.info("job %s: gone; waiting note not written", job_id)
 
     async def find_idempotent(self, user: str | None, key: str) -> tuple[str, str] | None:
         """(job id, request fingerprint) first stored under this idempotency key, or None."""

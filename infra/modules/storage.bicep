@@ -17,6 +17,7 @@ var tableNames = [
   'idempotency'
   'webhookevents'
   'quotas'
+  'pacing'
 ]
 var outputsContainerName = 'outputs'
 var queueNames = [

@@ -315,6 +315,7 @@ class FakeOpenAI:
         )
         if admission.status == 200:
             request[_RATE_HEADERS] = admission.headers
+            self.limits.stats.admitted_prompts.append(str(payload.get("prompt")))
             return None
         if admission.status != 429:
             return _error(admission.status, outage_body())

@@ -80,6 +80,7 @@ class RateStats:
     throttled: int = 0
     outage: int = 0
     admitted_at: list[float] = field(default_factory=list)
+    admitted_prompts: list[str] = field(default_factory=list)
 
 
 class ProviderLimits:

@@ -36,6 +36,7 @@ from devhost.functions import load_app
 from generation import operations
 from jobs.clients import Stores
 from jobs.events import EventLedger
+from jobs.limiter import SlotLimiter
 from jobs.messages import parse_job_message
 from jobs.models import Channel, JobKind, JobStatus, utcnow
 from jobs.outputs import OutputStore
@@ -201,6 +202,7 @@ async def world(
         queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
         quotas=QuotaStore(tables, limits=QuotaLimits()),
+        limiter=SlotLimiter(tables, table=f"{unique_name}pacing"),
     )
     settings = settings_for(azurite_connection_string)
     monkeypatch.setattr(operations, "stores", lambda: stores)

@@ -1,0 +1,85 @@
+"""Activities of the shared provider limiter: ask for slots, leave the line, report answers.
+
+The orchestrator waits between asks with durable timers (`generation/pacing.py`); these activities
+only read and write the limiter's record and the job's `waiting` note, so none of them sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from generation.providers.base import ProviderError, RateLimited
+from jobs.clients import stores
+from jobs.limiter import LimiterConfig, limiter_config
+from jobs.limiter_rules import Granted
+from jobs.models import JobKind
+from jobs.resource import iso_utc
+from jobs.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+REASON = "provider_rate_limit"
+# Jobs without a user share one turn in the fair queue.
+ANONYMOUS = "anonymous"
+
+
+def _config(kind: str) -> LimiterConfig | None:
+    return limiter_config(get_settings(), JobKind(kind))
+
+
+def _iso(epoch: float) -> str:
+    return iso_utc(datetime.fromtimestamp(epoch, UTC))
+
+
+async def acquire_provider_slots(payload: dict[str, Any]) -> dict[str, Any]:
+    """Slots for `count` calls of job `job_id` (`entry` names this ask), or where it stands in line.
+
+    `wake_at` tells the orchestrator when to ask again: shortly before its turn, when the slots can
+    be granted firmly. The job's `waiting` note is written while it waits and cleared once granted.
+    """
+    job_id = str(payload["job_id"])
+    config = _config(str(payload["kind"]))
+    if config is None:
+        return {"granted": True, "times": []}
+    bundle = stores()
+    answer = await bundle.limiter.acquire(
+        config, entry_id=str(payload["entry"]), user=str(payload.get("user") or ANONYMOUS),
+        cost=int(payload["count"]),
+    )
+    if isinstance(answer, Granted):
+        if payload.get("waited"):
+            await bundle.jobs.set_waiting(job_id, None)
+        return {"granted": True, "times": [_iso(moment) for moment in answer.times]}
+    note = {"reason": REASON, "position": answer.position, "estimated_start_at": _iso(answer.estimate)}
+    deadline = payload.get("deadline")
+    if deadline and datetime.fromisoformat(str(deadline)).timestamp() < answer.estimate:
+        note["likely_past_deadline"] = True
+    await bundle.jobs.set_waiting(job_id, note)
+    logger.info("job %s: waiting for provider capacity (position %d)", job_id, answer.position)
+    return {"granted": False, "wake_at": _iso(answer.wake_at), **note}
+
+
+async def leave_provider_queue(payload: dict[str, Any]) -> dict[str, Any]:
+    """Give up waiting (canceled, out of time): the line moves up; the note is cleared."""
+    config = _config(str(payload["kind"]))
+    if config is not None:
+        await stores().limiter.leave(config, {str(entry) for entry in payload["entries"]})
+    await stores().jobs.set_waiting(str(payload["job_id"]), None)
+    return {"left": len(payload["entries"])}
+
+
+async def report_provider_answer(kind: JobKind, failure: ProviderError | None) -> None:
+    """Tell the limiter how a call went: a 429 makes everyone wait; a success lets a learning
+    limiter probe upwards. Best effort: the limiter only steers, the provider decides."""
+    config = limiter_config(get_settings(), kind)
+    if config is None:
+        return
+    try:
+        if isinstance(failure, RateLimited):
+            await stores().limiter.throttled(config, retry_after=failure.retry_after)
+        elif failure is None:
+            await stores().limiter.succeeded(config)
+    except Exception:
+        logger.warning("the provider limiter could not be told about a call", exc_info=True)
