@@ -37,6 +37,7 @@ test: $(VENV)/.installed node_modules/.installed
 lint: $(VENV)/.installed .venv-checkov/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	.venv-checkov/bin/checkov --config-file .checkov.yaml
 
 bench: setup

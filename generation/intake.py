@@ -7,14 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.clients import stores
-from jobs.models import Channel, Job, JobRequest, JobStatus
-from jobs.queue import QueueUnavailable
-from jobs.quotas import QuotaExceeded, Reservation
-from jobs.store import IdempotencyConflict
+from jobs.domain.errors import IdempotencyConflictError, QuotaExceededError
+from jobs.domain.models import Channel, Job, JobRequest, JobStatus
+from jobs.tables.quotas import Reservation
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["AcceptedJob", "IdempotencyConflict", "QueueUnavailable", "QuotaExceeded", "accept_job"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +32,15 @@ async def accept_job(
 ) -> AcceptedJob:
     """Store a new queued job and send its queue message.
 
-    Raises QueueUnavailable when the message cannot be sent (the row stays; the maintenance timer
-    re-drives it), IdempotencyConflict(same_request=False) when the key was used for another body,
-    and QuotaExceeded when the user is over a quota (nothing is stored).
+    Raises QueueUnavailableError when the message cannot be sent (the row stays; the maintenance timer
+    re-drives it), IdempotencyConflictError(same_request=False) when the key was used for another body,
+    and QuotaExceededError when the user is over a quota (nothing is stored).
     """
     bundle = stores()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
         reservation = await bundle.quotas.reserve(job, find_job=bundle.jobs.find)
-    except QuotaExceeded:
+    except QuotaExceededError:
         # A repeated request for a job accepted before the quota filled up still gets that job.
         replayed = await _replay_if_known(job, idempotency_key, fingerprint)
         if replayed is None:
@@ -51,7 +48,7 @@ async def accept_job(
         return replayed
     try:
         job = await bundle.jobs.create(job, idempotency_key=idempotency_key, fingerprint=fingerprint)
-    except IdempotencyConflict as conflict:
+    except IdempotencyConflictError as conflict:
         await _give_back(reservation)
         if not conflict.same_request:
             raise

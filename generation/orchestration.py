@@ -15,12 +15,11 @@ import azure.durable_functions as df
 from generation.delivery import delivery_activity
 from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import may_retry, retry_delay
-from jobs.messages import usable_output_count
+from jobs.domain.messages import usable_output_count
 
 CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
 
-Outcome = str  # "completed" | "canceled" | "deadline_exceeded"
 Steps = Generator[Any, Any, Any]
 
 
@@ -55,7 +54,7 @@ def _planned_outputs(plan: Any) -> int:
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
-def _stopped(winner: Any, cancel: Any) -> Outcome:
+def _stopped(winner: Any, cancel: Any) -> str:
     return "canceled" if winner is cancel else "deadline_exceeded"
 
 

@@ -10,13 +10,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from generation.providers.base import ProviderError, RateLimited
+from generation.providers.base import ProviderError, RateLimitedError
 from jobs.clients import stores
-from jobs.limiter import LimiterConfig, limiter_config
-from jobs.limiter_rules import Granted
-from jobs.models import JobKind
-from jobs.resource import iso_utc
-from jobs.settings import get_settings
+from jobs.config.pacing import LimiterConfig, limiter_config
+from jobs.config.settings import get_settings
+from jobs.domain.limiter_rules import Granted
+from jobs.domain.models import JobKind
+from jobs.http.resource import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def report_provider_answer(kind: JobKind, failure: ProviderError | None) -
     if config is None:
         return
     try:
-        if isinstance(failure, RateLimited):
+        if isinstance(failure, RateLimitedError):
             await stores().limiter.throttled(config, retry_after=failure.retry_after)
         elif failure is None:
             await stores().limiter.succeeded(config)

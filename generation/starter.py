@@ -6,9 +6,9 @@ import logging
 
 import azure.durable_functions as df
 
-from jobs.limiter import pacing_enabled
-from jobs.messages import JobMessage
-from jobs.settings import get_settings
+from jobs.config.pacing import pacing_enabled
+from jobs.config.settings import get_settings
+from jobs.domain.messages import JobMessage
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.limiter import LimiterConfig, SlotLimiter, limiter_config
-from jobs.limiter_rules import Granted, Waiting
-from jobs.models import JobKind
-from jobs.settings import load_settings
+from jobs.config.pacing import LimiterConfig, limiter_config
+from jobs.config.settings import load_settings
+from jobs.domain.limiter_rules import Granted, Waiting
+from jobs.domain.models import JobKind
+from jobs.tables.limiter import SlotLimiter
 
 CONFIG = LimiterConfig(key="test-image", configured=600, learn=False)  # one slot every 0.1 s
 

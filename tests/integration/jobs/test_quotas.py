@@ -12,10 +12,11 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.models import Job, JobKind, JobStatus
-from jobs.quota_rules import QUOTA_IMAGES_PER_DAY, QUOTA_JOBS_IN_FLIGHT
-from jobs.quotas import QuotaExceeded, QuotaLimits, QuotaStore
-from jobs.store import JobStore
+from jobs.domain.errors import QuotaExceededError
+from jobs.domain.models import Job, JobKind, JobStatus
+from jobs.domain.quota_rules import QUOTA_IMAGES_PER_DAY, QUOTA_JOBS_IN_FLIGHT, QuotaLimits
+from jobs.tables.quotas import QuotaStore
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 
 MakeQuotas = Callable[..., QuotaStore]
@@ -49,7 +50,7 @@ async def _no_job(job_id: str) -> Job | None:
 async def _outcome(quotas: QuotaStore, job: Job, find: Callable[[str], object] = _no_job) -> str:
     try:
         await quotas.reserve(job, find_job=find)  # type: ignore[arg-type]
-    except QuotaExceeded as refusal:
+    except QuotaExceededError as refusal:
         return refusal.quota
     return "accepted"
 
@@ -110,7 +111,7 @@ async def test_the_daily_count_starts_again_after_midnight_utc(make_quotas: Make
     assert await _outcome(quotas, make_job(user="d", n=4)) == "accepted"
     try:
         await quotas.reserve(make_job(user="d", n=1), find_job=_no_job)
-    except QuotaExceeded as refusal:
+    except QuotaExceededError as refusal:
         assert (refusal.quota, refusal.retry_after) == (QUOTA_IMAGES_PER_DAY, 2)
     else:
         pytest.fail("a fifth image on the same day was accepted")

@@ -3,7 +3,7 @@ leaving the line, and AIMD learning."""
 
 from __future__ import annotations
 
-from jobs.limiter_rules import (
+from jobs.domain.limiter_rules import (
     ENTRY_GRACE_SECONDS,
     INITIAL_PER_MINUTE,
     Granted,

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.quota_rules import (
+from jobs.domain.errors import QuotaExceededError
+from jobs.domain.quota_rules import (
     IN_FLIGHT_RETRY_AFTER_SECONDS,
     QUOTA_IMAGES_PER_DAY,
     QUOTA_JOBS_IN_FLIGHT,
-    QuotaExceeded,
     QuotaLimits,
     QuotaState,
     give_back,
@@ -28,7 +28,7 @@ def test_in_flight_limit_refuses_the_next_job_and_names_the_quota() -> None:
     limits = QuotaLimits(jobs_in_flight=2)
     state = reserve(QuotaState(), job_id="a", images=1, now=NOON, limits=limits)
     state = reserve(state, job_id="b", images=1, now=NOON, limits=limits)
-    with pytest.raises(QuotaExceeded) as refused:
+    with pytest.raises(QuotaExceededError) as refused:
         reserve(state, job_id="c", images=1, now=NOON, limits=limits)
     assert refused.value.quota == QUOTA_JOBS_IN_FLIGHT
     assert refused.value.retry_after == IN_FLIGHT_RETRY_AFTER_SECONDS
@@ -53,7 +53,7 @@ def test_release_frees_the_slot_but_keeps_the_days_images() -> None:
 def test_daily_images_refuse_a_job_that_would_pass_the_limit() -> None:
     limits = QuotaLimits(images_per_day=5)
     state = reserve(QuotaState(), job_id="a", images=4, now=NOON, limits=limits)
-    with pytest.raises(QuotaExceeded) as refused:
+    with pytest.raises(QuotaExceededError) as refused:
         reserve(state, job_id="b", images=2, now=NOON, limits=limits)
     assert refused.value.quota == QUOTA_IMAGES_PER_DAY
     assert refused.value.retry_after == 12 * 3600
@@ -64,7 +64,7 @@ def test_daily_images_reset_at_the_utc_day_boundary() -> None:
     limits = QuotaLimits(images_per_day=4)
     before_midnight = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
     state = reserve(QuotaState(), job_id="a", images=4, now=before_midnight, limits=limits)
-    with pytest.raises(QuotaExceeded) as refused:
+    with pytest.raises(QuotaExceededError) as refused:
         reserve(state, job_id="b", images=1, now=before_midnight, limits=limits)
     assert refused.value.retry_after == 1
     after_midnight = before_midnight + timedelta(seconds=1)

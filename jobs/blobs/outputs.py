@@ -1,0 +1,133 @@
+"""OutputStore: images in Blob Storage under deterministic names, with previews and SAS URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+
+from jobs.blobs.previews import PNG_SIGNATURE, prepare_image
+from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
+from jobs.domain.errors import OutputNotFoundError
+from jobs.domain.models import Output
+from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
+
+logger = logging.getLogger(__name__)
+
+PNG = "image/png"
+JPEG = "image/jpeg"
+# Containers known to exist, shared by every event loop of the process.
+_created: set[str] = set()
+
+
+def signer_for(service: BlobServiceClient) -> SasSigner:
+    """Account-key SAS when the client holds the key (connection string), user delegation otherwise."""
+    # A client built from a connection string holds a shared-key policy exposing the key.
+    account_key = getattr(service.credential, "account_key", None)
+    if isinstance(account_key, str) and account_key:
+        return AccountKeySigner(service.account_name or "", account_key)
+    return DelegationKeySigner(service)
+
+
+class OutputStore:
+    """Blobs `{job_id}/{index}.png` and `{job_id}/{index}.preview.jpg` in one container."""
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        *,
+        container: str = OUTPUTS_CONTAINER,
+        signer: SasSigner | None = None,
+    ) -> None:
+        self._service = service
+        self._container: ContainerClient = service.get_container_client(container)
+        self._signer = signer or signer_for(service)
+
+    async def _ready(self) -> None:
+        if self._container.url in _created:
+            return
+        try:
+            await self._container.create_container()
+            logger.info("created blob container %s", self._container.container_name)
+        except ResourceExistsError:
+            pass
+        _created.add(self._container.url)
+
+    async def save_image(self, job_id: str, index: int, png: bytes) -> Output:
+        """Store the image and its JPEG preview; overwrites, so a retried activity is harmless.
+
+        A PNG is uploaded while its preview is being made; an image that turns out unreadable
+        leaves no blob behind.
+        """
+        await self._ready()
+        name, preview = image_blob_name(job_id, index), preview_blob_name(job_id, index)
+        early = asyncio.create_task(self._upload(name, png, PNG)) if png.startswith(PNG_SIGNATURE) else None
+        try:
+            prepared = await asyncio.to_thread(prepare_image, png)
+        except BaseException:
+            if early is not None:
+                await asyncio.gather(early, return_exceptions=True)
+                await self._delete_quietly(name)
+            raise
+        image_upload = early if early is not None else self._upload(name, prepared.png, PNG)
+        await asyncio.gather(image_upload, self._upload(preview, prepared.preview, JPEG))
+        logger.info(
+            "job %s: saved output %d (%dx%d, preview %d bytes)",
+            job_id, index, prepared.width, prepared.height, len(prepared.preview),
+        )
+        return Output(
+            index=index,
+            content_type=PNG,
+            blob_name=name,
+            preview_blob_name=preview,
+            width=prepared.width,
+            height=prepared.height,
+        )
+
+    async def _delete_quietly(self, blob_name: str) -> None:
+        try:
+            await self._container.delete_blob(blob_name)
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            logger.warning("could not remove %s: %s", blob_name, exc)
+
+    async def _upload(self, blob_name: str, data: bytes, content_type: str) -> None:
+        await self._container.upload_blob(
+            blob_name, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+        )
+
+    async def url_for(self, blob_name: str, *, ttl: timedelta) -> str:
+        """A read-only URL for one blob, valid for `ttl` (http or https as the account endpoint is)."""
+        sas = await self._signer.sign(self._container.container_name, blob_name, ttl=ttl)
+        return f"{self._container.get_blob_client(blob_name).url}?{sas}"
+
+    async def read(self, blob_name: str) -> bytes:
+        try:
+            downloader = await self._container.download_blob(blob_name)
+            return await downloader.readall()
+        except ResourceNotFoundError as exc:
+            raise OutputNotFoundError(blob_name) from exc
+
+    async def delete_job(self, job_id: str) -> int:
+        """Delete every blob of a job; returns how many were deleted."""
+        try:
+            blobs = self._container.list_blobs(name_starts_with=job_blob_prefix(job_id))
+            names = [blob.name async for blob in blobs]
+        except ResourceNotFoundError:
+            return 0  # no container yet: nothing was ever saved
+        results = await asyncio.gather(
+            *(self._container.delete_blob(name, delete_snapshots="include") for name in names),
+            return_exceptions=True,
+        )
+        for result in results:
+            # A concurrent delete of the same job is fine; anything else is a real failure.
+            if isinstance(result, BaseException) and not isinstance(result, ResourceNotFoundError):
+                raise result
+        deleted = sum(1 for result in results if not isinstance(result, BaseException))
+        logger.info("job %s: deleted %d blobs", job_id, deleted)
+        return deleted

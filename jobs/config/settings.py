@@ -1,0 +1,183 @@
+"""One typed settings object, read from the environment once per process, failing fast by name."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from jobs.config.connections import (
+    ServiceBusSettings,
+    StorageSettings,
+    load_service_bus_settings,
+    load_storage_settings,
+)
+from jobs.domain.errors import SettingsError
+from jobs.domain.models import JobKind
+from jobs.domain.quota_rules import QuotaLimits
+from jobs.names import DEFAULT_QUEUE_NAME
+
+PROVIDERS = ("offline", "openai", "azure_openai")
+DEFAULT_IMAGE_MODEL = "gpt-image-1"
+DEFAULT_TEXT_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_API_VERSION = "2025-04-01-preview"
+QUEUE_KINDS = ("storage", "servicebus")
+# A user-delegation key (and so any SAS signed with it) lives at most 7 days.
+MAX_IMAGE_URL_TTL_HOURS = 168
+# The in-flight job ids of a user live in one Table property (at most 32,768 UTF-16 units).
+MAX_JOBS_IN_FLIGHT = 500
+# Storage queue naming rules, leaving room for the "-poison" suffix the host adds.
+_STORAGE_QUEUE_NAME = re.compile(r"^(?=.{3,56}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads (the README's "Configuration" table); secrets are kept out of repr()."""
+
+    storage: StorageSettings
+    provider: str = "offline"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_image_model: str = DEFAULT_IMAGE_MODEL
+    openai_text_model: str = DEFAULT_TEXT_MODEL
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_version: str = DEFAULT_OPENAI_API_VERSION
+    azure_openai_image_deployment: str | None = None
+    azure_openai_text_deployment: str | None = None
+    azure_client_id: str | None = None
+    line_channel_secret: str | None = field(default=None, repr=False)
+    line_channel_access_token: str | None = field(default=None, repr=False)
+    line_api_host: str | None = None
+    line_default_kind: JobKind = JobKind.IMAGE
+    line_reply_token_ttl_seconds: int = 50
+    line_image_url_ttl_hours: int = 168
+    offline_latency_ms: int = 0
+    generation_deadline_seconds: int = 600
+    job_retention_days: int = 30
+    queue_kind: str = "storage"
+    queue_name: str = DEFAULT_QUEUE_NAME
+    servicebus: ServiceBusSettings | None = None
+    trust_forwarded_headers: bool = True
+    quota_jobs_in_flight: int | None = None
+    quota_images_per_day: int | None = None
+    provider_images_per_minute: int | None = None
+    provider_requests_per_minute: int | None = None
+    provider_tokens_per_minute: int | None = None
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(jobs_in_flight=self.quota_jobs_in_flight, images_per_day=self.quota_images_per_day)
+
+    @property
+    def servicebus_connection(self) -> str | None:
+        return self.servicebus.connection_string if self.servicebus else None
+
+    def require_servicebus(self) -> ServiceBusSettings:
+        if self.servicebus is None:
+            raise SettingsError(
+                "ServiceBusConnection is not set (a connection string, or "
+                "ServiceBusConnection__fullyQualifiedNamespace for a managed identity)"
+            )
+        return self.servicebus
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    bounds = f">= {low}" if high is None else f"between {low} and {high}"
+    # int() would also take "1_000" and " +5"; settings are plain decimal digits.
+    if not text.lstrip("-").isdigit() or not text.isascii():
+        raise SettingsError(f"{name} must be an integer {bounds}, got {raw!r}")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        raise SettingsError(f"{name} must be an integer {bounds}, got {raw!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """On unless set to an explicit "off" word (a typo must not quietly turn a feature off)."""
+    return env.get(name, "true").strip().lower() not in ("false", "0", "no", "off")
+
+
+def _optional_int(env: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
+    """An optional limit: unset (or empty) means none."""
+    return _int(env, name, 0, low=low, high=high) if name in env else None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {env.get(name)!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; SettingsError names the first one missing or invalid."""
+    source = os.environ if environ is None else environ
+    # An empty value (as in local.settings.json.sample) means "not set".
+    env = {key: value for key, value in source.items() if value.strip()}
+    queue_kind = _choice(env, "JOBS_QUEUE_KIND", "storage", QUEUE_KINDS)
+    settings = Settings(
+        storage=load_storage_settings(env, prefix="GENERATION_STORAGE", need_queue=queue_kind == "storage"),
+        provider=_choice(env, "GENERATION_PROVIDER", "offline", PROVIDERS),
+        openai_api_key=env.get("OPENAI_API_KEY"),
+        openai_base_url=env.get("OPENAI_BASE_URL"),
+        openai_image_model=env.get("OPENAI_IMAGE_MODEL", DEFAULT_IMAGE_MODEL),
+        openai_text_model=env.get("OPENAI_TEXT_MODEL", DEFAULT_TEXT_MODEL),
+        azure_openai_endpoint=env.get("AZURE_OPENAI_ENDPOINT"),
+        azure_openai_api_key=env.get("AZURE_OPENAI_API_KEY"),
+        openai_api_version=env.get("OPENAI_API_VERSION", DEFAULT_OPENAI_API_VERSION),
+        azure_openai_image_deployment=env.get("AZURE_OPENAI_IMAGE_DEPLOYMENT"),
+        azure_openai_text_deployment=env.get("AZURE_OPENAI_TEXT_DEPLOYMENT"),
+        azure_client_id=env.get("AZURE_CLIENT_ID"),
+        line_channel_secret=env.get("LINE_CHANNEL_SECRET"),
+        line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN"),
+        line_api_host=env.get("LINE_API_HOST"),
+        line_default_kind=JobKind(_choice(env, "LINE_DEFAULT_KIND", "image", tuple(JobKind))),
+        line_reply_token_ttl_seconds=_int(env, "LINE_REPLY_TOKEN_TTL_SECONDS", 50, low=1),
+        line_image_url_ttl_hours=_int(
+            env, "LINE_IMAGE_URL_TTL_HOURS", 168, low=1, high=MAX_IMAGE_URL_TTL_HOURS
+        ),
+        offline_latency_ms=_int(env, "OFFLINE_LATENCY_MS", 0, low=0),
+        generation_deadline_seconds=_int(env, "GENERATION_DEADLINE_SECONDS", 600, low=1),
+        job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, low=1),
+        queue_kind=queue_kind,
+        queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
+        servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
+        # Status URLs believe X-Forwarded-Proto/-Host; "false" when clients can bypass the front door.
+        trust_forwarded_headers=_flag(env, "TRUST_FORWARDED_HEADERS"),
+        quota_jobs_in_flight=_optional_int(env, "QUOTA_JOBS_IN_FLIGHT", low=1, high=MAX_JOBS_IN_FLIGHT),
+        quota_images_per_day=_optional_int(env, "QUOTA_IMAGES_PER_DAY", low=1, high=10**9),
+        provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
+        provider_requests_per_minute=_optional_int(env, "PROVIDER_REQUESTS_PER_MINUTE", low=1, high=10**6),
+        provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
+    )
+    if queue_kind == "servicebus":
+        settings.require_servicebus()
+    elif not _STORAGE_QUEUE_NAME.match(settings.queue_name):
+        raise SettingsError(
+            f"JOBS_QUEUE_NAME must be 3-56 lowercase letters, digits and single hyphens, "
+            f"got {settings.queue_name!r}"
+        )
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use."""
+    global _cached  # noqa: PLW0603 - one settings object per process, by design
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    global _cached  # noqa: PLW0603
+    _cached = None

@@ -1,0 +1,194 @@
+"""The Job record: statuses, allowed transitions, outputs and errors."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from jobs.domain.errors import InvalidTransitionError
+
+
+class JobStatus(StrEnum):
+    """Azure REST API guidelines' long-running-operation states."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELED}),
+    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELED: frozenset(),
+}
+
+
+class JobKind(StrEnum):
+    IMAGE = "image"
+    TEXT = "text"
+
+
+class Channel(StrEnum):
+    API = "api"
+    LINE = "line"
+
+
+IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+DEFAULT_SIZE = "1024x1024"
+MAX_OUTPUTS = 4
+MAX_PROMPT_CHARS = 4000
+MAX_USER_CHARS = 64
+
+
+def check_transition(job_id: str, current: JobStatus, requested: JobStatus) -> None:
+    if requested not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransitionError(job_id, current, requested)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """A short, user-safe error: a stable code and a message (never a stack trace or a secret)."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> JobError | None:
+        return None if not data else cls(code=str(data["code"]), message=str(data["message"]))
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated request for work, the same whichever channel it came through."""
+
+    prompt: str
+    kind: JobKind = JobKind.IMAGE
+    n: int = 1
+    size: str = DEFAULT_SIZE
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """One finished (or failed) output of a job.
+
+    Images live in Blob Storage under deterministic names; text is kept in the row.
+    """
+
+    index: int
+    content_type: str | None = None
+    blob_name: str | None = None
+    preview_blob_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    text: str | None = None
+    error: JobError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"index": self.index}
+        for key in ("content_type", "blob_name", "preview_blob_name", "width", "height", "text"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.error is not None:
+            data["error"] = self.error.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Output:
+        return cls(
+            index=int(data["index"]),
+            content_type=data.get("content_type"),
+            blob_name=data.get("blob_name"),
+            preview_blob_name=data.get("preview_blob_name"),
+            width=data.get("width"),
+            height=data.get("height"),
+            text=data.get("text"),
+            error=JobError.from_dict(data.get("error")),
+        )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job row. `etag` is the Table ETag it was read with (None before it is stored).
+
+    `delivery` holds channel data the delivery activity needs (for LINE: the reply token, the event
+    time and the chat to push to); it is never shown in the job resource.
+    """
+
+    id: str
+    status: JobStatus
+    kind: JobKind
+    prompt: str
+    n: int
+    size: str
+    user: str | None
+    channel: Channel
+    created_at: datetime
+    updated_at: datetime
+    completed: int = 0
+    outputs: tuple[Output, ...] = ()
+    error: JobError | None = None
+    delivery: dict[str, Any] = field(default_factory=dict)
+    cancel_requested: bool = False
+    # Why and until when the job waits (provider capacity); written apart from status changes.
+    waiting: dict[str, Any] | None = None
+    etag: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        request: JobRequest,
+        *,
+        channel: Channel,
+        delivery: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Job:
+        created = now or utcnow()
+        return cls(
+            id=job_id or new_job_id(),
+            status=JobStatus.QUEUED,
+            kind=request.kind,
+            prompt=request.prompt,
+            n=request.n if request.kind is JobKind.IMAGE else 1,
+            size=request.size,
+            user=request.user,
+            channel=channel,
+            created_at=created,
+            updated_at=created,
+            delivery=dict(delivery or {}),
+        )
+
+    @property
+    def total(self) -> int:
+        return self.n
+
+    def with_status(self, status: JobStatus, *, now: datetime | None = None, **changes: Any) -> Job:
+        """A copy moved to `status` (checked against the state machine) with other fields changed."""
+        check_transition(self.id, self.status, status)
+        return replace(self, status=status, updated_at=now or utcnow(), **changes)

@@ -1,0 +1,73 @@
+"""Pure status changes applied to a freshly read Job; `None` means "nothing to write"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import Job, JobError, JobStatus, Output, utcnow
+
+CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
+
+
+def merge_outputs(current: Sequence[Output], new: Sequence[Output]) -> tuple[Output, ...]:
+    """Outputs by index, the newer one winning for an index seen twice, except that a failure
+    never replaces a success (a late retry must not undo finished work)."""
+    by_index = {output.index: output for output in current}
+    for output in new:
+        existing = by_index.get(output.index)
+        if existing is None or output.error is None or existing.error is not None:
+            by_index[output.index] = output
+    return tuple(by_index[index] for index in sorted(by_index))
+
+
+def completed_count(outputs: Sequence[Output]) -> int:
+    return sum(1 for output in outputs if output.error is None)
+
+
+def start_running(job: Job) -> Job | None:
+    if job.status is JobStatus.RUNNING:
+        return None
+    return job.with_status(JobStatus.RUNNING)
+
+
+def apply_progress(job: Job, outputs: Sequence[Output]) -> Job | None:
+    """Progress never goes backwards and never touches a terminal job.
+
+    The write that brings in the last output of a running job, every output a success, also moves it
+    to succeeded: the status URL and `?wait` see the end without waiting for another step. A job with
+    a cancel request, or with a failed output, is left to the orchestrator to settle.
+    """
+    if job.status.is_terminal:
+        return None
+    merged = merge_outputs(job.outputs, outputs)
+    completed = max(job.completed, completed_count(merged))
+    if merged == job.outputs and completed == job.completed:
+        return None
+    updated = replace(job, outputs=merged, completed=completed, updated_at=utcnow())
+    if job.status is JobStatus.RUNNING and not job.cancel_requested and completed >= job.total:
+        return updated.with_status(JobStatus.SUCCEEDED)
+    return updated
+
+
+def apply_finish(job: Job, *, status: JobStatus, outputs: Sequence[Output], error: JobError | None) -> Job:
+    if not status.is_terminal:
+        raise ValueError(f"finish needs a terminal status, not {status}")
+    if job.status.is_terminal:
+        raise InvalidTransitionError(job.id, job.status, status)
+    merged = merge_outputs(job.outputs, outputs)
+    if status is JobStatus.CANCELED and error is None:
+        error = CANCELED_ERROR
+    return job.with_status(
+        status, outputs=merged, completed=max(job.completed, completed_count(merged)), error=error
+    )
+
+
+def apply_cancel(job: Job) -> Job | None:
+    """A queued job is canceled at once; a running one is flagged for its orchestrator to stop."""
+    if job.status is JobStatus.QUEUED:
+        return job.with_status(JobStatus.CANCELED, error=CANCELED_ERROR)
+    if job.status is JobStatus.RUNNING:
+        return None if job.cancel_requested else replace(job, cancel_requested=True, updated_at=utcnow())
+    raise InvalidTransitionError(job.id, job.status, JobStatus.CANCELED)
