@@ -17,6 +17,9 @@ import azure.durable_functions as df
 
 ACQUIRE_ACTIVITY = "acquire_provider_slots"
 LEAVE_ACTIVITY = "leave_provider_queue"
+# The limiter's record is in Table Storage: a blip there is ridden out, not turned into a failed job
+# (asking again with the same entry id is idempotent).
+STORAGE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=6)
 # Bounds on one sleep: not a busy loop, and the `waiting` note stays fresh on long waits.
 MIN_SLEEP = timedelta(milliseconds=100)
 MAX_SLEEP = timedelta(seconds=30)
@@ -52,7 +55,9 @@ def wait_for_slots(
     """Slot times for `count` calls (one per call), or the task of `stop` that ended the wait."""
     waited = False
     while True:
-        answer = yield context.call_activity(ACQUIRE_ACTIVITY, pacing.ask(entry, count, waited=waited))
+        answer = yield context.call_activity_with_retry(
+            ACQUIRE_ACTIVITY, STORAGE_RETRY, pacing.ask(entry, count, waited=waited)
+        )
         if answer["granted"]:
             return [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in answer["times"]]
         waited = True
@@ -60,9 +65,9 @@ def wait_for_slots(
         winner = yield context.task_any([timer, *stop])
         if winner is not timer:
             timer.cancel()
-            yield context.call_activity(
-                LEAVE_ACTIVITY, {"job_id": pacing.job_id, "kind": pacing.kind,
-                                 "entries": [f"{pacing.job_id}:{entry}"]}
+            yield context.call_activity_with_retry(
+                LEAVE_ACTIVITY, STORAGE_RETRY,
+                {"job_id": pacing.job_id, "kind": pacing.kind, "entries": [f"{pacing.job_id}:{entry}"]},
             )
             return winner
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from generation.providers.base import ProviderError, RateLimitedError
 from jobs.clients import stores
-from jobs.config.pacing import LimiterConfig, limiter_config
+from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
 from jobs.config.settings import get_settings
 from jobs.domain.limiter_rules import Granted
 from jobs.domain.models import JobKind
@@ -70,6 +70,17 @@ async def leave_provider_queue(payload: dict[str, Any]) -> dict[str, Any]:
     return {"left": len(payload["entries"])}
 
 
+def limit_hint(kind: JobKind, limits: dict[str, float]) -> float | None:
+    """The rate the provider's x-ratelimit-limit-* headers allow for calls of `kind` (per minute)."""
+    if kind is JobKind.IMAGE:
+        wanted = [limits[name] for name in ("images", "requests") if name in limits]
+    else:
+        wanted = [limits["requests"]] if "requests" in limits else []
+        if "tokens" in limits:
+            wanted.append(limits["tokens"] / TOKENS_PER_TEXT_CALL)
+    return min(wanted) if wanted else None
+
+
 async def report_provider_answer(kind: JobKind, failure: ProviderError | None) -> None:
     """Tell the limiter how a call went: a 429 makes everyone wait; a success lets a learning
     limiter probe upwards. Best effort: the limiter only steers, the provider decides."""
@@ -78,7 +89,8 @@ async def report_provider_answer(kind: JobKind, failure: ProviderError | None) -
         return
     try:
         if isinstance(failure, RateLimitedError):
-            await stores().limiter.throttled(config, retry_after=failure.retry_after)
+            hint = limit_hint(kind, failure.limits)
+            await stores().limiter.throttled(config, retry_after=failure.retry_after, limit_hint=hint)
         elif failure is None:
             await stores().limiter.succeeded(config)
     except Exception:

@@ -23,9 +23,9 @@ class LimiterConfig:
     configured: float | None
     learn: bool
 
-    def horizon(self, state: rules.LimiterState) -> float:
+    def horizon(self, state: rules.LimiterState, *, now: float) -> float:
         """Firm grants reach this far ahead: two slots, and at least half a second for timer jitter."""
-        return max(0.5, 2 * 60.0 / rules.per_minute(state, self.configured))
+        return max(0.5, 2 * 60.0 / rules.per_minute(state, self.configured, now=now))
 
 
 def limiter_config(settings: Settings, kind: JobKind) -> LimiterConfig | None:

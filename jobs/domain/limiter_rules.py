@@ -11,6 +11,9 @@ state in one Table entity changed by ETag compare-and-swap, so every instance of
   a newcomer is never more than the horizon (plus its own turn) behind a burst already waiting.
 - A grant is kept until shortly after its last slot, so asking again (an activity run twice after a
   crash) returns the same slots and never spends new ones.
+- A configured limit is paced at a share of itself (the margin) that each 429 lowers by 3 % and time
+  slowly restores: calls start a little later than their slots (timers, dispatch), and a provider that
+  enforces its per-minute limit per second answers a call that comes early with 429.
 - Without a configured limit the rate is learned: halved on every 429 (and everyone pauses for the
   provider's retry-after), raised a little on every success, never above a limit the provider named.
 """
@@ -25,6 +28,10 @@ MIN_PER_MINUTE = 1.0
 DECREASE_FACTOR = 0.5
 INCREASE_SHARE = 0.05
 DEFAULT_PAUSE_SECONDS = 5.0
+# The configured limit's margin: lowered on each 429, restored by 1 % every 10 s, within these bounds.
+MARGIN_STEP = 0.03
+MIN_MARGIN = 0.7
+MARGIN_RECOVERY_PER_SECOND = 0.0005
 # A waiting request whose owner has not asked again this long after its estimate was abandoned
 # (its orchestration ended without leaving); a grant is kept this long after its last slot.
 ENTRY_GRACE_SECONDS = 120.0
@@ -57,6 +64,8 @@ class LimiterState:
     learned: float | None = None  # per minute, when learning
     ceiling: float | None = None  # per minute, as the provider's headers named it
     paused_until: float = 0.0
+    margin: float = 1.0  # share of a configured limit in force at `margin_at`
+    margin_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,16 @@ class Waiting:
 Answer = Granted | Waiting
 
 
-def per_minute(state: LimiterState, configured: float | None) -> float:
-    """The rate in force: the configured one, else the learned one (capped by the provider's)."""
+def margin(state: LimiterState, now: float) -> float:
+    """The share of a configured limit in force at `now` (restored over time since the last 429)."""
+    return min(1.0, state.margin + max(0.0, now - state.margin_at) * MARGIN_RECOVERY_PER_SECOND)
+
+
+def per_minute(state: LimiterState, configured: float | None, *, now: float = 0.0) -> float:
+    """The rate in force: the configured one less its margin, else the learned one (capped by the
+    provider's named limit)."""
     if configured is not None:
-        return configured
+        return configured * margin(state, now)
     learned = state.learned or INITIAL_PER_MINUTE
     return min(learned, state.ceiling) if state.ceiling else learned
 
@@ -145,7 +160,7 @@ def acquire(
     state = _prune(state, now)
     if entry_id in state.grants:
         return state, Granted(state.grants[entry_id].times)
-    interval = 60.0 / per_minute(state, configured)
+    interval = 60.0 / per_minute(state, configured, now=now)
     state = _enqueue(state, entry_id=entry_id, user=user, cost=cost, now=now)
     state = _grant_heads(state, now=now, interval=interval, horizon=horizon)
     if entry_id in state.grants:
@@ -189,6 +204,8 @@ def throttled(
         paused_until=max(state.paused_until, pause),
         learned=max(MIN_PER_MINUTE, current * DECREASE_FACTOR),
         ceiling=limit_hint or state.ceiling,
+        margin=max(MIN_MARGIN, margin(state, now) - MARGIN_STEP),
+        margin_at=now,
     )
 
 

@@ -34,6 +34,7 @@ def state_to_entity(state: rules.LimiterState) -> dict[str, Any]:
         "queue": [[e.id, e.user, e.cost, e.tag, e.seq, round(e.expires, 3)] for e in state.queue],
         "grants": {key: [list(g.times), round(g.keep_until, 3)] for key, g in state.grants.items()},
         "learned": state.learned, "ceiling": state.ceiling, "paused_until": state.paused_until,
+        "margin": state.margin, "margin_at": state.margin_at,
     }
     chunks = split_utf16(json.dumps(document, separators=(",", ":")))
     properties: dict[str, Any] = {f"{STATE_PREFIX}{i}": chunk for i, chunk in enumerate(chunks)}
@@ -54,6 +55,7 @@ def state_from_entity(entity: Mapping[str, Any] | None) -> rules.LimiterState:
                 for key, (times, keep) in data["grants"].items()},
         learned=data.get("learned"), ceiling=data.get("ceiling"),
         paused_until=float(data.get("paused_until", 0.0)),
+        margin=float(data.get("margin", 1.0)), margin_at=float(data.get("margin_at", 0.0)),
     )
 
 
@@ -73,7 +75,7 @@ class SlotLimiter:
             state = state_from_entity(entity)
             state, answer = rules.acquire(
                 state, entry_id=entry_id, user=user, cost=cost, now=self._clock(),
-                configured=config.configured, horizon=config.horizon(state),
+                configured=config.configured, horizon=config.horizon(state, now=self._clock()),
             )
             return state_to_entity(state), answer
 
@@ -82,17 +84,20 @@ class SlotLimiter:
     async def leave(self, config: LimiterConfig, entry_ids: set[str]) -> None:
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
             state = state_from_entity(entity)
-            interval = 60.0 / rules.per_minute(state, config.configured)
+            interval = 60.0 / rules.per_minute(state, config.configured, now=self._clock())
             left = rules.leave(state, entry_ids, interval=interval)
             return (None if left is None else state_to_entity(left)), None
 
         await self._swap(config, change)
 
-    async def throttled(self, config: LimiterConfig, *, retry_after: float | None) -> None:
-        """A 429 reached a caller: everyone waits, and a learning limiter slows down."""
+    async def throttled(
+        self, config: LimiterConfig, *, retry_after: float | None, limit_hint: float | None = None
+    ) -> None:
+        """A 429 reached a caller: everyone waits, and a learning limiter slows down (never above the
+        per-minute limit the provider named, when it named one)."""
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any], None]:
             state = rules.throttled(state_from_entity(entity), now=self._clock(), retry_after=retry_after,
-                                    limit_hint=None)
+                                    limit_hint=limit_hint)
             return state_to_entity(state), None
 
         await self._swap(config, change)

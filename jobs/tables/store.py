@@ -11,7 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -126,8 +131,8 @@ class JobStore:
         return IdempotencyConflictError(first_job_id, same_request=first_fingerprint == fingerprint)
 
     async def set_waiting(self, job_id: str, note: dict[str, Any] | None) -> None:
-        """Write (or clear) the job's `waiting` note; unconditional, since it is only a hint, and a
-        no-op for a deleted job (MERGE never creates a row)."""
+        """Write (or clear) the job's `waiting` note. Best effort and unconditional, since it is only a
+        hint that the next ask rewrites; a no-op for a deleted job (MERGE never creates a row)."""
         await self._ready()
         value = json.dumps(note, separators=(",", ":")) if note else ""
         try:
@@ -136,6 +141,8 @@ class JobStore:
             )
         except ResourceNotFoundError:
             logger.info("job %s: gone; waiting note not written", job_id)
+        except AzureError as exc:
+            logger.warning("job %s: waiting note not written: %s", job_id, exc)
 
     async def find_idempotent(self, user: str | None, key: str) -> tuple[str, str] | None:
         """(job id, request fingerprint) first stored under this idempotency key, or None."""

@@ -3,6 +3,8 @@ leaving the line, and AIMD learning."""
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.domain.limiter_rules import (
     ENTRY_GRACE_SECONDS,
     INITIAL_PER_MINUTE,
@@ -111,6 +113,19 @@ def test_a_429_pauses_everyone_and_halves_a_learned_rate_which_then_probes_up() 
     assert per_minute(capped, None) == 100
 
 
-def test_a_configured_rate_is_not_changed_by_learning() -> None:
+def test_a_configured_rate_loses_a_margin_per_429_that_time_restores() -> None:
+    assert per_minute(LimiterState(), 600, now=NOW) == 600
     state = throttled(LimiterState(), now=NOW, retry_after=1, limit_hint=None)
-    assert per_minute(state, 600) == 600
+    state = throttled(state, now=NOW, retry_after=1, limit_hint=None)
+    assert per_minute(state, 600, now=NOW) == pytest.approx(564)
+    assert per_minute(state, 600, now=NOW + 60) == pytest.approx(582)
+    assert per_minute(state, 600, now=NOW + 1000) == 600
+    for _ in range(20):
+        state = throttled(state, now=NOW, retry_after=1, limit_hint=None)
+    assert per_minute(state, 600, now=NOW) == pytest.approx(420)
+
+
+def test_a_limit_named_by_the_provider_caps_the_learned_rate() -> None:
+    state = throttled(LimiterState(learned=500), now=NOW, retry_after=1, limit_hint=120)
+    assert per_minute(state, None) == 120
+    assert per_minute(succeeded(state, limit_hint=None), None) == 120
