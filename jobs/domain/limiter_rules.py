@@ -32,6 +32,8 @@ DEFAULT_PAUSE_SECONDS = 5.0
 MARGIN_STEP = 0.03
 MIN_MARGIN = 0.7
 MARGIN_RECOVERY_PER_SECOND = 0.0005
+# 429s of calls already under way when the margin was lowered say nothing new: one step per this long.
+MARGIN_HOLD_SECONDS = 5.0
 # A waiting request whose owner has not asked again this long after its estimate was abandoned
 # (its orchestration ended without leaving); a grant is kept this long after its last slot.
 ENTRY_GRACE_SECONDS = 120.0
@@ -199,14 +201,22 @@ def throttled(
     """A 429: everyone pauses for the provider's retry-after, and the learned rate is halved."""
     current = state.learned or INITIAL_PER_MINUTE
     pause = now + (retry_after if retry_after is not None else DEFAULT_PAUSE_SECONDS)
+    lowered = _lowered_margin(state, now)
     return replace(
         state,
         paused_until=max(state.paused_until, pause),
         learned=max(MIN_PER_MINUTE, current * DECREASE_FACTOR),
         ceiling=limit_hint or state.ceiling,
-        margin=max(MIN_MARGIN, margin(state, now) - MARGIN_STEP),
-        margin_at=now,
+        margin=lowered[0],
+        margin_at=lowered[1],
     )
+
+
+def _lowered_margin(state: LimiterState, now: float) -> tuple[float, float]:
+    """(margin, since when): one step down, unless a step was taken moments ago."""
+    if state.margin_at and now - state.margin_at < MARGIN_HOLD_SECONDS:
+        return state.margin, state.margin_at
+    return max(MIN_MARGIN, margin(state, now) - MARGIN_STEP), now
 
 
 def succeeded(state: LimiterState, *, limit_hint: float | None) -> LimiterState:

@@ -116,13 +116,15 @@ def test_a_429_pauses_everyone_and_halves_a_learned_rate_which_then_probes_up() 
 def test_a_configured_rate_loses_a_margin_per_429_that_time_restores() -> None:
     assert per_minute(LimiterState(), 600, now=NOW) == 600
     state = throttled(LimiterState(), now=NOW, retry_after=1, limit_hint=None)
-    state = throttled(state, now=NOW, retry_after=1, limit_hint=None)
-    assert per_minute(state, 600, now=NOW) == pytest.approx(564)
-    assert per_minute(state, 600, now=NOW + 60) == pytest.approx(582)
+    state = throttled(state, now=NOW + 1, retry_after=1, limit_hint=None)  # the same episode: held
+    assert per_minute(state, 600, now=NOW) == pytest.approx(582)
+    state = throttled(state, now=NOW + 6, retry_after=1, limit_hint=None)
+    assert per_minute(state, 600, now=NOW + 6) == pytest.approx(565.8)
+    assert per_minute(state, 600, now=NOW + 66) == pytest.approx(583.8)
     assert per_minute(state, 600, now=NOW + 1000) == 600
-    for _ in range(20):
-        state = throttled(state, now=NOW, retry_after=1, limit_hint=None)
-    assert per_minute(state, 600, now=NOW) == pytest.approx(420)
+    for step in range(20):
+        state = throttled(state, now=NOW + 10 * step, retry_after=1, limit_hint=None)
+    assert per_minute(state, 600, now=NOW + 190) == pytest.approx(420)
 
 
 def test_a_limit_named_by_the_provider_caps_the_learned_rate() -> None:
