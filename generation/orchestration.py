@@ -78,57 +78,86 @@ def _retry_slot(context: df.DurableOrchestrationContext, pacing: Pacing | None, 
     return context.create_timer(times[0]) if times and times[0] > context.current_utc_datetime else None
 
 
-def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any], *, pacing: Pacing | None = None) -> Steps:
-    """Run one activity per output (some `started` already), each in its provider slot when paced,
-    retrying transient failures, until done, canceled or out of time."""
-    cancel = context.wait_for_external_event(CANCEL_EVENT)
-    deadline_timer = context.create_timer(deadline)
-    stop = [cancel, deadline_timer]
-    slotted = yield from _first_slots(context, pacing, progress.total, stop)
-    if not isinstance(slotted, dict):
-        return _stopped(slotted, cancel)
-    in_flight = {index: started.get(index) or _attempt(context, job_id, index, 0)
-                 for index in range(progress.total) if index not in slotted}
-    waiting: dict[int, Any] = {}
-    while in_flight or waiting or slotted:
-        timers = [*waiting.values(), *slotted.values()]
-        winner = yield context.task_any([*in_flight.values(), *timers, cancel, deadline_timer])
-        if winner in stop:
-            return _stopped(winner, cancel)
-        slot_due = [i for i, task in slotted.items() if task is winner]
-        if slot_due:
-            del slotted[slot_due[0]]
-            in_flight[slot_due[0]] = _attempt(context, job_id, slot_due[0], progress.attempts[slot_due[0]])
-            continue
-        retry_due = [i for i, task in waiting.items() if task is winner]
-        if retry_due:
-            index = retry_due[0]
-            del waiting[index]
-            progress.attempts[index] += 1
-            slot = yield from _retry_slot(context, pacing, index, progress.attempts[index], stop)
-            if slot in stop:
-                return _stopped(slot, cancel)
+class _Fanout:
+    """The outputs under way: activities in flight, and timers until a retry or a provider slot."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, *,
+                 pacing: Pacing | None, stop: list[Any]) -> None:
+        self.context, self.job_id, self.progress = context, job_id, progress
+        self.pacing, self.stop = pacing, stop
+        self.in_flight: dict[int, Any] = {}
+        self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
+
+    def start(self, index: int) -> None:
+        self.in_flight[index] = _attempt(self.context, self.job_id, index, self.progress.attempts[index])
+
+    def tasks(self) -> list[Any]:
+        return [*self.in_flight.values(), *(timer for timer, _ in self.waiting.values()), *self.stop]
+
+    def timer_fired(self, winner: Any) -> Steps:
+        """Start the output whose timer fired; a retry whose back-off ended asks for its slot first.
+        Returns the stop task when a cancel or the deadline ended that wait."""
+        index = next(i for i, (timer, _) in self.waiting.items() if timer is winner)
+        _, has_slot = self.waiting.pop(index)
+        if not has_slot:
+            self.progress.attempts[index] += 1
+            attempt = self.progress.attempts[index]
+            slot = yield from _retry_slot(self.context, self.pacing, index, attempt, self.stop)
+            if slot in self.stop:
+                return slot
             if slot is not None:
-                slotted[index] = slot
-                continue
-            in_flight[index] = _attempt(context, job_id, index, progress.attempts[index])
-            continue
-        index = next(i for i, task in in_flight.items() if task is winner)
-        del in_flight[index]
+                self.waiting[index] = (slot, True)
+                return None
+        self.start(index)
+        return None
+
+    def finished(self, winner: Any) -> str | None:
+        """Record an activity's answer; "canceled" when the row says stop."""
+        index = next(i for i, task in self.in_flight.items() if task is winner)
+        del self.in_flight[index]
         result = _result_of(winner, index)
+        progress = self.progress
         if result["status"] == "canceled":
             return "canceled"  # the row says stop; the cancel event may still be on its way
         if result["status"] == "retry" and may_retry(progress.attempts[index]):
             delay = retry_delay(progress.attempts[index], result.get("retry_after"))
-            waiting[index] = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
-            continue
+            moment = self.context.current_utc_datetime + timedelta(seconds=delay)
+            self.waiting[index] = (self.context.create_timer(moment), False)
+            return None
         if result["status"] == "succeeded":
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
             progress.failures[index] = result["error"]
-        context.set_custom_status(progress.custom_status("running"))
+        self.context.set_custom_status(progress.custom_status("running"))
+        return None
+
+
+def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
+                  deadline: Any, started: dict[int, Any], *, pacing: Pacing | None = None) -> Steps:
+    """Run one activity per output (some `started` already), each in its provider slot when paced,
+    retrying transient failures, until done, canceled or out of time."""
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    stop = [cancel, context.create_timer(deadline)]
+    slotted = yield from _first_slots(context, pacing, progress.total, stop)
+    if not isinstance(slotted, dict):
+        return _stopped(slotted, cancel)
+    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop)
+    fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
+    for index in range(progress.total):
+        if index not in slotted:
+            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index, 0)
+    while fanout.in_flight or fanout.waiting:
+        winner = yield context.task_any(fanout.tasks())
+        if winner in stop:
+            return _stopped(winner, cancel)
+        if winner in fanout.in_flight.values():
+            ended = fanout.finished(winner)
+        else:
+            stopped = yield from fanout.timer_fired(winner)
+            ended = None if stopped is None else _stopped(stopped, cancel)
+        if ended is not None:
+            return ended
     return "completed"
 
 

@@ -198,25 +198,20 @@ def leave(state: LimiterState, entry_ids: set[str], *, interval: float) -> Limit
 def throttled(
     state: LimiterState, *, now: float, retry_after: float | None, limit_hint: float | None
 ) -> LimiterState:
-    """A 429: everyone pauses for the provider's retry-after, and the learned rate is halved."""
-    current = state.learned or INITIAL_PER_MINUTE
+    """A 429: everyone pauses for the provider's retry-after; the learned rate halves and a configured
+    limit's margin steps down, once per `MARGIN_HOLD_SECONDS` (the calls already under way when they
+    were lowered say nothing new)."""
     pause = now + (retry_after if retry_after is not None else DEFAULT_PAUSE_SECONDS)
-    lowered = _lowered_margin(state, now)
-    return replace(
-        state,
-        paused_until=max(state.paused_until, pause),
-        learned=max(MIN_PER_MINUTE, current * DECREASE_FACTOR),
-        ceiling=limit_hint or state.ceiling,
-        margin=lowered[0],
-        margin_at=lowered[1],
-    )
-
-
-def _lowered_margin(state: LimiterState, now: float) -> tuple[float, float]:
-    """(margin, since when): one step down, unless a step was taken moments ago."""
+    paused = replace(state, paused_until=max(state.paused_until, pause), ceiling=limit_hint or state.ceiling)
     if state.margin_at and now - state.margin_at < MARGIN_HOLD_SECONDS:
-        return state.margin, state.margin_at
-    return max(MIN_MARGIN, margin(state, now) - MARGIN_STEP), now
+        return paused
+    current = state.learned or INITIAL_PER_MINUTE
+    return replace(
+        paused,
+        learned=max(MIN_PER_MINUTE, current * DECREASE_FACTOR),
+        margin=max(MIN_MARGIN, margin(state, now) - MARGIN_STEP),
+        margin_at=now,
+    )
 
 
 def succeeded(state: LimiterState, *, limit_hint: float | None) -> LimiterState:

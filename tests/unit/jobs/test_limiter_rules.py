@@ -131,3 +131,11 @@ def test_a_limit_named_by_the_provider_caps_the_learned_rate() -> None:
     state = throttled(LimiterState(learned=500), now=NOW, retry_after=1, limit_hint=120)
     assert per_minute(state, None) == 120
     assert per_minute(succeeded(state, limit_hint=None), None) == 120
+
+
+def test_a_run_of_429s_halves_a_learned_rate_once() -> None:
+    state = LimiterState()
+    for second in range(4):
+        state = throttled(state, now=NOW + second, retry_after=1, limit_hint=None)
+    assert per_minute(state, None) == INITIAL_PER_MINUTE / 2
+    assert state.paused_until == NOW + 4
