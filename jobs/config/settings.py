@@ -60,6 +60,7 @@ class Settings:
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
     trust_forwarded_headers: bool = True
+    easy_auth_enabled: bool = False
     quota_jobs_in_flight: int | None = None
     quota_images_per_day: int | None = None
     provider_images_per_minute: int | None = None
@@ -150,6 +151,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
         # Status URLs believe X-Forwarded-Proto/-Host; "false" when clients can bypass the front door.
         trust_forwarded_headers=_flag(env, "TRUST_FORWARDED_HEADERS"),
+        # App Service sets this when its Authentication (Easy Auth) is on; only then are the
+        # X-MS-CLIENT-PRINCIPAL-* headers the platform's rather than whatever a client sent.
+        easy_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() in ("true", "1"),
         quota_jobs_in_flight=_optional_int(env, "QUOTA_JOBS_IN_FLIGHT", low=1, high=MAX_JOBS_IN_FLIGHT),
         quota_images_per_day=_optional_int(env, "QUOTA_IMAGES_PER_DAY", low=1, high=10**9),
         provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
