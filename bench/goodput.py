@@ -27,8 +27,8 @@ from datetime import datetime
 import aiohttp
 from _common import add_azurite_option, fresh_azurite, percentile, start_product_app
 
-from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers.devhost import DevhostProcess
+from testing.devhost import DevhostProcess
+from testing.fakes.openai_server import FakeOpenAI
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 

@@ -1,7 +1,7 @@
 """The generation orchestrator: a deterministic generator replayed by Durable Functions.
 
 No I/O, clock, random or settings reads here: the activities do those, the orchestrator only decides.
-History carries ids and small dicts, never image bytes or answers.
+History carries ids and the small typed payloads of `jobs.contracts`, never image bytes or answers.
 """
 
 from __future__ import annotations
@@ -12,12 +12,28 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from generation.delivery import delivery_activity
 from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import may_retry, retry_delay
+from jobs.contracts import (
+    CANCEL_EVENT,
+    FINALIZE_JOB,
+    GENERATE_OUTPUT,
+    INTERNAL,
+    MARK_JOB_RUNNING,
+    DeliverJobInput,
+    ErrorPayload,
+    FinalizeRequest,
+    FinalizeResult,
+    JobRef,
+    Outcome,
+    OutputRequest,
+    OutputResult,
+    StartResult,
+    delivery_activity,
+    error_payload,
+)
 from jobs.domain.messages import usable_output_count
 
-CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
 
 Steps = Generator[Any, Any, Any]
@@ -29,7 +45,7 @@ class _Progress:
     def __init__(self, total: int) -> None:
         self.total = total
         self.attempts = dict.fromkeys(range(total), 0)
-        self.failures: dict[int, dict[str, str]] = {}
+        self.failures: dict[int, ErrorPayload] = {}
         self.succeeded = 0
         self.job_finished = False  # the write that stored the last output also finished the job
 
@@ -37,16 +53,18 @@ class _Progress:
         return {"state": state, "completed": self.succeeded, "total": self.total}
 
 
-def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int, attempt: int) -> Any:
-    return context.call_activity("generate_output", {"job_id": job_id, "index": index, "attempt": attempt})
+def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int) -> Any:
+    request: OutputRequest = {"job_id": job_id, "index": index}
+    return context.call_activity(GENERATE_OUTPUT, request)
 
 
-def _result_of(task: Any, index: int) -> dict[str, Any]:
+def _result_of(task: Any, index: int) -> OutputResult:
     """An activity's answer; an activity that crashed counts as a transient failure."""
     value = task.result
     if isinstance(value, dict):
-        return value
-    return {"index": index, "status": "retry", "error": {"code": "internal", "message": "The worker failed."}}
+        result: OutputResult = value  # type: ignore[assignment]  # JSON from the generate_output activity
+        return result
+    return {"index": index, "status": "retry", "error": error_payload(INTERNAL)}
 
 
 def _planned_outputs(plan: Any) -> int:
@@ -54,7 +72,7 @@ def _planned_outputs(plan: Any) -> int:
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
-def _stopped(winner: Any, cancel: Any) -> str:
+def _stopped(winner: Any, cancel: Any) -> Outcome:
     return "canceled" if winner is cancel else "deadline_exceeded"
 
 
@@ -88,9 +106,6 @@ class _Fanout:
         self.in_flight: dict[int, Any] = {}
         self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
 
-    def start(self, index: int) -> None:
-        self.in_flight[index] = _attempt(self.context, self.job_id, index, self.progress.attempts[index])
-
     def tasks(self) -> list[Any]:
         return [*self.in_flight.values(), *(timer for timer, _ in self.waiting.values()), *self.stop]
 
@@ -108,10 +123,10 @@ class _Fanout:
             if slot is not None:
                 self.waiting[index] = (slot, True)
                 return None
-        self.start(index)
+        self.in_flight[index] = _attempt(self.context, self.job_id, index)
         return None
 
-    def finished(self, winner: Any) -> str | None:
+    def finished(self, winner: Any) -> Outcome | None:
         """Record an activity's answer; "canceled" when the row says stop."""
         index = next(i for i, task in self.in_flight.items() if task is winner)
         del self.in_flight[index]
@@ -128,13 +143,14 @@ class _Fanout:
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
-            progress.failures[index] = result["error"]
+            progress.failures[index] = result.get("error") or error_payload(INTERNAL)
         self.context.set_custom_status(progress.custom_status("running"))
         return None
 
 
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any], *, pacing: Pacing | None = None) -> Steps:
+                  deadline: Any, started: dict[int, Any], *,
+                  pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
     """Run one activity per output (some `started` already), each in its provider slot when paced,
     retrying transient failures, until done, canceled or out of time."""
     cancel = context.wait_for_external_event(CANCEL_EVENT)
@@ -146,7 +162,7 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
     fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
     for index in range(progress.total):
         if index not in slotted:
-            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index, 0)
+            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index)
     while fanout.in_flight or fanout.waiting:
         winner = yield context.task_any(fanout.tasks())
         if winner in stop:
@@ -167,7 +183,8 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str)
     if activity is None:
         return False
     try:
-        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, {"job_id": job_id})
+        request: JobRef = {"job_id": job_id}
+        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, request)
     except Exception:  # the activity logged why; the job's own status is already final
         return False
     return True
@@ -178,43 +195,44 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     job_id = context.instance_id
     plan = context.get_input()
     paced = isinstance(plan, dict) and bool(plan.get("paced"))
-    starting = context.call_activity("mark_job_running", {"job_id": job_id})
+    mark: JobRef = {"job_id": job_id}
+    starting = context.call_activity(MARK_JOB_RUNNING, mark)
     # The outputs the queue message announced start with the mark, not after it (unless they must
     # wait for provider slots). An output of a job that may not run reads the row and ends.
-    started = {} if paced else {index: _attempt(context, job_id, index, 0)
+    started = {} if paced else {index: _attempt(context, job_id, index)
                                 for index in range(_planned_outputs(plan))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
-    start = yield starting
+    start: StartResult = yield starting
     if not start["proceed"]:
         context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
-            delivered = yield from _deliver(context, job_id, start["channel"])
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""))
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
-    progress = _Progress(start["total"])
+    progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
-    deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])
-    pacing = Pacing(job_id, start["kind"], start.get("user"), deadline) if paced else None
+    deadline = context.current_utc_datetime + timedelta(seconds=start.get("deadline_seconds", 0))
+    pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline) if paced else None
     outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
+    final: FinalizeResult
     if outcome == "completed" and progress.job_finished:
-        final: dict[str, Any] = {"status": "succeeded", "notify": True}
+        final = {"status": "succeeded", "notify": True}
     else:
-        failures = {str(i): e for i, e in progress.failures.items()}
-        final = yield context.call_activity(
-            "finalize_job", {"job_id": job_id, "outcome": outcome, "failures": failures}
-        )
+        failures = {str(index): error for index, error in progress.failures.items()}
+        request: FinalizeRequest = {"job_id": job_id, "outcome": outcome, "failures": failures}
+        final = yield context.call_activity(FINALIZE_JOB, request)
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:
-        delivered = yield from _deliver(context, job_id, start["channel"])
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""))
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
-    data = context.get_input() or {}
+    data: DeliverJobInput = context.get_input()
     delivered = yield from _deliver(context, data["job_id"], data["channel"])
     return {"job_id": data["job_id"], "delivered": delivered}

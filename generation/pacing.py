@@ -15,8 +15,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-ACQUIRE_ACTIVITY = "acquire_provider_slots"
-LEAVE_ACTIVITY = "leave_provider_queue"
+from jobs.contracts import ACQUIRE_PROVIDER_SLOTS, LEAVE_PROVIDER_QUEUE, LeaveRequest, SlotAnswer, SlotRequest
+
 # The limiter's record is in Table Storage: a blip there is ridden out, not turned into a failed job
 # (asking again with the same entry id is idempotent).
 STORAGE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=6)
@@ -36,16 +36,16 @@ class Pacing:
     user: str | None
     deadline: datetime
 
-    def ask(self, entry: str, count: int, *, waited: bool) -> dict[str, Any]:
+    def ask(self, entry: str, count: int, *, waited: bool) -> SlotRequest:
         return {
             "job_id": self.job_id, "kind": self.kind, "user": self.user, "entry": f"{self.job_id}:{entry}",
             "count": count, "waited": waited, "deadline": self.deadline.isoformat(),
         }
 
 
-def _sleep_until(context: df.DurableOrchestrationContext, wake_at: str) -> datetime:
+def _sleep_until(context: df.DurableOrchestrationContext, wake_at: str | None) -> datetime:
     now: datetime = context.current_utc_datetime
-    wanted = datetime.fromisoformat(wake_at.replace("Z", "+00:00"))
+    wanted = datetime.fromisoformat(wake_at.replace("Z", "+00:00")) if wake_at else now
     return min(max(wanted, now + MIN_SLEEP), now + MAX_SLEEP)
 
 
@@ -55,20 +55,20 @@ def wait_for_slots(
     """Slot times for `count` calls (one per call), or the task of `stop` that ended the wait."""
     waited = False
     while True:
-        answer = yield context.call_activity_with_retry(
-            ACQUIRE_ACTIVITY, STORAGE_RETRY, pacing.ask(entry, count, waited=waited)
+        answer: SlotAnswer = yield context.call_activity_with_retry(
+            ACQUIRE_PROVIDER_SLOTS, STORAGE_RETRY, pacing.ask(entry, count, waited=waited)
         )
         if answer["granted"]:
-            return [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in answer["times"]]
+            return [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in answer.get("times", [])]
         waited = True
-        timer = context.create_timer(_sleep_until(context, answer["wake_at"]))
+        timer = context.create_timer(_sleep_until(context, answer.get("wake_at")))
         winner = yield context.task_any([timer, *stop])
         if winner is not timer:
             timer.cancel()
-            yield context.call_activity_with_retry(
-                LEAVE_ACTIVITY, STORAGE_RETRY,
-                {"job_id": pacing.job_id, "kind": pacing.kind, "entries": [f"{pacing.job_id}:{entry}"]},
-            )
+            leave: LeaveRequest = {
+                "job_id": pacing.job_id, "kind": pacing.kind, "entries": [f"{pacing.job_id}:{entry}"]
+            }
+            yield context.call_activity_with_retry(LEAVE_PROVIDER_QUEUE, STORAGE_RETRY, leave)
             return winner
 
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from generation.providers.base import ProviderError, RateLimitedError
-from jobs.clients import stores
 from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
-from jobs.config.settings import get_settings
+from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
 from jobs.domain.limiter_rules import Granted
 from jobs.domain.models import JobKind
 from jobs.http.resource import iso_utc
+from jobs.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -25,49 +24,48 @@ REASON = "provider_rate_limit"
 ANONYMOUS = "anonymous"
 
 
-def _config(kind: str) -> LimiterConfig | None:
-    return limiter_config(get_settings(), JobKind(kind))
+def _config(services: Services, kind: str) -> LimiterConfig | None:
+    return limiter_config(services.settings, JobKind(kind))
 
 
 def _iso(epoch: float) -> str:
     return iso_utc(datetime.fromtimestamp(epoch, UTC))
 
 
-async def acquire_provider_slots(payload: dict[str, Any]) -> dict[str, Any]:
+async def acquire_provider_slots(services: Services, ask: SlotRequest) -> SlotAnswer:
     """Slots for `count` calls of job `job_id` (`entry` names this ask), or where it stands in line.
 
     `wake_at` tells the orchestrator when to ask again: shortly before its turn, when the slots can
     be granted firmly. The job's `waiting` note is written while it waits and cleared once granted.
     """
-    job_id = str(payload["job_id"])
-    config = _config(str(payload["kind"]))
+    job_id = ask["job_id"]
+    config = _config(services, ask["kind"])
     if config is None:
         return {"granted": True, "times": []}
-    bundle = stores()
-    answer = await bundle.limiter.acquire(
-        config, entry_id=str(payload["entry"]), user=str(payload.get("user") or ANONYMOUS),
-        cost=int(payload["count"]),
+    answer = await services.limiter.acquire(
+        config, entry_id=ask["entry"], user=ask["user"] or ANONYMOUS, cost=int(ask["count"])
     )
     if isinstance(answer, Granted):
-        if payload.get("waited"):
-            await bundle.jobs.set_waiting(job_id, None)
+        if ask["waited"]:
+            await services.jobs.set_waiting(job_id, None)
         return {"granted": True, "times": [_iso(moment) for moment in answer.times]}
-    note = {"reason": REASON, "position": answer.position, "estimated_start_at": _iso(answer.estimate)}
-    deadline = payload.get("deadline")
-    if deadline and datetime.fromisoformat(str(deadline)).timestamp() < answer.estimate:
+    note: WaitingNote = {
+        "reason": REASON, "position": answer.position, "estimated_start_at": _iso(answer.estimate)
+    }
+    if datetime.fromisoformat(ask["deadline"]).timestamp() < answer.estimate:
         note["likely_past_deadline"] = True
-    await bundle.jobs.set_waiting(job_id, note)
+    await services.jobs.set_waiting(job_id, dict(note))
     logger.info("job %s: waiting for provider capacity (position %d)", job_id, answer.position)
-    return {"granted": False, "wake_at": _iso(answer.wake_at), **note}
+    return {"granted": False, "wake_at": _iso(answer.wake_at), "waiting": note}
 
 
-async def leave_provider_queue(payload: dict[str, Any]) -> dict[str, Any]:
+async def leave_provider_queue(services: Services, request: LeaveRequest) -> int:
     """Give up waiting (canceled, out of time): the line moves up; the note is cleared."""
-    config = _config(str(payload["kind"]))
+    config = _config(services, request["kind"])
     if config is not None:
-        await stores().limiter.leave(config, {str(entry) for entry in payload["entries"]})
-    await stores().jobs.set_waiting(str(payload["job_id"]), None)
-    return {"left": len(payload["entries"])}
+        await services.limiter.leave(config, set(request["entries"]))
+    await services.jobs.set_waiting(request["job_id"], None)
+    return len(request["entries"])
 
 
 def limit_hint(kind: JobKind, limits: dict[str, float]) -> float | None:
@@ -81,17 +79,17 @@ def limit_hint(kind: JobKind, limits: dict[str, float]) -> float | None:
     return min(wanted) if wanted else None
 
 
-async def report_provider_answer(kind: JobKind, failure: ProviderError | None) -> None:
+async def report_provider_answer(services: Services, kind: JobKind, failure: ProviderError | None) -> None:
     """Tell the limiter how a call went: a 429 makes everyone wait; a success lets a learning
     limiter probe upwards. Best effort: the limiter only steers, the provider decides."""
-    config = limiter_config(get_settings(), kind)
+    config = limiter_config(services.settings, kind)
     if config is None:
         return
     try:
         if isinstance(failure, RateLimitedError):
             hint = limit_hint(kind, failure.limits)
-            await stores().limiter.throttled(config, retry_after=failure.retry_after, limit_hint=hint)
+            await services.limiter.throttled(config, retry_after=failure.retry_after, limit_hint=hint)
         elif failure is None:
-            await stores().limiter.succeeded(config)
+            await services.limiter.succeeded(config)
     except Exception:
         logger.warning("the provider limiter could not be told about a call", exc_info=True)

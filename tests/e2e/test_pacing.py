@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import StartApp
-from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers.devhost import DevhostProcess, wait_for
+from testing.devhost import DevhostProcess, wait_for
+from testing.fakes.openai_server import FakeOpenAI
+from testing.fixtures import StartApp
 
 pytestmark = pytest.mark.e2e
 

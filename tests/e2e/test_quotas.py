@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.e2e.conftest import StartApp
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
+from testing.fixtures import StartApp
 
 pytestmark = pytest.mark.e2e
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from line_webhook import texts
+from testing.devhost import DevhostProcess
+from testing.factories_line import as_redelivery, source, text_event, user_id
+from testing.fakes.line_server import FakeLine
 from tests.e2e.line.conftest import _run, jobs_of, post_events, sent_to
-from tests.factories_line import as_redelivery, source, text_event, user_id
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess
 
 pytestmark = pytest.mark.e2e
 
