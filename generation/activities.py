@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from generation.pacing_activities import report_provider_answer
 from generation.providers import provider_for
 from generation.providers.base import ProviderError
 from jobs.contracts import (
@@ -48,6 +49,8 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
         "total": job.total,
         "channel": job.channel.value,
         "deadline_seconds": services.settings.generation_deadline_seconds,
+        "kind": job.kind.value,
+        "user": job.user,
     }
 
 
@@ -107,7 +110,9 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
     try:
         output, read = await _produce(services, job, index)
     except ProviderError as exc:
+        await report_provider_answer(services, job.kind, exc)
         return _provider_failure(job_id, index, exc)
+    await report_provider_answer(services, job.kind, None)
     try:
         recorded = await services.jobs.record_progress(job_id, [output], read=read)
     except JobNotFoundError:

@@ -17,12 +17,15 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
     return status is not None and status.runtime_status is not None
 
 
-async def start_generation(client: df.DurableOrchestrationClient, message: JobMessage) -> bool:
+async def start_generation(
+    client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool = False
+) -> bool:
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
     it would replace that instance and run the job's orchestration a second time. The message's
-    output count becomes the orchestration input, so the outputs can start without waiting for the row.
+    output count becomes the orchestration input, so the outputs can start without waiting for the row
+    (unless `paced`: then they wait for provider slots).
     """
     job_id = message.job_id
     if await _instance_exists(client, job_id):
@@ -30,6 +33,8 @@ async def start_generation(client: df.DurableOrchestrationClient, message: JobMe
         return False
     try:
         plan: GenerationPlan | None = None if message.outputs is None else {"outputs": message.outputs}
+        if paced:
+            plan = {**(plan or {}), "paced": True}
         await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.

@@ -22,6 +22,8 @@ from jobs.queues.base import JobQueue
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
 from jobs.tables.events import EventLedger
+from jobs.tables.limiter import SlotLimiter
+from jobs.tables.quotas import QuotaStore
 from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class Services:
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
+    quotas: QuotaStore
+    limiter: SlotLimiter
     _closers: list[Closer] = field(default_factory=list, repr=False)
     _components: dict[Callable[[Services], Any], Any] = field(default_factory=dict, repr=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -159,12 +163,15 @@ def build_services(settings: Settings) -> Services:
         closers.append(credential.close)  # closed last: the closers run in reverse
     closers += [tables.close, blobs.close]
     queue = _build_queue(settings, credential, closers)
+    quotas = QuotaStore(tables, limits=settings.quota_limits)
     return Services(
         settings=settings,
-        jobs=JobStore(tables),
+        jobs=JobStore(tables, on_finished=quotas.release),
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),
+        quotas=quotas,
+        limiter=SlotLimiter(tables),
         _closers=closers,
     )
 

@@ -44,10 +44,10 @@ async def _blob_names(services: Services, job_id: str) -> list[str]:
 
 
 async def test_mark_running_tells_the_orchestrator_what_it_needs(svc: Services) -> None:
-    job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE))
+    job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE, user="line:U1"))
     answer = await activities.mark_job_running(svc, job.id)
     assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
-                      "deadline_seconds": 600}
+                      "deadline_seconds": 600, "kind": "image", "user": "line:U1"}
     assert (await svc.jobs.get(job.id)).status is JobStatus.RUNNING
 
 

@@ -35,9 +35,12 @@ from jobs.config.settings import Settings, load_settings
 from jobs.contracts import deliver_instance_id
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
+from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
 from jobs.tables.events import EventLedger
+from jobs.tables.limiter import SlotLimiter
+from jobs.tables.quotas import QuotaStore
 from jobs.tables.store import JobStore
 from testing.durable_engine import drop_task_hub, running_engine
 from testing.factories import make_job
@@ -114,6 +117,8 @@ async def world(
         outputs=OutputStore(blobs, container=unique_name),
         queue=ServiceBusJobQueue(FakeServiceBusClient(broker, queue_name=QUEUE), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
+        quotas=QuotaStore(tables, limits=QuotaLimits()),
+        limiter=SlotLimiter(tables, table=f"{unique_name}pacing"),
     )
     yield World(broker, stores, durable, blobs, unique_name)
     for suffix in ("jobs", "index", "idem", "events"):
