@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from generation.conversation_turns import answer_in_conversation
 from generation.pacing_activities import report_provider_answer
 from generation.providers import provider_for
 from generation.providers.base import ProviderError
@@ -86,7 +87,10 @@ async def _produce(services: Services, job: Job, index: int) -> tuple[Output, Jo
     """The output, and the row as read meanwhile (None when it was deleted, or for text)."""
     provider = services.component(provider_for)
     if job.kind is JobKind.TEXT:
-        text = await provider.generate_text(prompt=job.prompt)
+        if job.conversation_id is not None:
+            text = await answer_in_conversation(services, job, provider)
+        else:  # a text job accepted before conversations existed
+            text = await provider.generate_text(prompt=job.prompt)
         return Output(index=index, content_type="text/plain", text=text), None
     png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
     # The row is read while the blobs upload: recording the output needs its latest ETag.

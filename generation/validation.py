@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.domain.conversations import MAX_CONVERSATION_ID_CHARS, is_valid_conversation_id
 from jobs.domain.models import (
     DEFAULT_SIZE,
     IMAGE_SIZES,
@@ -19,7 +20,7 @@ from jobs.domain.models import (
 
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-FIELDS = ("prompt", "kind", "n", "size", "user")
+FIELDS = ("prompt", "kind", "n", "size", "user", "conversation_id")
 
 
 @dataclass
@@ -87,6 +88,22 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
     return value
 
 
+def _check_conversation(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if kind is not JobKind.TEXT:
+        errors.append(_field_error("conversation_id", "is only for kind text"))
+        return None
+    if not isinstance(value, str) or not is_valid_conversation_id(value):
+        errors.append(_field_error(
+            "conversation_id",
+            f"must be 1 to {MAX_CONVERSATION_ID_CHARS} letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit",
+        ))
+        return None
+    return value
+
+
 def _load_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
@@ -111,9 +128,10 @@ def parse_generation_request(body: bytes) -> JobRequest:
     n = _check_n(data.get("n", 1), kind, errors)
     size = _check_size(data.get("size", DEFAULT_SIZE), errors)
     user = _check_user(data.get("user"), errors)
+    conversation_id = _check_conversation(data.get("conversation_id"), kind, errors)
     if errors:
         raise InvalidRequestError(422, "The request has invalid fields.", errors)
-    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user)
+    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user, conversation_id=conversation_id)
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -131,9 +149,14 @@ def check_idempotency_key(value: str | None) -> str | None:
 
 def request_fingerprint(request: JobRequest) -> str:
     """A digest of what was asked for, so a reused idempotency key with another body is detected."""
+    fields: dict[str, object] = {
+        "prompt": request.prompt, "kind": request.kind.value, "n": request.n, "size": request.size,
+        "user": request.user,
+    }
+    if request.conversation_id is not None:  # absent, fingerprints stay those of earlier versions
+        fields["conversation_id"] = request.conversation_id
     canonical = json.dumps(
-        {"prompt": request.prompt, "kind": request.kind.value, "n": request.n, "size": request.size,
-         "user": request.user},
+        fields,
         sort_keys=True,
         separators=(",", ":"),
     )

@@ -21,6 +21,7 @@ from jobs.config.settings import Settings, load_settings
 from jobs.queues.base import JobQueue
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
+from jobs.tables.conversations import ConversationStore
 from jobs.tables.events import EventLedger
 from jobs.tables.limiter import SlotLimiter
 from jobs.tables.quotas import QuotaStore
@@ -46,6 +47,7 @@ class Services:
     events: EventLedger
     quotas: QuotaStore
     limiter: SlotLimiter
+    conversations: ConversationStore
     _closers: list[Closer] = field(default_factory=list, repr=False)
     _components: dict[Callable[[Services], Any], Any] = field(default_factory=dict, repr=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -172,6 +174,7 @@ def build_services(settings: Settings) -> Services:
         events=EventLedger(tables),
         quotas=quotas,
         limiter=SlotLimiter(tables),
+        conversations=ConversationStore(tables),
         _closers=closers,
     )
 

@@ -9,7 +9,7 @@ from jobs.http.principal import owner_of
 from jobs.http.responses import json_response
 from jobs.http.urls import base_url
 from jobs.services import services
-from status import control, health, jobs_api, outputs_api
+from status import control, conversations_api, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
 
@@ -81,6 +81,20 @@ async def delete_generation(
             job_id, jobs=services().jobs, outputs=services().outputs, client=client, owner=_owner(req)),
         job_id=job_id,
     )
+
+
+@bp.function_name("get_conversation")
+@bp.route(route="conversations/{id}", methods=["GET"])
+async def get_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(lambda: conversations_api.get_conversation(
+        req.route_params["id"], req.params, store=services().conversations, owner=_owner(req)))
+
+
+@bp.function_name("delete_conversation")
+@bp.route(route="conversations/{id}", methods=["DELETE"])
+async def delete_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(lambda: conversations_api.delete_conversation(
+        req.route_params["id"], req.params, store=services().conversations, owner=_owner(req)))
 
 
 @bp.function_name("health")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.domain.errors import ConversationNotFoundError, InvalidCursorError, JobNotFoundError
 from jobs.http.principal import NotSignedInError, NotYoursError, refusal
 from jobs.http.responses import problem
 from status.queries import InvalidQueryError
@@ -17,6 +17,12 @@ logger = logging.getLogger(__name__)
 
 def not_found(job_id: str) -> func.HttpResponse:
     return problem(404, detail=f"No generation job with id '{job_id}' exists.")
+
+
+def _missing(error: JobNotFoundError | ConversationNotFoundError) -> func.HttpResponse:
+    if isinstance(error, ConversationNotFoundError):
+        return problem(404, detail=f"No conversation with id '{error.conversation_id}' exists.")
+    return not_found(error.job_id)
 
 
 async def answer(
@@ -38,8 +44,8 @@ async def answer(
             detail="The cursor is not one this service issued; start again without it.",
             errors=[{"field": "cursor", "message": "is malformed or was altered"}],
         )
-    except JobNotFoundError as missing:
-        return not_found(missing.job_id)
+    except (JobNotFoundError, ConversationNotFoundError) as missing:
+        return _missing(missing)
     except Exception:
         # The trace goes to the log only; the client learns nothing about internals.
         logger.exception("job %s: unexpected error answering a status API request", job_id or "-")

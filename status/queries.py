@@ -83,6 +83,15 @@ def _parse_user(raw: str | None, errors: list[dict[str, str]]) -> str | None:
     return raw
 
 
+def parse_user(params: Mapping[str, str]) -> str | None:
+    """`?user=` alone (the conversation routes); a bad value is an InvalidQueryError."""
+    errors: list[dict[str, str]] = []
+    user = _parse_user(params.get("user"), errors)
+    if errors:
+        raise InvalidQueryError(errors)
+    return user
+
+
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     """`?user=&status=&limit=&cursor=`; every bad parameter is named in one InvalidQueryError."""
     errors: list[dict[str, str]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
@@ -76,4 +77,6 @@ class Provider(Protocol):
         """PNG bytes of one image of `size` ("WIDTHxHEIGHT")."""
         ...
 
-    async def generate_text(self, *, prompt: str) -> str: ...
+    async def generate_text(self, *, prompt: str, history: Sequence[tuple[str, str]] = ()) -> str:
+        """An answer to `prompt`, after the conversation's earlier (role, content) messages."""
+        ...

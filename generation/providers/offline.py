@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import textwrap
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -41,14 +42,17 @@ class OfflineProvider:
         # Encoding a large PNG takes tens of milliseconds: keep the event loop free meanwhile.
         return await asyncio.to_thread(render_placeholder, prompt, width=width, height=height, index=index)
 
-    async def generate_text(self, *, prompt: str) -> str:
+    async def generate_text(self, *, prompt: str, history: Sequence[tuple[str, str]] = ()) -> str:
         self._check(prompt)
         await self._simulate_latency()
         digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
+        # Says what it was shown of the conversation, so continuity can be seen without an AI service.
+        earlier = sum(1 for role, _ in history if role == "user")
+        remembered = f"\n\nEarlier questions I was shown: {earlier}" if history else ""
         return (
             "This is a placeholder answer from the offline provider (no AI service is configured).\n\n"
             f"You asked:\n{prompt}\n\n"
-            f"Answer id: {digest}"
+            f"Answer id: {digest}{remembered}"
         )
 
     async def aclose(self) -> None:

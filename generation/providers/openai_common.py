@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import openai
@@ -82,12 +84,14 @@ class OpenAICalls:
             )
         raise UpstreamUnavailableError(f"{hint.label} returned no image.")
 
-    async def generate_text(self, *, prompt: str) -> str:
+    async def generate_text(self, *, prompt: str, history: Sequence[tuple[str, str]] = ()) -> str:
         model = self._text.require()
+        messages: list[Any] = [{"role": role, "content": content} for role, content in history]
+        messages.append({"role": "user", "content": prompt})
         try:
             completion = await self._client.chat.completions.create(
                 model=model,
-                messages=[{"role": "user", "content": prompt}],
+                messages=messages,
                 timeout=client_timeout(self._text.timeout),
             )
         except _SDK_ERRORS as exc:

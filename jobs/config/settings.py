@@ -56,6 +56,8 @@ class Settings:
     offline_latency_ms: int = 0
     generation_deadline_seconds: int = 600
     job_retention_days: int = 30
+    conversation_max_tokens: int = 4000
+    conversation_max_turns: int = 20
     queue_kind: str = "storage"
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
@@ -146,6 +148,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         offline_latency_ms=_int(env, "OFFLINE_LATENCY_MS", 0, low=0),
         generation_deadline_seconds=_int(env, "GENERATION_DEADLINE_SECONDS", 600, low=1),
         job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, low=1),
+        conversation_max_tokens=_int(env, "CONVERSATION_MAX_TOKENS", 4000, low=1, high=10**7),
+        conversation_max_turns=_int(env, "CONVERSATION_MAX_TURNS", 20, low=0, high=1000),
         queue_kind=queue_kind,
         queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),

@@ -18,6 +18,14 @@ class JobNotFoundError(LookupError):
         self.job_id = job_id
 
 
+class ConversationNotFoundError(LookupError):
+    """No conversation with this id for this caller (another user's is not found either)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id} not found")
+        self.conversation_id = conversation_id
+
+
 class JobExistsError(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} already exists")

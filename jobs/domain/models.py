@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from jobs.domain.conversations import new_conversation_id
 from jobs.domain.errors import InvalidTransitionError
 
 
@@ -83,6 +84,7 @@ class JobRequest:
     n: int = 1
     size: str = DEFAULT_SIZE
     user: str | None = None
+    conversation_id: str | None = None  # text only: the conversation this question continues
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,8 @@ class Job:
     cancel_requested: bool = False
     # Why and until when the job waits (provider capacity); written apart from status changes.
     waiting: dict[str, Any] | None = None
+    # Text jobs: the conversation whose recent turns the provider sees (a new one when none was named).
+    conversation_id: str | None = None
     etag: str | None = None
 
     @classmethod
@@ -225,6 +229,8 @@ class Job:
             created_at=created,
             updated_at=created,
             delivery=delivery,
+            conversation_id=(request.conversation_id or new_conversation_id())
+            if request.kind is JobKind.TEXT else None,
         )
 
     @property

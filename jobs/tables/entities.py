@@ -129,6 +129,8 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
     }
     if job.user is not None:
         entity["User"] = job.user
+    if job.conversation_id is not None:
+        entity["ConversationId"] = job.conversation_id
     if job.error is not None:
         entity["Error"] = json.dumps(job.error.to_dict(), ensure_ascii=False)
     if idempotency_partition_key is not None:
@@ -155,6 +157,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
         waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
+        conversation_id=entity.get("ConversationId"),
         etag=etag,
     )
 

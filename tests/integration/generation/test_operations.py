@@ -38,6 +38,7 @@ from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
+from jobs.tables.conversations import ConversationStore
 from jobs.tables.events import EventLedger
 from jobs.tables.limiter import SlotLimiter
 from jobs.tables.quotas import QuotaStore
@@ -119,6 +120,7 @@ async def world(
         events=EventLedger(tables, table=f"{unique_name}events"),
         quotas=QuotaStore(tables, limits=QuotaLimits()),
         limiter=SlotLimiter(tables, table=f"{unique_name}pacing"),
+        conversations=ConversationStore(tables, table=f"{unique_name}talk"),
     )
     yield World(broker, stores, durable, blobs, unique_name)
     for suffix in ("jobs", "index", "idem", "events"):
