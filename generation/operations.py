@@ -53,6 +53,7 @@ class MaintenanceSummary:
     skipped: int = 0
     purged: int = 0
     events_purged: int = 0
+    turns_purged: int = 0
     errors: int = 0
 
     def line(self) -> str:
@@ -157,6 +158,12 @@ async def _purge_expired(
     except Exception:
         summary.errors += 1
         logger.exception("webhook de-duplication records: purge failed")
+    try:
+        # Conversation turns live as long as the jobs that made them.
+        summary.turns_purged = await store.conversations.purge_older_than(cutoff)
+    except Exception:
+        summary.errors += 1
+        logger.exception("conversation turns: purge failed")
 
 
 async def run_maintenance(

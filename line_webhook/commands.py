@@ -16,6 +16,7 @@ _SLASHES = ("/", "\uff0f")
 class Action(StrEnum):
     GENERATE = "generate"
     HELP = "help"
+    RESET = "reset"  # forget the chat's conversation
     USAGE = "usage"  # nothing usable was asked: answer with the usage text
     TOO_LONG = "too_long"
     IGNORE = "ignore"  # not for the bot (plain chatter in a group)
@@ -41,6 +42,8 @@ def parse_command(text: str, *, default_kind: JobKind, commands_only: bool) -> C
     rest = parts[1] if len(parts) > 1 else ""
     if name == "help":
         return Command(Action.HELP)
+    if name == "reset":
+        return Command(Action.RESET)
     if name in COMMAND_KINDS:
         return _generate(COMMAND_KINDS[name], rest.strip())
     return Command(Action.IGNORE if commands_only else Action.USAGE)

@@ -13,6 +13,7 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
+from jobs.domain.conversations import line_conversation_id
 from jobs.domain.models import ChatDelivery, JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.commands import Action, parse_command
@@ -49,7 +50,15 @@ class NewJob:
     delivery: ChatDelivery
 
 
-Plan = ReplyNow | NewJob | None
+@dataclass(frozen=True)
+class ResetConversation:
+    """Forget the chat's conversation (`/reset`), then say so with the event's reply token."""
+
+    reply_token: str
+    conversation_id: str
+
+
+Plan = ReplyNow | NewJob | ResetConversation | None
 
 
 def chat_of(source: object) -> Chat | None:
@@ -76,7 +85,7 @@ def plan_event(event: object, *, default_kind: JobKind) -> Plan:
         plan = _plan_other(event, chat, reply_token, default_kind=default_kind)
     # A redelivered event's immediate answer most likely went out the first time, and its token is
     # stale by now; only jobs get a second look (the event ledger decides whether they are new).
-    if isinstance(plan, ReplyNow) and event.delivery_context.is_redelivery:  # type: ignore[attr-defined]
+    if isinstance(plan, ReplyNow | ResetConversation) and event.delivery_context.is_redelivery:  # type: ignore[attr-defined]
         return None
     return plan
 
@@ -97,6 +106,8 @@ def _plan_text(event: MessageEvent, chat: Chat, reply_token: str, *, default_kin
             prompt=command.prompt,
             kind=command.kind,
             user=f"line:{chat.user_id}" if chat.user_id else None,
+            # One conversation per chat: the 1:1 chat, or the group or room all members share.
+            conversation_id=line_conversation_id(chat.to) if command.kind is JobKind.TEXT else None,
         )
         delivery = ChatDelivery(
             to=chat.to,
@@ -109,6 +120,8 @@ def _plan_text(event: MessageEvent, chat: Chat, reply_token: str, *, default_kin
         return NewJob(event.webhook_event_id, request, chat, delivery)
     if command.action is Action.IGNORE:
         return None
+    if command.action is Action.RESET:
+        return ResetConversation(reply_token, line_conversation_id(chat.to))
     if command.action is Action.TOO_LONG:
         return ReplyNow(reply_token, texts.TOO_LONG)
     return ReplyNow(reply_token, texts.usage(default_kind, in_group=chat.is_group))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from jobs.domain.models import MAX_PROMPT_CHARS, JobError, JobKind
 
 _COMMANDS = (
-    "/image <description> - draw a picture\n/ask <question> - get a written answer\n/help - show this message"
+    "/image <description> - draw a picture\n"
+    "/ask <question> - get a written answer (I remember this chat's recent questions)\n"
+    "/reset - make me forget our conversation\n"
+    "/help - show this message"
 )
 _PLAIN = {
     JobKind.IMAGE: "Send me a description and I will draw it (it takes up to a minute).",
@@ -13,6 +16,8 @@ _PLAIN = {
 }
 GROUP_HINT = "In a group, start your message with /image or /ask."
 TOO_LONG = f"That is too long for me: please keep it under {MAX_PROMPT_CHARS:,} characters."
+RESET_DONE = "Done: I forgot our conversation. Your next question starts a new one."
+RESET_FAILED = "Sorry, I could not forget our conversation just now. Please send /reset again."
 CANCELED = "That request was canceled."
 REJECTED = (
     "Sorry, I can't make that: the request was declined by the content filter. Please try rephrasing it."

@@ -22,10 +22,11 @@ from jobs.domain.errors import QuotaExceededError, SettingsError
 from jobs.domain.models import Channel, JobKind
 from jobs.http.responses import json_response, problem
 from jobs.services import Services
+from jobs.tables.conversations import conversation_partition, conversation_scope
 from line_webhook import texts
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
-from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
+from line_webhook.plan import NewJob, Plan, ReplyNow, ResetConversation, plan_event
 from line_webhook.settings import line_settings
 from line_webhook.signature import signature_is_valid
 
@@ -83,6 +84,8 @@ async def handle_events(services: Services, events: Sequence[Any], *, default_ki
     """
     plans: list[Plan] = [plan_event(event, default_kind=default_kind) for event in events]
     side_calls = [services.spawn(_reply_now(services, plan)) for plan in plans if isinstance(plan, ReplyNow)]
+    resets = [plan for plan in plans if isinstance(plan, ResetConversation)]
+    side_calls += [services.spawn(_reset(services, plan)) for plan in resets]
     accepts = [_accept(services, plan, side_calls) for plan in plans if isinstance(plan, NewJob)]
     results = await asyncio.gather(*accepts, return_exceptions=True)
     if side_calls:
@@ -138,6 +141,19 @@ async def _release(services: Services, event_id: str) -> None:
         # The claim stays, so a redelivery is skipped: a job row written before the failure is
         # re-driven by the maintenance timer; an event that got no row is lost, as this log says.
         logger.exception("webhook event %s: could not release the claim", event_id)
+
+
+async def _reset(services: Services, plan: ResetConversation) -> None:
+    """Forget the chat's turns, then say so (or that it failed: the user can simply send /reset again)."""
+    partition = conversation_partition(conversation_scope(Channel.LINE, None), plan.conversation_id)
+    try:
+        forgotten = await services.conversations.delete(partition)
+        logger.info("conversation %s reset (%d turns forgotten)", plan.conversation_id, forgotten)
+        text = texts.RESET_DONE
+    except Exception:
+        logger.exception("conversation %s could not be reset", plan.conversation_id)
+        text = texts.RESET_FAILED
+    await _reply_now(services, ReplyNow(plan.reply_token, text))
 
 
 async def _reply_now(services: Services, plan: ReplyNow) -> None:

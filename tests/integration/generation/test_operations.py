@@ -33,6 +33,7 @@ from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, load_settings
 from jobs.contracts import deliver_instance_id
+from jobs.domain.conversations import Turn
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.domain.quota_rules import QuotaLimits
@@ -123,7 +124,7 @@ async def world(
         conversations=ConversationStore(tables, table=f"{unique_name}talk"),
     )
     yield World(broker, stores, durable, blobs, unique_name)
-    for suffix in ("jobs", "index", "idem", "events"):
+    for suffix in ("jobs", "index", "idem", "events", "talk"):
         await tables.delete_table(f"{unique_name}{suffix}")
     with contextlib.suppress(ResourceNotFoundError):
         await blobs.delete_container(unique_name)
@@ -193,11 +194,16 @@ async def test_expired_jobs_lose_rows_blobs_history_and_event_records(world: Wor
     await world.start(expired.id, finish=True)
     await world.start(deliver_instance_id(expired.id), finish=True)
     assert await world.stores.events.claim("event-claimed-now", job_id=kept.id)
+    old_turn = Turn(job_id=expired.id, question="q", answer="a", created_at=expired.created_at)
+    new_turn = Turn(job_id=kept.id, question="q", answer="a", created_at=kept.created_at)
+    await world.stores.conversations.add_turn("talk", old_turn)
+    await world.stores.conversations.add_turn("talk", new_turn)
 
     # Two days on, the cutoff (30 days back) falls between the 40-day-old job and the 5-day-old one.
     summary = await operations.run_maintenance(world.stores, world.client, now=utcnow() + timedelta(days=2))
 
-    assert (summary.purged, summary.events_purged, summary.errors) == (1, 0, 0)
+    assert (summary.purged, summary.events_purged, summary.turns_purged, summary.errors) == (1, 0, 1, 0)
+    assert [turn.job_id for turn in await world.stores.conversations.turns("talk")] == [kept.id]
     assert await world.stores.jobs.find(expired.id) is None
     assert await world.blob_names(expired.id) == []
     assert await world.runtime_status(expired.id) is None

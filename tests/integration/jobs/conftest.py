@@ -14,6 +14,7 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.blobs.outputs import OutputStore
 from jobs.queues.storage import StorageJobQueue
+from jobs.tables.conversations import ConversationStore
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 
@@ -68,3 +69,11 @@ async def storage_queue(
     for name in (unique_name, f"{unique_name}-poison"):
         with contextlib.suppress(ResourceNotFoundError):
             await queue_service.delete_queue(name)
+
+
+@pytest.fixture
+async def conversation_store(
+    table_service: TableServiceClient, unique_name: str
+) -> AsyncIterator[ConversationStore]:
+    yield ConversationStore(table_service, table=f"{unique_name}talk")
+    await table_service.delete_table(f"{unique_name}talk")
