@@ -65,8 +65,9 @@ def _conversation(app: DevhostProcess, conversation: str, *, method: str = "GET"
 
 
 def _messages_asking(openai: FakeOpenAI, prompt: str) -> list[dict[str, str]]:
-    """The messages of the chat call that asked `prompt` last."""
-    calls = [c for c in openai.requests_to("/chat/completions") if c.json["messages"][-1]["content"] == prompt]
+    """The messages of the one chat call that asked `prompt`."""
+    chats = openai.requests_to("/chat/completions")
+    calls = [chat for chat in chats if chat.json["messages"][-1]["content"] == prompt]
     assert len(calls) == 1, calls
     messages: list[dict[str, str]] = calls[0].json["messages"]
     return messages

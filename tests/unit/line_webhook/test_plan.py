@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
+from jobs.domain.conversations import line_conversation_id
 from jobs.domain.models import ChatDelivery, JobKind, JobRequest
 from line_webhook import texts
-from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
+from line_webhook.plan import NewJob, Plan, ReplyNow, ResetConversation, plan_event
 from line_webhook.webhook import InvalidWebhookBodyError, parse_events
 from testing.factories_line import (
     as_redelivery,
@@ -50,6 +51,25 @@ def test_ask_makes_a_text_job() -> None:
     assert isinstance(plan, NewJob)
     assert plan.request.kind is JobKind.TEXT
     assert plan.request.prompt == "what is a fox?"
+
+
+def test_ask_continues_the_one_conversation_of_its_chat() -> None:
+    chat = group_id()
+    asks = [_plan(text_event("/ask why?", src=source("group", user=user_id(), chat=chat))) for _ in range(2)]
+    assert all(isinstance(plan, NewJob) for plan in asks)
+    ids = {plan.request.conversation_id for plan in asks if isinstance(plan, NewJob)}
+    assert ids == {line_conversation_id(chat)}
+    picture = _plan(text_event("/image a cat", src=source("group", user=user_id(), chat=chat)))
+    assert isinstance(picture, NewJob) and picture.request.conversation_id is None
+
+
+@pytest.mark.parametrize("kind", ["user", "group", "room"])
+def test_reset_forgets_the_chats_conversation(kind: str) -> None:
+    src = source(kind)
+    chat = src.get("groupId") or src.get("roomId") or src["userId"]
+    plan = _plan(text_event("/reset", src=src, reply_token="rt-9"))
+    assert plan == ResetConversation("rt-9", line_conversation_id(chat))
+    assert _plan(as_redelivery(text_event("/reset", src=src))) is None
 
 
 def test_group_commands_answer_to_the_group() -> None:
