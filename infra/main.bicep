@@ -83,6 +83,14 @@ param generationDeadlineSeconds int = 600
 @minValue(1)
 param jobRetentionDays int = 30
 
+@description('Token budget of the earlier turns a text job sees of its conversation (estimated; docs/conversations.md).')
+@minValue(1)
+param conversationMaxTokens int = 4000
+
+@description('Most earlier turns a text job sees of its conversation.')
+@minValue(0)
+param conversationMaxTurns int = 20
+
 @description('Per-user limit of unfinished jobs; empty means unlimited.')
 param quotaJobsInFlight string = ''
 
@@ -511,6 +519,15 @@ var appSettings = [
   {
     name: 'JOB_RETENTION_DAYS'
     value: string(jobRetentionDays)
+  }
+  // Conversations of text jobs (docs/conversations.md).
+  {
+    name: 'CONVERSATION_MAX_TOKENS'
+    value: string(conversationMaxTokens)
+  }
+  {
+    name: 'CONVERSATION_MAX_TURNS'
+    value: string(conversationMaxTurns)
   }
   // Per-user quotas at accept (docs/quotas.md).
   {

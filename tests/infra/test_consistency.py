@@ -396,6 +396,8 @@ def test_the_app_loads_the_settings_infra_gives_it() -> None:
     assert settings.provider == params["generationProvider"]
     assert settings.generation_deadline_seconds == int(params["generationDeadlineSeconds"])
     assert settings.job_retention_days == int(params["jobRetentionDays"])
+    assert settings.conversation_max_tokens == int(params["conversationMaxTokens"])
+    assert settings.conversation_max_turns == int(params["conversationMaxTurns"])
     assert settings.openai_api_key is None and settings.line_channel_secret is None
     assert settings.quota_limits.unlimited  # the template's default: no quotas
 
