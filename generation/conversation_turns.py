@@ -52,6 +52,11 @@ async def _take_lease(services: Services, partition: str, job_id: str) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
+async def _stopped(services: Services, job_id: str) -> bool:
+    current = await services.jobs.find(job_id)
+    return current is None or current.cancel_requested or current.status.is_terminal
+
+
 async def answer_in_conversation(services: Services, job: Job, provider: Provider) -> str:
     """The answer to a text job, given its conversation's recent turns; stored as a new turn.
 
@@ -73,6 +78,10 @@ async def answer_in_conversation(services: Services, job: Job, provider: Provide
             max_tokens=settings.conversation_max_tokens, max_turns=settings.conversation_max_turns,
         )
         answer = await provider.generate_text(prompt=job.prompt, history=history_messages(history))
+        if await _stopped(services, job.id):
+            # Canceled or deleted meanwhile: the user never sees this answer, so later turns must not.
+            logger.info("job %s stopped while answering; no turn is written", job.id)
+            return answer
         turn = Turn(job_id=job.id, question=job.prompt, answer=answer, created_at=utcnow())
         await services.conversations.add_turn(partition, turn)
         logger.info("job %s answered with %d of %d earlier turns", job.id, len(history), len(turns))

@@ -34,6 +34,7 @@ _BY_CODE = {
     "timeout": TOO_SLOW,
     "deadline_exceeded": TOO_SLOW,
     "rate_limited": BUSY,
+    "conversation_busy": BUSY,
     "canceled": CANCELED,
 }
 

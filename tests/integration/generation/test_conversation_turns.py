@@ -112,3 +112,23 @@ async def test_a_busy_conversation_is_a_transient_failure(
     assert answer["status"] == "retry"
     assert answer.get("error", {}).get("code") == "conversation_busy"
     assert await svc.conversations.turns(_partition(conversation)) == []
+
+
+async def test_an_answer_for_a_job_canceled_meanwhile_is_not_remembered(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = f"c-{uuid.uuid4()}"
+    job = await _ask(svc, conversation, "Never mind?")
+    provider = svc.component(provider_for)
+    answer_text = provider.generate_text
+
+    async def answer_then_cancel(**kwargs: object) -> str:
+        text = await answer_text(**kwargs)  # type: ignore[arg-type]
+        await svc.jobs.request_cancel(job.id)  # the user cancels while the provider answers
+        return text
+
+    monkeypatch.setattr(provider, "generate_text", answer_then_cancel)
+    # As for any output, the cancel request keeps it from finishing the job (the cancel ends the job).
+    result = await activities.generate_output(svc, job.id, 0)
+    assert not result.get("job_finished")
+    assert await svc.conversations.turns(_partition(conversation)) == []
