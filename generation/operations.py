@@ -53,8 +53,8 @@ class MaintenanceSummary:
     skipped: int = 0
     purged: int = 0
     events_purged: int = 0
-    turns_purged: int = 0
     errors: int = 0
+    turns_purged: int = 0
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
