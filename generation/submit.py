@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
 from generation.validation import (
@@ -16,12 +15,12 @@ from generation.validation import (
 )
 from jobs.http import base_url, json_response, problem, status_url
 from jobs.models import Channel
+from jobs.outage import STORAGE_RETRY_AFTER_SECONDS, storage_is_down
 from jobs.resource import job_resource
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "2"
-QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
 def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
@@ -36,14 +35,7 @@ def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.Htt
 
 
 def _unavailable(detail: str) -> func.HttpResponse:
-    return problem(503, detail=detail, headers={"Retry-After": QUEUE_RETRY_AFTER_SECONDS})
-
-
-def _storage_is_down(exc: Exception) -> bool:
-    """A network failure or a 5xx from Table Storage: worth a retry later, not a bug of ours."""
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return True
-    return isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500
+    return problem(503, detail=detail, headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
 
 
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
@@ -51,7 +43,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
     try:
         return await _submit(req)
     except Exception as exc:
-        if _storage_is_down(exc):
+        if storage_is_down(exc):
             logger.warning("job storage unavailable; request answered 503: %s", type(exc).__name__)
             return _unavailable("The job store is unavailable; try again shortly.")
         logger.exception("unexpected error accepting a generation request")

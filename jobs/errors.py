@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from jobs.models import InvalidTransition
 
 __all__ = [
@@ -11,6 +14,7 @@ __all__ = [
     "JobContention",
     "JobExists",
     "JobNotFound",
+    "JobUnreadable",
     "OutputNotFound",
     "QueueUnavailable",
     "SettingsError",
@@ -25,6 +29,18 @@ class JobNotFound(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} not found")
         self.job_id = job_id
+
+
+class JobUnreadable(Exception):
+    """A stored row that does not parse as a Job (written by hand, or by an older, laxer version).
+
+    `entity` is the raw row, so a reader can show what it can of it.
+    """
+
+    def __init__(self, job_id: str, entity: Mapping[str, Any], cause: str) -> None:
+        super().__init__(f"job {job_id}: stored row is unreadable ({cause})")
+        self.job_id = job_id
+        self.entity = entity
 
 
 class JobExists(Exception):

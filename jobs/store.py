@@ -23,7 +23,14 @@ from jobs.entities import (
     job_from_entity,
     job_to_entity,
 )
-from jobs.errors import IdempotencyConflict, InvalidCursor, JobContention, JobExists, JobNotFound
+from jobs.errors import (
+    IdempotencyConflict,
+    InvalidCursor,
+    JobContention,
+    JobExists,
+    JobNotFound,
+    JobUnreadable,
+)
 from jobs.idempotency import IdempotencyRecords, record_entity
 from jobs.index import IndexEntry, JobIndex
 from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output
@@ -124,9 +131,14 @@ class JobStore:
         return IdempotencyConflict(first_job_id, same_request=first_fingerprint == fingerprint)
 
     async def find(self, job_id: str) -> Job | None:
-        """The job, or None; a single point read."""
+        """The job, or None; a single point read. JobUnreadable when the row does not parse."""
         entity = await self._read_row(job_id)
-        return None if entity is None else job_from_entity(entity, etag=entity.metadata.get("etag"))
+        if entity is None:
+            return None
+        try:
+            return job_from_entity(entity, etag=entity.metadata.get("etag"))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise JobUnreadable(job_id, entity, type(exc).__name__) from exc
 
     async def _read_row(self, job_id: str) -> TableEntity | None:
         if not is_valid_key(job_id):
@@ -272,11 +284,19 @@ class JobStore:
         return await self._read_all(entries, drop_orphans=True)
 
     async def _read_all(self, entries: Sequence[IndexEntry], *, drop_orphans: bool = False) -> list[Job]:
-        found = await asyncio.gather(*(self.find(entry.job_id) for entry in entries))
+        found = await asyncio.gather(*(self._find_readable(entry.job_id) for entry in entries))
         if drop_orphans:
             orphans = [entry for entry, job in zip(entries, found, strict=True) if job is None]
             await asyncio.gather(*(self._index.remove_entry(entry) for entry in orphans))
-        return [job for job in found if job is not None]
+        return [job for job in found if isinstance(job, Job)]
+
+    async def _find_readable(self, job_id: str) -> Job | JobUnreadable | None:
+        """Like `find`, but an unreadable row is logged and passed over instead of failing the page."""
+        try:
+            return await self.find(job_id)
+        except JobUnreadable as unreadable:
+            logger.warning("%s; row (PartitionKey=%r, RowKey=%r) skipped", unreadable, job_id, JOB_ROW_KEY)
+            return unreadable
 
 
 def _etag(metadata: object) -> str:

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from jobs.errors import InvalidCursor, JobNotFound
 from jobs.http import problem
+from jobs.outage import STORAGE_RETRY_AFTER_SECONDS, storage_is_down
 from status.queries import QueryInvalid
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ def not_found(job_id: str) -> func.HttpResponse:
 async def answer(
     work: Callable[[], Awaitable[func.HttpResponse]], *, job_id: str | None = None
 ) -> func.HttpResponse:
-    """Run a handler; map expected errors to 4xx problems and anything else to a bare 500.
+    """Run a handler; map expected errors to 4xx problems, a storage outage to a 503 with
+    Retry-After, and anything else to a bare 500.
 
     `work` is called inside the guard so that building the stores (settings) is covered too.
     """
@@ -37,7 +39,12 @@ async def answer(
         )
     except JobNotFound as missing:
         return not_found(missing.job_id)
-    except Exception:
+    except Exception as exc:
+        if storage_is_down(exc):
+            logger.warning("job %s: storage unavailable; answered 503: %s", job_id or "-", type(exc).__name__)
+            return problem(
+                503, detail="The job store is unavailable; try again shortly.",
+                headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
         # The trace goes to the log only; the client learns nothing about internals.
         logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
         return problem(500, detail="The request could not be completed; try again later.")

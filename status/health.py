@@ -10,6 +10,7 @@ import azure.functions as func
 
 from jobs.clients import stores
 from jobs.http import json_response
+from jobs.outage import STORAGE_RETRY_AFTER_SECONDS
 from status.probes import probe_blob, probe_table, queue_probe
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,10 @@ async def dependency_states(probes: Mapping[str, Probe], *, seconds: float) -> d
 def health_response(states: Mapping[str, str]) -> func.HttpResponse:
     healthy = all(state == OK for state in states.values())
     body = {"status": OK if healthy else UNAVAILABLE, "dependencies": dict(states)}
-    return json_response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if not healthy:
+        headers["Retry-After"] = STORAGE_RETRY_AFTER_SECONDS
+    return json_response(body, status=200 if healthy else 503, headers=headers)
 
 
 async def check(*, seconds: float = PROBE_TIMEOUT_SECONDS) -> func.HttpResponse:

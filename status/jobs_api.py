@@ -7,11 +7,13 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
+from jobs.errors import JobUnreadable
 from jobs.http import json_response
 from jobs.models import Job, JobStatus
 from jobs.resource import job_resource
 from jobs.store import JobStore
 from status.queries import parse_list_query, parse_wait
+from status.salvage import salvage_job
 
 # How soon a client should look again: queued jobs wait for a worker, running ones report progress.
 RETRY_AFTER_SECONDS = {JobStatus.QUEUED: 2, JobStatus.RUNNING: 1}
@@ -44,7 +46,11 @@ async def get_job(
     job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str
 ) -> func.HttpResponse:
     wait = parse_wait(params)
-    job = await jobs.get(job_id)
+    try:
+        job = await jobs.get(job_id)
+    except JobUnreadable as unreadable:
+        # Shown as far as it reads; waiting would not make it readable.
+        job, wait = salvage_job(job_id, unreadable.entity), 0
     if wait:
         job = await wait_until_terminal(jobs, job, seconds=wait)
     headers = {"Cache-Control": "no-store", **retry_after(job)}
