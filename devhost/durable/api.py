@@ -14,16 +14,19 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from devhost.durable import history
 from devhost.durable.errors import BadRequest, InstanceExists, InstanceGone, InstanceNotFound
 from devhost.durable.store import InstanceRecord
+from devhost.problems import problem
 
 if TYPE_CHECKING:
     from devhost.durable.engine import DurableEngine
 
 ENGINE = web.AppKey("durable_engine", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Authorize = Callable[[web.Request], bool]
 STARTUP_WAIT = 30.0
 
 
-def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str) -> None:
+def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str, authorize: Authorize) -> None:
+    """The API under `prefix`; a request `authorize` refuses is a 401 problem (no key, wrong key)."""
     app[ENGINE] = engine
     routes: list[tuple[str, str, Handler]] = [
         ("POST", "/orchestrators/{name}", start),
@@ -37,13 +40,16 @@ def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str) -> N
         ("POST", "/instances/{instance_id}/{operation}", unsupported),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, prefix + path, _when_started(handler))
+        app.router.add_route(method, prefix + path, _when_started(handler, authorize))
 
 
-def _when_started(handler: Handler) -> Handler:
+def _when_started(handler: Handler, authorize: Authorize) -> Handler:
     """Requests that arrive while the engine is still starting wait for it (HTTP listens first)."""
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
+        if not authorize(request):
+            # As the Functions host: the extension's API takes the master or its system key.
+            return problem(401, "The Durable Functions HTTP API needs the master key or the system key.")
         if not await _engine(request).wait_started(STARTUP_WAIT):
             return _error(503, "The Durable task hub is not running")
         return await handler(request)
@@ -102,7 +108,7 @@ async def start(request: web.Request) -> web.Response:
         return _error(400, "One or more of the arguments submitted is incorrect", exception=str(exc))
     except InstanceExists as exc:
         return _error(409, str(exc))
-    query = f"taskHub={engine.task_hub}&connection=Storage"
+    query = engine.required_query()
     instance = f"{_base(request)}{request.path.split('/orchestrators/')[0]}/instances/{instance_id}"
     links = management_urls(instance, query, instance_id=instance_id)
     links = {key: value for key, value in links.items() if key != "rewindPostUri"}
