@@ -74,6 +74,9 @@ def _check_kind(value: Any, errors: list[dict[str, str]]) -> JobKind:
 
 
 def _check_n(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> int:
+    # JSON has one number type: 2.0 is the integer 2 (as JSON Schema reads it), 2.5 is not one.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     # bool is an int subclass in Python; JSON true is not a number.
     if not isinstance(value, int) or isinstance(value, bool):
         errors.append(_field_error("n", "must be an integer"))

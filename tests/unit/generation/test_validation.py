@@ -64,7 +64,8 @@ def test_oversize_body_is_413() -> None:
         ({"prompt": 5}, {"prompt"}),
         ({"prompt": "p", "n": "2"}, {"n"}),
         ({"prompt": "p", "n": True}, {"n"}),
-        ({"prompt": "p", "n": 2.0}, {"n"}),
+        ({"prompt": "p", "n": 2.5}, {"n"}),
+        ({"prompt": "p", "n": float("nan")}, {"n"}),
         ({"prompt": "p", "n": 0}, {"n"}),
         ({"prompt": "p", "n": 5}, {"n"}),
         ({"prompt": "p", "kind": "text", "n": 2}, {"n"}),
@@ -83,6 +84,12 @@ def test_bad_fields_are_422_and_named(body: object, bad: set[str]) -> None:
     assert exc.value.status == 422
     assert _fields(exc) == bad
     assert all(error["message"] for error in exc.value.errors)
+
+
+def test_an_integral_number_written_with_a_fraction_is_that_integer() -> None:
+    # JSON (and JSON Schema's "integer") do not tell 2.0 from 2.
+    assert parse_generation_request(b'{"prompt": "p", "n": 2.0}').n == 2
+    assert parse_generation_request(b'{"prompt": "p", "n": 3e0}').n == 3
 
 
 def test_prompt_at_the_limit_is_fine() -> None:
