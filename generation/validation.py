@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.models import (
+from jobs.domain.models import (
     DEFAULT_SIZE,
     IMAGE_SIZES,
     MAX_OUTPUTS,
@@ -16,6 +16,7 @@ from jobs.models import (
     MAX_USER_CHARS,
     JobKind,
     JobRequest,
+    is_storable_text,
 )
 
 MAX_BODY_BYTES = 65_536
@@ -28,7 +29,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 
 
 @dataclass
-class RequestInvalid(Exception):
+class InvalidRequestError(Exception):
     """A request that cannot be accepted: `status` is 400, 413 or 422; `errors` name each bad field."""
 
     status: int
@@ -41,15 +42,6 @@ class RequestInvalid(Exception):
 
 def _field_error(name: str, message: str) -> dict[str, str]:
     return {"field": name, "message": message}
-
-
-def is_storable_text(value: str) -> bool:
-    """Whether `value` survives UTF-8 (JSON's \\ud800 escapes decode to lone surrogates, which do not)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
@@ -111,23 +103,24 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
 
 def _load_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
-        raise RequestInvalid(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestInvalid(400, f"The request body is not valid JSON: {exc}.") from None
+        raise InvalidRequestError(400, f"The request body is not valid JSON: {exc}.") from None
     except (ValueError, RecursionError):
         # Well-formed JSON past the parser's limits: an integer of more than 4,300 digits, or
         # nesting deeper than the interpreter's recursion limit. The message names neither safely.
-        raise RequestInvalid(400, "The request body nests too deeply or holds a number too large.") from None
+        detail = "The request body nests too deeply or holds a number too large."
+        raise InvalidRequestError(400, detail) from None
     if not isinstance(data, dict):
         errors = [_field_error("body", "must be an object")]
-        raise RequestInvalid(422, "The request body must be a JSON object.", errors)
+        raise InvalidRequestError(422, "The request body must be a JSON object.", errors)
     return data
 
 
 def parse_generation_request(body: bytes) -> JobRequest:
-    """Validate a `POST /api/generations` body; raise RequestInvalid naming every bad field."""
+    """Validate a `POST /api/generations` body; raise InvalidRequestError naming every bad field."""
     data = _load_object(body)
     errors = [_field_error(name, "is not a known field") for name in data if name not in FIELDS]
     if "prompt" not in data:
@@ -138,12 +131,12 @@ def parse_generation_request(body: bytes) -> JobRequest:
     size = _check_size(data.get("size", DEFAULT_SIZE), errors)
     user = _check_user(data.get("user"), errors)
     if errors:
-        raise RequestInvalid(422, "The request has invalid fields.", errors)
+        raise InvalidRequestError(422, "The request has invalid fields.", errors)
     return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user)
 
 
 def check_idempotency_key(value: str | None) -> str | None:
-    """An Idempotency-Key header value, or None; raise RequestInvalid (400) when malformed.
+    """An Idempotency-Key header value, or None; raise InvalidRequestError (400) when malformed.
 
     Visible ASCII only: what a header carries faithfully, and what the idempotency record hashes the
     same way on every host (bytes outside ASCII reach the app decoded differently per server).
@@ -151,7 +144,7 @@ def check_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise RequestInvalid(
+        raise InvalidRequestError(
             400,
             f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters.",
             [_field_error("Idempotency-Key", "malformed")],

@@ -15,8 +15,7 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from generation.validation import is_storable_text
-from jobs.models import JobKind, JobRequest
+from jobs.domain.models import JobKind, JobRequest, is_storable_text
 from line_webhook import texts
 from line_webhook.commands import Action, parse_command
 

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from jobs.errors import InvalidCursor, JobNotFound
-from jobs.http import problem
-from jobs.outage import STORAGE_RETRY_AFTER_SECONDS, storage_is_down
-from status.queries import QueryInvalid
+from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http.outage import storage_is_down, unavailable
+from jobs.http.responses import problem
+from status.queries import InvalidQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +29,20 @@ async def answer(
     """
     try:
         return await work()
-    except QueryInvalid as invalid:
+    except InvalidQueryError as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
-    except InvalidCursor:
+    except InvalidCursorError:
         return problem(
             400, title="Invalid cursor",
             detail="The cursor is not one this service issued; start again without it.",
             errors=[{"field": "cursor", "message": "is malformed or was altered"}],
         )
-    except JobNotFound as missing:
+    except JobNotFoundError as missing:
         return not_found(missing.job_id)
     except Exception as exc:
         if storage_is_down(exc):
             logger.warning("job %s: storage unavailable; answered 503: %s", job_id or "-", type(exc).__name__)
-            return problem(
-                503, detail="The job store is unavailable; try again shortly.",
-                headers={"Retry-After": STORAGE_RETRY_AFTER_SECONDS})
+            return unavailable()
         # The trace goes to the log only; the client learns nothing about internals.
         logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
         return problem(500, detail="The request could not be completed; try again later.")

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
-from jobs.errors import JobUnreadable
-from jobs.http import json_response
-from jobs.models import Job, JobStatus
-from jobs.resource import job_resource
-from jobs.store import JobStore
+from jobs.domain.errors import JobUnreadableError
+from jobs.domain.models import Job, JobStatus
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response
+from jobs.tables.store import JobStore
 from status.queries import parse_list_query, parse_wait
 from status.salvage import salvage_job
 
@@ -48,7 +48,7 @@ async def get_job(
     wait = parse_wait(params)
     try:
         job = await jobs.get(job_id)
-    except JobUnreadable as unreadable:
+    except JobUnreadableError as unreadable:
         # Shown as far as it reads; waiting would not make it readable.
         job, wait = salvage_job(job_id, unreadable.entity), 0
     if wait:

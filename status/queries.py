@@ -6,12 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobs.models import JobStatus
+from jobs.domain.models import MAX_USER_CHARS, JobStatus
 
 MAX_WAIT_SECONDS = 30
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_USER_CHARS = 64
 VARIANTS = ("original", "preview")
 _DIGITS = re.compile(r"[0-9]+")
 # What an owner id may hold (the submit body's rule): no C0/C1 controls, no lone surrogates.
@@ -19,7 +18,7 @@ _BAD_USER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 EMPTY = "must not be empty (leave the parameter out instead)"
 
 
-class QueryInvalid(ValueError):
+class InvalidQueryError(ValueError):
     """Bad query parameters; `errors` name each one ({field, message}) for a 400 problem."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
@@ -52,7 +51,7 @@ def parse_wait(params: Mapping[str, str]) -> int:
     if raw is None:
         return 0
     if not _DIGITS.fullmatch(raw):
-        raise QueryInvalid([_error("wait", "must be a whole number of seconds, 0 or more")])
+        raise InvalidQueryError([_error("wait", "must be a whole number of seconds, 0 or more")])
     # Any long digit string is simply a long wait; never int() unbounded input.
     significant = raw.lstrip("0") or "0"
     return MAX_WAIT_SECONDS if len(significant) > 2 else min(int(significant), MAX_WAIT_SECONDS)
@@ -95,7 +94,7 @@ def _parse_cursor(raw: str | None, errors: list[dict[str, str]]) -> str | None:
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    """`?user=&status=&limit=&cursor=`; every bad parameter is named in one QueryInvalid."""
+    """`?user=&status=&limit=&cursor=`; every bad parameter is named in one InvalidQueryError."""
     errors: list[dict[str, str]] = []
     query = ListQuery(
         user=_parse_user(params.get("user"), errors),
@@ -104,7 +103,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
         cursor=_parse_cursor(params.get("cursor"), errors),
     )
     if errors:
-        raise QueryInvalid(errors)
+        raise InvalidQueryError(errors)
     return query
 
 
@@ -112,7 +111,7 @@ def parse_variant(params: Mapping[str, str]) -> str:
     """`?variant=` of an output: `original` (default) or `preview`."""
     raw = params.get("variant", "original")
     if raw not in VARIANTS:
-        raise QueryInvalid([_error("variant", f"must be one of {', '.join(VARIANTS)}")])
+        raise InvalidQueryError([_error("variant", f"must be one of {', '.join(VARIANTS)}")])
     return raw
 
 

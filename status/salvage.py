@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobs.entities import outputs_from_properties
-from jobs.models import DEFAULT_SIZE, Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import DEFAULT_SIZE, Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.tables.entities import outputs_from_properties
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import schemathesis
 
-from jobs.cursor import encode_cursor
+from jobs.tables.cursor import encode_cursor
 
 MAX_KEY_CHARS = 255
 IDEMPOTENCY_HEADER = "Idempotency-Key"

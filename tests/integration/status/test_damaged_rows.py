@@ -11,9 +11,9 @@ import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.entities import JOB_ROW_KEY
-from jobs.models import JobStatus
-from jobs.store import JobStore
+from jobs.domain.models import JobStatus
+from jobs.tables.entities import JOB_ROW_KEY
+from jobs.tables.store import JobStore
 from status.errors import answer
 from status.jobs_api import get_job, list_jobs
 from status.salvage import DAMAGED

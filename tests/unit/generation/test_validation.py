@@ -6,19 +6,19 @@ import pytest
 
 from generation.validation import (
     MAX_BODY_BYTES,
-    RequestInvalid,
+    InvalidRequestError,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.models import JobKind
+from jobs.domain.models import JobKind
 
 
 def _parse(body: object) -> object:
     return parse_generation_request(json.dumps(body).encode())
 
 
-def _fields(exc: pytest.ExceptionInfo[RequestInvalid]) -> set[str]:
+def _fields(exc: pytest.ExceptionInfo[InvalidRequestError]) -> set[str]:
     return {error["field"] for error in exc.value.errors}
 
 
@@ -40,14 +40,14 @@ def test_every_field_accepted() -> None:
     [b"", b"not json", b"{'prompt': 1}", b"\xff\xfe", b'{"prompt": "x"'],
 )
 def test_non_json_is_400(body: bytes) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         parse_generation_request(body)
     assert exc.value.status == 400
 
 
 def test_oversize_body_is_413() -> None:
     body = json.dumps({"prompt": "x" * MAX_BODY_BYTES}).encode()
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         parse_generation_request(body)
     assert exc.value.status == 413
 
@@ -79,7 +79,7 @@ def test_oversize_body_is_413() -> None:
     ],
 )
 def test_bad_fields_are_422_and_named(body: object, bad: set[str]) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         _parse(body)
     assert exc.value.status == 422
     assert _fields(exc) == bad
@@ -105,7 +105,7 @@ def test_prompt_at_the_limit_is_fine() -> None:
     ids=["deep-nesting", "huge-integer"],
 )
 def test_json_past_the_parser_limits_is_400(body: bytes) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         parse_generation_request(body)
     assert exc.value.status == 400
     assert "too deeply or holds a number too large" in exc.value.detail
@@ -115,7 +115,7 @@ def test_json_past_the_parser_limits_is_400(body: bytes) -> None:
 def test_lone_surrogates_are_422_naming_the_field(field: str) -> None:
     body = {"prompt": "a fox", field: "a\ud800b"}
     # json.dumps escapes the surrogate as \ud800: legal JSON that decodes to unstorable text.
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         _parse(body)
     assert exc.value.status == 422
     assert _fields(exc) == {field}
@@ -124,7 +124,7 @@ def test_lone_surrogates_are_422_naming_the_field(field: str) -> None:
 
 @pytest.mark.parametrize("user", ["", "tab\tname", "bell\x07", "c1\x85"])
 def test_empty_or_control_character_user_is_422(user: str) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         _parse({"prompt": "p", "user": user})
     assert _fields(exc) == {"user"}
 
@@ -137,7 +137,7 @@ def test_user_may_hold_any_other_text() -> None:
 @pytest.mark.parametrize(
     "key", ["", "x" * 256, "tab\tkey", " lead", "trail ", "caf\u00e9", "\udce9", "nul\x00"])
 def test_malformed_idempotency_key(key: str) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         check_idempotency_key(key)
     assert exc.value.status == 400
 

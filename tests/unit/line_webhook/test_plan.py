@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from jobs.entities import is_valid_key
-from jobs.events import event_key
-from jobs.models import JobKind, JobRequest
+from jobs.domain.models import JobKind, JobRequest
+from jobs.tables.entities import is_valid_key
+from jobs.tables.events import event_key
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
-from line_webhook.webhook import WebhookBodyInvalid, parse_events
+from line_webhook.webhook import InvalidWebhookBodyError, parse_events
 from tests.factories_line import (
     as_redelivery,
     follow_event,
@@ -123,7 +123,7 @@ def test_unknown_event_types_are_parsed_and_ignored() -> None:
 
 @pytest.mark.parametrize("body", [b"\xff\xfe not utf-8", b"[]", b'{"events": [{"type": "message"}]}', b"{}"])
 def test_unreadable_bodies_are_refused(body: bytes) -> None:
-    with pytest.raises(WebhookBodyInvalid):
+    with pytest.raises(InvalidWebhookBodyError):
         parse_events(body)
 
 
@@ -143,7 +143,7 @@ def test_an_event_with_a_lone_surrogate_in_an_id_is_ignored() -> None:
     ids=["deep-nesting", "huge-integer"],
 )
 def test_bodies_past_the_parser_limits_are_refused(body: bytes) -> None:
-    with pytest.raises(WebhookBodyInvalid):
+    with pytest.raises(InvalidWebhookBodyError):
         parse_events(body)
 
 
