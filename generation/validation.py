@@ -22,6 +22,11 @@ from jobs.domain.models import (
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 FIELDS = ("prompt", "kind", "n", "size", "user")
+# A character that is not white space, spelled out so that the OpenAPI pattern (an ECMA-262 regex,
+# whose \s differs from Python's) says exactly the same: every space and separator either engine
+# knows, and the byte order mark.
+VISIBLE_CHAR = r"[^\t-\r \u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_VISIBLE = re.compile(VISIBLE_CHAR)
 # C0 and C1 controls: never in an owner id (they end up in logs and table keys).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Visible ASCII, inner spaces allowed (an HTTP parser strips outer ones): an RFC 8941 string.
@@ -50,7 +55,7 @@ def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
         return ""
     if not is_storable_text(value):
         errors.append(_field_error("prompt", "must be valid Unicode text (no lone surrogates)"))
-    elif not value.strip():
+    elif not _VISIBLE.search(value):
         errors.append(_field_error("prompt", "must not be empty"))
     elif len(value) > MAX_PROMPT_CHARS:
         errors.append(_field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))

@@ -60,6 +60,7 @@ def test_oversize_body_is_413() -> None:
         ({}, {"prompt"}),
         ({"prompt": ""}, {"prompt"}),
         ({"prompt": "   "}, {"prompt"}),
+        ({"prompt": "\x1d\u3000\ufeff\x85\u2028"}, {"prompt"}),  # separators and spaces only
         ({"prompt": "x" * 4001}, {"prompt"}),
         ({"prompt": 5}, {"prompt"}),
         ({"prompt": "p", "n": "2"}, {"n"}),
