@@ -1,6 +1,6 @@
 """Schemathesis hooks for the OpenAPI run (tests/e2e/test_schemathesis.py), loaded via SCHEMATHESIS_HOOKS.
 
-Two parameters take values a schema cannot generate faithfully, so positive cases get realistic ones
+Some values cannot be generated from a schema faithfully, so positive cases get realistic ones
 (negative cases keep their generated, invalid values and are still checked for rejection):
 
 - `cursor` is a token the service issues; the schema gives its shape, but only the service knows
@@ -8,10 +8,13 @@ Two parameters take values a schema cannot generate faithfully, so positive case
 - `Idempotency-Key` ties a key to the first body sent with it; the same key with another body is a
   422 by contract. Generated keys are short and collide across unrelated cases, so each positive
   case gets a key of its own (the generated key, plus a unique suffix).
+- `x-line-signature` is an HMAC of the body with the channel secret: a positive case is signed with
+  the run's dummy secret, so that its body reaches the webhook's parser instead of stopping at 401.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from typing import Any
@@ -19,9 +22,11 @@ from typing import Any
 import schemathesis
 
 from jobs.tables.cursor import encode_cursor
+from tests.factories_line import sign
 
 MAX_KEY_CHARS = 255
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+LINE_WEBHOOK = "line_webhook"
 
 
 def _positive(case: Any) -> bool:
@@ -39,3 +44,12 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         suffix = "-" + uuid.uuid4().hex
         key = case.headers[IDEMPOTENCY_HEADER]
         case.headers[IDEMPOTENCY_HEADER] = key[: MAX_KEY_CHARS - len(suffix)] + suffix
+    if case.operation.definition.raw.get("operationId") == LINE_WEBHOOK:
+        _sign(case)
+
+
+def _sign(case: Any) -> None:
+    # The bytes requests will send for `json=body` (json.dumps with its defaults, then UTF-8); the body
+    # itself stays as generated, so schemathesis still judges the case by it.
+    body = json.dumps(case.body, allow_nan=False).encode()
+    case.headers = {**(case.headers or {}), "x-line-signature": sign(body)}

@@ -17,6 +17,7 @@ import pytest
 import schemathesis.specs.openapi.checks  # noqa: F401 - registers the OpenAPI checks
 from schemathesis.checks import CHECKS
 
+from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
 from tests.helpers.devhost import DevhostProcess
 from tests.helpers.product_app import REPO_ROOT, product_settings
 
@@ -33,14 +34,15 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "20261129")
 EXCLUDED_CHECKS = {"ignored_auth"}
 CHECK_NAMES = sorted(set(CHECKS.get_all_names()) - EXCLUDED_CHECKS)
 HOOKS = "tests.e2e.schemathesis_hooks"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture
 def app(azurite_connection_string: str) -> Iterator[DevhostProcess]:
-    """The product app, keys off, offline provider; LINE configured (its webhook then answers 401
-    to the fuzzer's unsigned bodies instead of a 500 for a missing setting)."""
-    settings = product_settings(azurite_connection_string, LINE_CHANNEL_SECRET="dummy-line-secret",
-                                LINE_CHANNEL_ACCESS_TOKEN="dummy-line-token")
+    """The product app, keys off, offline provider; LINE configured with the dummy secret the hooks
+    sign webhook bodies with."""
+    settings = product_settings(azurite_connection_string, LINE_CHANNEL_SECRET=CHANNEL_SECRET,
+                                LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN)
     with DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings) as process:
         yield process
 
@@ -48,7 +50,8 @@ def app(azurite_connection_string: str) -> Iterator[DevhostProcess]:
 @pytest.mark.timeout(600)  # a guard against a hung run only; the run itself takes about a minute
 def test_every_operation_conforms_to_the_openapi_document(app: DevhostProcess, tmp_path: Path) -> None:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "run", f"{app.base_url}/api/openapi.json",
+        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG),
+        "run", f"{app.base_url}/api/openapi.json",
         "--checks", ",".join(CHECK_NAMES),
         "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", str(MAX_EXAMPLES), "--seed", SEED,
