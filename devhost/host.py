@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from azure.storage.queue.aio import QueueServiceClient
 
+from devhost import easyauth
 from devhost.admin import AdminApi, AdminCall
 from devhost.auth import Keys, presented_key
 from devhost.functions import FunctionSpec
@@ -92,6 +93,8 @@ class Host:
         if self.engine is not None:
             self.engine.system_key = self.keys.system_key
             self.engine.add_routes(app, authorize=self._authorize_durable)
+        if easyauth.enabled():
+            easyauth.add_routes(app)
         router = HttpRouter(self.catalog.http, prefix=self.config.route_prefix, keys=self.keys,
                             invoker=self.invoker)
         # Registered last: aiohttp tries routes in order, so admin and Durable routes win.

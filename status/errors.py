@@ -9,6 +9,7 @@ import azure.functions as func
 
 from jobs.domain.errors import InvalidCursorError, JobNotFoundError
 from jobs.http.outage import storage_is_down, unavailable
+from jobs.http.principal import NotSignedInError, NotYoursError, refusal
 from jobs.http.responses import problem
 from status.queries import InvalidQueryError
 
@@ -29,6 +30,8 @@ async def answer(
     """
     try:
         return await work()
+    except (NotSignedInError, NotYoursError) as refused:
+        return refusal(refused)
     except InvalidQueryError as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
     except InvalidCursorError:
@@ -40,9 +43,14 @@ async def answer(
     except JobNotFoundError as missing:
         return not_found(missing.job_id)
     except Exception as exc:
-        if storage_is_down(exc):
-            logger.warning("job %s: storage unavailable; answered 503: %s", job_id or "-", type(exc).__name__)
-            return unavailable()
-        # The trace goes to the log only; the client learns nothing about internals.
-        logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
-        return problem(500, detail="The request could not be completed; try again later.")
+        return _unexpected(exc, job_id=job_id)
+
+
+def _unexpected(exc: Exception, *, job_id: str | None) -> func.HttpResponse:
+    """A storage outage is a 503 with Retry-After; anything else a bare 500."""
+    if storage_is_down(exc):
+        logger.warning("job %s: storage unavailable; answered 503: %s", job_id or "-", type(exc).__name__)
+        return unavailable()
+    # The trace goes to the log only; the client learns nothing about internals.
+    logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
+    return problem(500, detail="The request could not be completed; try again later.")
