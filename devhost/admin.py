@@ -12,7 +12,7 @@ from aiohttp import web
 
 from devhost.auth import Keys, presented_key
 from devhost.invoker import Invoker
-from devhost.problems import problem
+from devhost.problems import problem, unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AdminApi:
 
     async def invoke(self, request: web.Request) -> web.Response:
         if not self._keys.allows("admin", presented_key(request)):
-            return problem(401, "The admin API needs the master key (x-functions-key header or `code`).")
+            return unauthorized()
         name = request.match_info["name"].lower()
         if name in self._refusals:
             return problem(400, self._refusals[name])

@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 from devhost.auth import Keys, presented_key
 from devhost.functions import FunctionSpec
 from devhost.invoker import Invoker
-from devhost.problems import problem
+from devhost.problems import problem, unauthorized
 from devhost.routes import RouteTemplate, ordered
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class HttpRouter:
         if not self._keys.allows(function.auth_level, presented_key(request)):
             logger.info("401 for '%s': missing or wrong key (auth level %s)",
                         function.spec.name, function.auth_level)
-            return problem(401, "This function needs a key (x-functions-key header or code parameter).")
+            return unauthorized()
         if (request.content_length or 0) > MAX_BODY_BYTES:
             # Refused on the declared length, as the host does, before a byte of the body is read.
             refused = problem(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")

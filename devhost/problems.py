@@ -1,8 +1,8 @@
 """RFC 9457 problem bodies for every answer devhost makes itself, down to HTTP parse errors.
 
 The app's own responses pass through untouched; only devhost's answers (no such route, method not
-allowed, missing key, body or URL too large, unreadable request, unhandled error) are shaped here,
-so that a client reads every error the same way.
+allowed, body or URL too large, unreadable request, unhandled error) are shaped here, so that a client
+reads every error the same way. A missing key stays an empty 401, as on Azure.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def problem(status: int, detail: str, *, headers: Mapping[str, str] | None = Non
                             "detail": detail}
     return web.Response(status=status, body=json.dumps(body).encode(), headers=headers,
                         content_type=PROBLEM_CONTENT_TYPE)
+
+
+def unauthorized() -> web.Response:
+    """A missing or wrong key: an empty 401, exactly as the Functions host answers it (clients written
+    against Azure, such as genclient and the web page, tell it apart by that)."""
+    return web.Response(status=401)
 
 
 def _parse_error_status(status: int, exc: BaseException | None) -> int:

@@ -19,7 +19,7 @@ from devhost.durable.errors import (
     InstanceNotFoundError,
 )
 from devhost.durable.store import InstanceRecord
-from devhost.problems import problem
+from devhost.problems import unauthorized
 
 if TYPE_CHECKING:
     from devhost.durable.engine import DurableEngine
@@ -53,8 +53,8 @@ def _when_started(handler: Handler, authorize: Authorize) -> Handler:
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if not authorize(request):
-            # As the Functions host: the extension's API takes the master or its system key.
-            return problem(401, "The Durable Functions HTTP API needs the master key or the system key.")
+            # As the Functions host: the extension's API takes the master key or its system key.
+            return unauthorized()
         if not await _engine(request).wait_started(STARTUP_WAIT):
             return _error(503, "The Durable task hub is not running")
         return await handler(request)

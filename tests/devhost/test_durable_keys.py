@@ -50,9 +50,7 @@ def test_the_durable_api_refuses_anything_but_the_master_or_system_key(
 
     reply = call(method, f"{host.base_url}{path}", headers=headers)
 
-    assert reply.status == 401, reply.body
-    assert reply.headers["content-type"].startswith("application/problem+json")
-    assert json.loads(reply.body)["status"] == 401
+    assert (reply.status, reply.body) == (401, b"")  # empty, as the Functions host answers it
 
 
 def test_the_app_client_works_and_hands_out_urls_carrying_the_system_key(host: DevhostProcess) -> None:
@@ -74,5 +72,4 @@ def test_the_app_client_works_and_hands_out_urls_carrying_the_system_key(host: D
 def test_a_key_of_bytes_that_are_not_utf8_is_401_not_500(host: DevhostProcess) -> None:
     for url in (f"{host.base_url}/api/secure/function", f"{host.base_url}{API}/instances"):
         reply = call("GET", url, headers={"x-functions-key": b"\xff\xfe-key"})  # type: ignore[dict-item]
-        assert reply.status == 401, (url, reply.body)
-        assert reply.headers["content-type"].startswith("application/problem+json")
+        assert (reply.status, reply.body) == (401, b""), url
