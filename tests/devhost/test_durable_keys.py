@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.devhost.sample_app.support import call, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
+from testing.devhost import DevhostProcess, wait_for
+from testing.http import call
+from tests.devhost.sample_app.support import sample_settings
 
 FUNCTION_KEY = "function-key-one"
 MASTER_KEY = "the-master-key"

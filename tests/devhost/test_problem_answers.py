@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from devhost.http import MAX_BODY_BYTES
-from tests.devhost.sample_app.support import Reply, call, sample_settings
-from tests.helpers.devhost import DevhostProcess
+from testing.devhost import DevhostProcess
+from testing.http import Reply, call
+from tests.devhost.sample_app.support import sample_settings
 
 
 @pytest.fixture(scope="module")

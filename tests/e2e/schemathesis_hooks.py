@@ -22,7 +22,7 @@ from typing import Any
 import schemathesis
 
 from jobs.tables.cursor import encode_cursor
-from tests.factories_line import sign
+from testing.factories_line import sign
 
 MAX_KEY_CHARS = 255
 IDEMPOTENCY_HEADER = "Idempotency-Key"

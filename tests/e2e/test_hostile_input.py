@@ -6,13 +6,13 @@ import json
 import uuid
 
 import pytest
-import requests
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from jobs.names import JOBS_TABLE
-from tests.e2e.conftest import StartApp
-from tests.helpers.devhost import DevhostProcess
+from testing.devhost import DevhostProcess
+from testing.fixtures import StartApp
+from testing.http import Reply, call
 
 pytestmark = pytest.mark.e2e
 
@@ -24,9 +24,9 @@ def app(start_app: StartApp) -> DevhostProcess:
     return start_app()
 
 
-def _post(app: DevhostProcess, body: bytes, **headers: str | bytes) -> requests.Response:
-    url = f"{app.base_url}/api/generations"
-    return requests.post(url, data=body, headers={**JSON, **headers}, timeout=10)
+def _post(app: DevhostProcess, body: bytes, **headers: str | bytes) -> Reply:
+    return call("POST", f"{app.base_url}/api/generations", body=body,
+                headers={**JSON, **headers})  # type: ignore[dict-item]
 
 
 def _nothing_stored(settings: dict[str, str], marker: str) -> None:
@@ -47,7 +47,7 @@ def test_a_lone_surrogate_is_a_422_naming_the_field_and_nothing_is_stored(
 
     response = _post(app, body)
 
-    assert response.status_code == 422, response.text
+    assert response.status == 422, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert [error["field"] for error in response.json()["errors"]] == [field]
     _nothing_stored(app_settings, marker)
@@ -56,7 +56,7 @@ def test_a_lone_surrogate_is_a_422_naming_the_field_and_nothing_is_stored(
 def test_an_unknown_field_named_with_a_lone_surrogate_is_named_back_readably(app: DevhostProcess) -> None:
     response = _post(app, b'{"prompt": "a fox", "x\\udc00": 1}')
 
-    assert response.status_code == 422, response.text
+    assert response.status == 422, response.text
     assert response.json()["errors"] == [{"field": "x\ufffd", "message": "is not a known field"}]
 
 
@@ -68,7 +68,7 @@ def test_an_unknown_field_named_with_a_lone_surrogate_is_named_back_readably(app
 def test_json_past_the_parser_limits_is_a_400_problem(app: DevhostProcess, body: bytes) -> None:
     response = _post(app, body)
 
-    assert response.status_code == 400, response.text
+    assert response.status == 400, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")
 
 
@@ -76,10 +76,10 @@ def test_a_non_ascii_idempotency_key_is_a_400_naming_the_header(
     app: DevhostProcess, app_settings: dict[str, str]
 ) -> None:
     marker = f"fox {uuid.uuid4().hex}"
-    # Raw bytes outside ASCII, as a hostile client sends them (requests would refuse a str).
+    # Raw bytes outside ASCII, as a hostile client sends them (http.client would refuse such a str).
     response = _post(app, json.dumps({"prompt": marker}).encode(), **{"Idempotency-Key": b"key-\xff\xfe"})
 
-    assert response.status_code == 400, response.text
+    assert response.status == 400, response.text
     assert response.json()["errors"] == [{"field": "Idempotency-Key", "message": "malformed"}]
     _nothing_stored(app_settings, marker)
 
@@ -87,11 +87,7 @@ def test_a_non_ascii_idempotency_key_is_a_400_naming_the_header(
 @pytest.mark.parametrize("job_id", ["%ED%A0%80", "a%2Fb", "%00", "x" * 600])
 def test_ids_that_cannot_be_keys_are_404_on_every_route(app: DevhostProcess, job_id: str) -> None:
     base = f"{app.base_url}/api/generations/{job_id}"
-    answers = [
-        requests.get(base, timeout=10),
-        requests.get(f"{base}/outputs/0", timeout=10, allow_redirects=False),
-        requests.post(f"{base}/cancel", timeout=10),
-        requests.delete(base, timeout=10),
-    ]
-    assert [answer.status_code for answer in answers] == [404] * 4, [a.text for a in answers]
+    answers = [call("GET", base), call("GET", f"{base}/outputs/0"), call("POST", f"{base}/cancel"),
+               call("DELETE", base)]
+    assert [answer.status for answer in answers] == [404] * 4, [a.text for a in answers]
     assert all(a.headers["Content-Type"].startswith("application/problem+json") for a in answers)

@@ -17,9 +17,9 @@ import pytest
 import schemathesis.specs.openapi.checks  # noqa: F401 - registers the OpenAPI checks
 from schemathesis.checks import CHECKS
 
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from testing.devhost import DevhostProcess
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
+from testing.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import requests
 
-from tests.e2e.conftest import StartApp
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import unreachable
+from testing.devhost import DevhostProcess
+from testing.fixtures import StartApp
+from testing.http import call
+from testing.product_app import unreachable
 
 pytestmark = pytest.mark.e2e
 
@@ -39,18 +39,18 @@ def test_read_and_change_routes_answer_503_with_retry_after(
 ) -> None:
     url = storage_down.base_url + path.format(id=uuid.uuid4())
 
-    response = requests.request(method, url, timeout=30, allow_redirects=False)
+    response = call(method, url)
 
-    assert response.status_code == 503, response.text
+    assert response.status == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert response.json()["detail"] == "The job store is unavailable; try again shortly."
 
 
 def test_health_answers_503_naming_each_dependency_down(storage_down: DevhostProcess) -> None:
-    response = requests.get(f"{storage_down.base_url}/api/health", timeout=30)
+    response = call("GET", f"{storage_down.base_url}/api/health")
 
-    assert response.status_code == 503, response.text
+    assert response.status == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     assert response.json() == {
         "status": "unavailable",

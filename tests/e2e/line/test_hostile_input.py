@@ -11,10 +11,10 @@ from azure.data.tables import TableClient
 
 from jobs.names import JOBS_TABLE
 from line_webhook import texts
+from testing.devhost import DevhostProcess
+from testing.factories_line import sign, source, text_event, user_id
+from testing.fakes.line_server import FakeLine
 from tests.e2e.line.conftest import jobs_of, post_webhook, sent_to
-from tests.factories_line import sign, source, text_event, user_id
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess
 
 pytestmark = pytest.mark.e2e
 
