@@ -18,6 +18,7 @@ GROUP_HINT = "In a group, start your message with /image or /ask."
 TOO_LONG = f"That is too long for me: please keep it under {MAX_PROMPT_CHARS:,} characters."
 RESET_DONE = "Done: I forgot our conversation. Your next question starts a new one."
 RESET_FAILED = "Sorry, I could not forget our conversation just now. Please send /reset again."
+UNREADABLE_TEXT = "Sorry, I could not read some characters of that message. Please send it as plain text."
 CANCELED = "That request was canceled."
 REJECTED = (
     "Sorry, I can't make that: the request was declined by the content filter. Please try rephrasing it."

@@ -30,7 +30,8 @@ CHUNK_COUNT = "OutputsChunks"
 # Inverted timestamps: microseconds since the epoch subtracted from this, zero-padded to 16 digits,
 # so that a plain ascending RowKey scan returns the newest job first.
 _INVERT_FROM = 10**16 - 1
-_KEY_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+# The characters the service forbids in keys, and lone surrogates (no UTF-8 form to send).
+_KEY_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_KEY_CHARS = 512
 
 
@@ -138,6 +139,11 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
     return entity
 
 
+def _conversation_id(value: object) -> str | None:
+    # A row written by hand may hold anything here; the job still reads (as one without a conversation).
+    return value if isinstance(value, str) and value else None
+
+
 def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
     error = entity.get("Error")
     return Job(
@@ -157,7 +163,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
         waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
-        conversation_id=entity.get("ConversationId"),
+        conversation_id=_conversation_id(entity.get("ConversationId")),
         etag=etag,
     )
 
