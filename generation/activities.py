@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from generation.providers import get_provider
@@ -37,12 +38,15 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
     if job.cancel_requested:
         # Asked to stop while no orchestration could hear the event (e.g. one started again).
         return await _cancel_before_start(job_id)
+    deadline_seconds = get_settings().generation_deadline_seconds
     return {
         "proceed": True,
         "status": job.status.value,
         "total": job.total,
         "channel": job.channel.value,
-        "deadline_seconds": get_settings().generation_deadline_seconds,
+        "deadline_seconds": deadline_seconds,
+        # The job's deadline counts from its acceptance, so time spent queued (or re-driven) counts.
+        "deadline_at": (job.created_at + timedelta(seconds=deadline_seconds)).isoformat(),
     }
 
 
@@ -115,7 +119,23 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
     return {"index": index, "status": "succeeded", "job_finished": finished}
 
 
-def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> list[Output]:
+def deadline_error(last: JobError | None) -> JobError:
+    """`deadline_exceeded`, saying what the last attempt ran into when there was one."""
+    if last is None:
+        return DEADLINE
+    return JobError(DEADLINE.code, f"{DEADLINE.message} The last attempt failed: {last.message}")
+
+
+def _most_telling(errors: dict[int, JobError]) -> JobError:
+    by_code = {error.code: error for error in errors.values()}
+    for code in ERROR_PRECEDENCE:
+        if code in by_code:
+            return by_code[code]
+    return errors[min(errors)]
+
+
+def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError],
+                   last_errors: dict[int, JobError]) -> list[Output]:
     done = {output.index: output for output in job.outputs if output.error is None}
     outputs: list[Output] = []
     for index in range(job.total):
@@ -124,21 +144,18 @@ def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> lis
         elif index in failures:
             outputs.append(Output(index=index, error=failures[index]))
         elif outcome == "deadline_exceeded":
-            outputs.append(Output(index=index, error=DEADLINE))
+            outputs.append(Output(index=index, error=deadline_error(last_errors.get(index))))
     return outputs
 
 
-def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
+def _job_error(outcome: str, failures: dict[int, JobError], last_errors: dict[int, JobError]) -> JobError:
     if outcome == "deadline_exceeded" or not failures:
-        return DEADLINE
-    by_code = {error.code: error for error in failures.values()}
-    for code in ERROR_PRECEDENCE:
-        if code in by_code:
-            return by_code[code]
-    return failures[min(failures)]
+        return deadline_error(_most_telling(last_errors) if last_errors else None)
+    return _most_telling(failures)
 
 
-async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError]) -> dict[str, Any]:
+async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError],
+                       last_errors: dict[int, JobError] | None = None) -> dict[str, Any]:
     """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won.
 
     A job already succeeded was finished by this pipeline (only its output writes and this activity
@@ -149,10 +166,10 @@ async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError])
     def decide(job: Job) -> Conclusion:
         if outcome == "canceled":
             return JobStatus.CANCELED, job.outputs, CANCELED
-        outputs = _final_outputs(job, outcome, failures)
+        outputs = _final_outputs(job, outcome, failures, last_errors or {})
         if any(output.error is None for output in outputs):
             return JobStatus.SUCCEEDED, outputs, None
-        return JobStatus.FAILED, outputs, _job_error(outcome, failures)
+        return JobStatus.FAILED, outputs, _job_error(outcome, failures, last_errors or {})
 
     try:
         final = await stores().jobs.conclude(job_id, decide)

@@ -66,4 +66,5 @@ async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 async def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
     failures = {int(index): JobError(**error) for index, error in payload.get("failures", {}).items()}
-    return await activities.finalize_job(payload["job_id"], payload["outcome"], failures)
+    last_errors = {int(index): JobError(**error) for index, error in payload.get("last_errors", {}).items()}
+    return await activities.finalize_job(payload["job_id"], payload["outcome"], failures, last_errors)

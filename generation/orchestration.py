@@ -7,17 +7,20 @@ History carries ids and small dicts, never image bytes or answers.
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
-from generation.retry_policy import may_retry, retry_delay
+from generation.durable_retry import WORKER_FAILED, GaveUp, call_until, next_attempt
+from generation.retry_policy import FINISH_GRACE
 from jobs.messages import usable_output_count
 
 CANCEL_EVENT = "cancel"
-DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
+# The job's deadline when the starter did not pass one (an instance started by hand or by an older
+# starter); the row's own deadline replaces it once the job is marked running.
+DEFAULT_DEADLINE_SECONDS = 600
 
 Outcome = str  # "completed" | "canceled" | "deadline_exceeded"
 Steps = Generator[Any, Any, Any]
@@ -30,6 +33,8 @@ class _Progress:
         self.total = total
         self.attempts = dict.fromkeys(range(total), 0)
         self.failures: dict[int, dict[str, str]] = {}
+        self.last_errors: dict[int, dict[str, str]] = {}  # of outputs still being retried
+        self.out_of_time = False  # an output's next attempt would come after the deadline
         self.succeeded = 0
         self.job_finished = False  # the write that stored the last output also finished the job
 
@@ -42,11 +47,11 @@ def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int, a
 
 
 def _result_of(task: Any, index: int) -> dict[str, Any]:
-    """An activity's answer; an activity that crashed counts as a transient failure."""
+    """An activity's answer; an activity that crashed (storage down, worker lost) is transient."""
     value = task.result
     if isinstance(value, dict):
         return value
-    return {"index": index, "status": "retry", "error": {"code": "internal", "message": "The worker failed."}}
+    return {"index": index, "status": "retry", "error": WORKER_FAILED}
 
 
 def _planned_outputs(plan: Any) -> int:
@@ -54,9 +59,33 @@ def _planned_outputs(plan: Any) -> int:
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
+def _planned_deadline(plan: Any) -> int:
+    """GENERATION_DEADLINE_SECONDS as the starter read it (the default when it did not say)."""
+    value = plan.get("deadline_seconds") if isinstance(plan, dict) else None
+    return value if type(value) is int and value > 0 else DEFAULT_DEADLINE_SECONDS
+
+
+def _job_deadline(start: dict[str, Any], provisional: datetime) -> datetime:
+    """The row's deadline (created_at + GENERATION_DEADLINE_SECONDS), as the activity computed it."""
+    deadline_at = start.get("deadline_at")
+    if isinstance(deadline_at, str):
+        return datetime.fromisoformat(deadline_at)
+    return provisional
+
+
+def _retry_later(context: df.DurableOrchestrationContext, index: int, *, progress: _Progress,
+                 result: dict[str, Any], deadline: datetime) -> Any | None:
+    """The timer of the output's next attempt, or None when that would come after the deadline."""
+    progress.last_errors[index] = result.get("error") or WORKER_FAILED
+    seed = f"{context.instance_id}:{index}"
+    when = next_attempt(context, progress.attempts[index], seed=seed, until=deadline,
+                        retry_after=result.get("retry_after"))
+    return None if when is None else context.create_timer(when)
+
+
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any]) -> Steps:
-    """Run one activity per output (some `started` already), retrying transient failures, until done,
+                  deadline: datetime, started: dict[int, Any]) -> Steps:
+    """Run one activity per output (some `started` already), retrying transient failures until done,
     canceled or out of time."""
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     deadline_timer = context.create_timer(deadline)
@@ -81,34 +110,44 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
         result = _result_of(winner, index)
         if result["status"] == "canceled":
             return "canceled"  # the row says stop; the cancel event may still be on its way
-        if result["status"] == "retry" and may_retry(progress.attempts[index]):
-            delay = retry_delay(progress.attempts[index], result.get("retry_after"))
-            waiting[index] = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
+        if result["status"] == "retry":
+            timer = _retry_later(context, index, progress=progress, result=result, deadline=deadline)
+            if timer is not None:
+                waiting[index] = timer
+            else:
+                progress.out_of_time = True
             continue
+        progress.last_errors.pop(index, None)
         if result["status"] == "succeeded":
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
             progress.failures[index] = result["error"]
         context.set_custom_status(progress.custom_status("running"))
-    return "completed"
+    return "deadline_exceeded" if progress.out_of_time else "completed"
 
 
-def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str) -> Steps:
+def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str, *, until: datetime) -> Steps:
     """Hand the finished job to its channel; a delivery that keeps failing does not fail the job."""
     activity = delivery_activity(channel)
     if activity is None:
         return False
     try:
-        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, {"job_id": job_id})
-    except Exception:  # the activity logged why; the job's own status is already final
+        yield from call_until(context, activity, {"job_id": job_id}, until=until, seed=job_id)
+    except GaveUp:  # the activity logged why; the job's own status is already final
         return False
     return True
 
 
-def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
-    """Instance id = job id. Mark running and fan out together, finalize, deliver."""
-    job_id = context.instance_id
+def _finish_by(context: df.DurableOrchestrationContext, deadline: datetime) -> datetime:
+    """Finalizing and delivering may go on a little past the job's deadline (a job that ran out of
+    time must still be written down and told)."""
+    now: datetime = context.current_utc_datetime
+    return max(deadline, now) + FINISH_GRACE
+
+
+def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisional: datetime) -> Steps:
+    """Mark the job running (outputs announced by the queue message start at the same time)."""
     starting = context.call_activity("mark_job_running", {"job_id": job_id})
     # The outputs the queue message announced start with the mark, not after it. An output of a job
     # that may not run (canceled, gone) reads the row and ends without work.
@@ -118,33 +157,65 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
-    start = yield starting
+    start = yield from call_until(context, "mark_job_running", {"job_id": job_id}, until=provisional,
+                                  seed=job_id, first=starting)
+    return start, started
+
+
+def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
+    """Instance id = job id. Mark running and fan out together, finalize, deliver."""
+    job_id = context.instance_id
+    # Until the row says when the job is due, the deadline counts from this start.
+    provisional = context.current_utc_datetime + timedelta(seconds=_planned_deadline(context.get_input()))
+    try:
+        start, started = yield from _mark_running(context, job_id, provisional)
+    except GaveUp:
+        # Storage stayed down past the deadline: the row is still queued; maintenance fails it.
+        context.set_custom_status(None)
+        return {"job_id": job_id, "status": "deadline_exceeded", "skipped": True, "delivered": False}
     if not start["proceed"]:
         context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
-            delivered = yield from _deliver(context, job_id, start["channel"])
+            until = _finish_by(context, provisional)
+            delivered = yield from _deliver(context, job_id, start["channel"], until=until)
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
     progress = _Progress(start["total"])
     context.set_custom_status(progress.custom_status("running"))
-    deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])
+    deadline = _job_deadline(start, provisional)
     outcome = yield from _generate_all(context, job_id, progress, deadline, started)
-    if outcome == "completed" and progress.job_finished:
-        final: dict[str, Any] = {"status": "succeeded", "notify": True}
-    else:
-        failures = {str(i): e for i, e in progress.failures.items()}
-        final = yield context.call_activity(
-            "finalize_job", {"job_id": job_id, "outcome": outcome, "failures": failures}
-        )
+    final = yield from _finalize(context, job_id, progress, outcome, deadline)
+    if final is None:
+        return {"job_id": job_id, "status": "unfinalized", "delivered": False}
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:
-        delivered = yield from _deliver(context, job_id, start["channel"])
+        until = _finish_by(context, deadline)
+        delivered = yield from _deliver(context, job_id, start["channel"], until=until)
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
+
+
+def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: str,
+              deadline: datetime) -> Steps:
+    """The terminal status (None when storage stayed down too long: maintenance settles the row)."""
+    if outcome == "completed" and progress.job_finished:
+        return {"status": "succeeded", "notify": True}
+    payload = {
+        "job_id": job_id,
+        "outcome": outcome,
+        "failures": {str(i): e for i, e in progress.failures.items()},
+        "last_errors": {str(i): e for i, e in progress.last_errors.items()},
+    }
+    try:
+        return (yield from call_until(context, "finalize_job", payload, until=_finish_by(context, deadline),
+                                      seed=job_id))
+    except GaveUp:
+        return None
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
     data = context.get_input() or {}
-    delivered = yield from _deliver(context, data["job_id"], data["channel"])
+    until = context.current_utc_datetime + FINISH_GRACE
+    delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until)
     return {"job_id": data["job_id"], "delivered": delivered}

@@ -6,7 +6,9 @@ import logging
 
 import azure.durable_functions as df
 
+from jobs.clients import stores
 from jobs.messages import JobMessage
+from jobs.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +24,24 @@ async def start_generation(client: df.DurableOrchestrationClient, message: JobMe
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
-    it would replace that instance and run the job's orchestration a second time. The message's
-    output count becomes the orchestration input, so the outputs can start without waiting for the row.
+    it would replace that instance and run the job's orchestration a second time. A job whose row is
+    gone (deleted while queued, or purged) starts nothing. The message's output count and the deadline
+    become the orchestration input, so the outputs can start without waiting for the row.
+
+    Any failure (storage or the host unreachable) raises: the trigger then leaves the message for
+    another delivery, and maintenance re-sends it if it ends in the poison queue.
     """
     job_id = message.job_id
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
+    if await stores().jobs.find(job_id) is None:
+        logger.info("job %s: no job row (deleted); message acknowledged, nothing started", job_id)
+        return False
+    plan: dict[str, int] = {"deadline_seconds": get_settings().generation_deadline_seconds}
+    if message.outputs is not None:
+        plan["outputs"] = message.outputs
     try:
-        plan = None if message.outputs is None else {"outputs": message.outputs}
         await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from azure.storage.blob.aio import ContainerClient
@@ -50,8 +51,11 @@ async def _blob_names(_: Stores, job_id: str) -> list[str]:
 async def test_mark_running_tells_the_orchestrator_what_it_needs(app_stores: Stores) -> None:
     job = await app_stores.jobs.create(make_job(n=3, channel=Channel.LINE))
     answer = await activities.mark_job_running(job.id)
+    deadline_at = (job.created_at + timedelta(seconds=600)).isoformat()
     assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
-                      "deadline_seconds": 600}
+                      "deadline_seconds": 600, "deadline_at": deadline_at}
+    # Marking again (a re-run after a crash, or a re-driven orchestration) goes on with the job.
+    assert await activities.mark_job_running(job.id) == answer
     assert (await app_stores.jobs.get(job.id)).status is JobStatus.RUNNING
 
 
@@ -168,6 +172,17 @@ async def test_finalize_after_the_deadline_marks_the_missing_outputs(app_stores:
     job = await app_stores.jobs.get(job_id)
     assert job.status is JobStatus.SUCCEEDED
     assert job.outputs[1] == Output(index=1, error=activities.DEADLINE)
+
+
+async def test_a_job_that_ran_out_of_time_says_what_the_provider_last_did(app_stores: Stores) -> None:
+    job_id = await _running(app_stores, n=2)
+    await activities.finalize_job(job_id, "deadline_exceeded", {}, {0: DOWN, 1: REJECTED})
+    job = await app_stores.jobs.get(job_id)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "deadline_exceeded"
+    assert job.error.message == f"The job did not finish in time. The last attempt failed: {REJECTED.message}"
+    assert job.outputs[0].error == activities.deadline_error(DOWN)
+    assert DOWN.message in job.outputs[0].error.message
 
 
 async def test_finalize_canceled(app_stores: Stores) -> None:
