@@ -28,7 +28,9 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
     try:
         job = await stores().jobs.mark_running(job_id)
     except JobNotFound:
-        logger.warning("job %s: row not found; orchestration ends", job_id)
+        # Deleted while its message was on the way: the tombstone lets maintenance purge this history.
+        await stores().deletions.record(job_id)
+        logger.warning("job %s: row not found (deleted); orchestration ends", job_id)
         return {"proceed": False, "status": "missing"}
     except InvalidTransition as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
@@ -97,6 +99,8 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
     """
     job = await stores().jobs.find(job_id)
     if job is None:
+        # Deleted: an earlier attempt may have stored blobs; the tombstone has maintenance remove them.
+        await stores().deletions.record(job_id)
         return {"index": index, "status": "failed", "error": GONE.to_dict()}
     if any(output.index == index and output.error is None for output in job.outputs):
         # A redelivered activity whose first run finished: the output is already stored.
@@ -111,6 +115,7 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
         recorded = await stores().jobs.record_progress(job_id, [output], read=read)
     except JobNotFound:
         # Deleted while this output was being made: take back what was just written.
+        await stores().deletions.record(job_id)
         await stores().outputs.delete_job(job_id)
         logger.info("job %s was deleted during generation; its blobs are removed", job_id)
         return {"index": index, "status": "failed", "error": GONE.to_dict()}
@@ -174,6 +179,7 @@ async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError],
     try:
         final = await stores().jobs.conclude(job_id, decide)
     except JobNotFound:
+        await stores().deletions.record(job_id)
         logger.info("job %s was deleted before finalizing", job_id)
         return {"status": "missing", "notify": False}
     except InvalidTransition as exc:

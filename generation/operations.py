@@ -25,11 +25,14 @@ from generation.maintenance import (
     InstanceState,
     MaintenancePolicy,
     Redrive,
+    Restart,
     instance_state,
     plan_maintenance,
 )
 from jobs.clients import Stores, stores
+from jobs.deletions import Tombstone
 from jobs.models import InvalidTransition, Job, JobStatus, utcnow
+from jobs.removal import JobRemover, signal_cancel
 from jobs.settings import get_settings
 from jobs.store import JobNotFound
 
@@ -38,11 +41,14 @@ logger = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 DELIVER_ORCHESTRATOR = "deliver_job"
+GENERATION_ORCHESTRATOR = "generation_orchestrator"
 # Durable client calls are small HTTP requests to the host; a few at a time keeps a big backlog quick
 # without flooding the host's connection pool.
 STATUS_CONCURRENCY = 16
 # One run moves at most this many dead-lettered messages; run it again for more.
 REDRIVE_LIMIT = 500
+# Tombstones looked at per run (they are few: a deletion normally finishes at once).
+TOMBSTONE_LIMIT = 500
 
 
 @dataclass
@@ -54,6 +60,8 @@ class MaintenanceSummary:
     skipped: int = 0
     purged: int = 0
     events_purged: int = 0
+    restarted: int = 0
+    deletions_finished: int = 0
     errors: int = 0
 
     def line(self) -> str:
@@ -101,6 +109,15 @@ async def _redrive(store: Stores, job_id: str) -> bool:
     return True
 
 
+async def _restart(client: df.DurableOrchestrationClient, action: Restart) -> bool:
+    """Start the job's orchestration again (replacing the one that ended without finishing the row)."""
+    plan = {"outputs": action.outputs, "deadline_seconds": get_settings().generation_deadline_seconds}
+    await client.start_new(GENERATION_ORCHESTRATOR, instance_id=action.job_id, client_input=plan)
+    logger.warning("job %s: orchestration started again (the last one ended without finishing it)",
+                   action.job_id)
+    return True
+
+
 async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
     try:
         await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
@@ -129,6 +146,9 @@ async def _apply(
         if isinstance(action, Redrive):
             done = await _redrive(store, action.job_id)
             summary.redriven += done
+        elif isinstance(action, Restart):
+            done = await _restart(client, action)
+            summary.restarted += done
         else:
             done = await _fail(store, client, action)
             summary.failed += done
@@ -165,8 +185,46 @@ async def _purge_expired(
         logger.exception("webhook de-duplication records: purge failed")
 
 
+async def _finish_deletion(store: Stores, client: df.DurableOrchestrationClient, tombstone: Tombstone,
+                           summary: MaintenanceSummary) -> None:
+    """One more pass of a deletion that did not finish at once (or that the pipeline reopened)."""
+    job_id = tombstone.job_id
+    job = await store.jobs.find(job_id)
+    if job is not None and not job.status.is_terminal:
+        # A DELETE cut short before it stopped the job: stop it now, remove it on the next run.
+        with contextlib.suppress(InvalidTransition):
+            await store.jobs.request_cancel(job_id)
+        await signal_cancel(client, job_id)
+        logger.info("job %s: deleted but still %s; cancel requested", job_id, job.status.value)
+        return
+    removal = await JobRemover(store.jobs, store.outputs, store.deletions, client).finish(job_id)
+    if removal.complete:
+        summary.deletions_finished += 1
+        logger.info("job %s: deletion finished by maintenance (%d blobs, %d histories removed)",
+                    job_id, removal.blobs, removal.histories)
+    else:
+        logger.info("job %s: deletion still waiting for %s", job_id, ", ".join(removal.left))
+
+
+async def _finish_deletions(store: Stores, client: df.DurableOrchestrationClient,
+                            summary: MaintenanceSummary) -> None:
+    try:
+        tombstones = await store.deletions.list(limit=TOMBSTONE_LIMIT)
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: listing deleted jobs failed")
+        return
+    for tombstone in tombstones:
+        try:
+            await _finish_deletion(store, client, tombstone, summary)
+        except Exception:
+            summary.errors += 1
+            logger.exception("job %s: finishing its deletion failed", tombstone.job_id)
+
+
 async def run_maintenance(client: df.DurableOrchestrationClient, *, now: datetime) -> MaintenanceSummary:
-    """Re-drive lost queued jobs, fail stuck ones, purge expired ones; returns the counts."""
+    """Re-drive lost queued jobs, restart or fail stuck ones, purge expired ones, finish deletions;
+    returns the counts."""
     settings = get_settings()
     policy = MaintenancePolicy.from_settings(
         deadline_seconds=settings.generation_deadline_seconds, retention_days=settings.job_retention_days
@@ -182,6 +240,7 @@ async def run_maintenance(client: df.DurableOrchestrationClient, *, now: datetim
         summary.errors += 1
         logger.exception("maintenance: listing unfinished jobs failed")
     await _purge_expired(store, client, policy.expiry_cutoff(now), summary)
+    await _finish_deletions(store, client, summary)
     return summary
 
 

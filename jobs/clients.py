@@ -16,6 +16,7 @@ from azure.servicebus.aio import ServiceBusClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from jobs.deletions import DeletionLedger
 from jobs.events import EventLedger
 from jobs.outputs import OutputStore
 from jobs.queue import JobQueue, ServiceBusJobQueue, StorageJobQueue
@@ -33,6 +34,7 @@ class Stores:
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
+    deletions: DeletionLedger
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     async def close(self) -> None:
@@ -120,6 +122,7 @@ def build_stores(settings: Settings) -> Stores:
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),
+        deletions=DeletionLedger(tables),
         closers=closers,
     )
 

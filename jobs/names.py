@@ -6,6 +6,7 @@ JOBS_TABLE = "jobs"
 JOB_INDEX_TABLE = "jobindex"
 IDEMPOTENCY_TABLE = "idempotency"
 WEBHOOK_EVENTS_TABLE = "webhookevents"
+DELETIONS_TABLE = "deletions"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
 

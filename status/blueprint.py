@@ -62,7 +62,8 @@ async def delete_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs, client=client),
+        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs,
+                                   deletions=stores().deletions, client=client),
         job_id=job_id,
     )
 

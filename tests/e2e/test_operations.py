@@ -137,6 +137,10 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
             channel=Channel.LINE, delivery=delivery, user=f"line:{chat}",
         )
     )
+    # Running for five minutes when its orchestration vanished: it still has time, so it runs again.
+    interrupted = await data.jobs.create(
+        new_job(created=now - timedelta(minutes=5), status=JobStatus.RUNNING, n=2)
+    )
 
     with FakeLine(LINE_TOKEN) as line:
         app = start(start_app, LINE_API_HOST=line.base_url, LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN)
@@ -144,6 +148,7 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
 
         done = await wait_status(data.jobs, lost.id, JobStatus.SUCCEEDED)
         failed = await wait_status(data.jobs, stuck.id, JobStatus.FAILED)
+        resumed = await wait_status(data.jobs, interrupted.id, JobStatus.SUCCEEDED)
         sent = line.wait_for_sent(1)
 
         # Run again: both jobs are settled, so nothing is re-sent, re-failed or re-delivered.
@@ -152,18 +157,21 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
         after = line.sent_snapshot()
 
     assert done.completed == 1 and done.error is None
-    assert failed.error is not None and failed.error.code == "internal"
+    assert failed.error is not None and failed.error.code == "deadline_exceeded"
     assert "try again" in failed.error.message
+    assert resumed.completed == 2 and resumed.error is None
     assert [entry["to"] for entry in sent] == [chat]
     assert sent[0]["via"] == "push", "the reply token expired long ago"
     assert all(message["type"] == "text" for message in sent[0]["messages"])
     assert after == sent
     assert log_count(app, f"job {lost.id}: queue message sent again") == 1
     assert log_count(app, f"job {stuck.id}: failed by maintenance") == 1
+    assert log_count(app, f"job {interrupted.id}: orchestration started again") == 1
     first, second = finished_runs(app, "maintenance")[:2]
     assert first.startswith("maintenance finished: redriven=1 failed=1 skipped=0 purged=0"), first
     assert second.startswith("maintenance finished: redriven=0 failed=0 skipped=0 purged=0"), second
-    assert first.endswith("errors=0 past_due=False") and second.endswith("errors=0 past_due=False")
+    assert first.endswith("restarted=1 deletions_finished=0 errors=0 past_due=False"), first
+    assert second.endswith("restarted=0 deletions_finished=0 errors=0 past_due=False"), second
 
 
 async def test_redrive_dead_letters_moves_a_poisoned_message_back(start_app: StartApp, data: Data) -> None:
@@ -229,5 +237,5 @@ async def test_maintenance_purges_jobs_past_retention(start_app: StartApp, data:
     assert remaining == {new_event}
     assert log_count(app, f"job {expired.id}: purged after retention") == 1
     summary = finished_runs(app, "maintenance")[0]
-    assert "purged=1 events_purged=1 errors=0" in summary, summary
+    assert "purged=1 events_purged=1 restarted=0 deletions_finished=0 errors=0" in summary, summary
     await events.close()

@@ -12,6 +12,7 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from jobs.deletions import DeletionLedger
 from jobs.events import EventLedger
 from jobs.outputs import OutputStore
 from jobs.queue import StorageJobQueue
@@ -39,6 +40,14 @@ async def job_store(table_service: TableServiceClient, unique_name: str) -> Asyn
 async def event_ledger(table_service: TableServiceClient, unique_name: str) -> AsyncIterator[EventLedger]:
     yield EventLedger(table_service, table=f"{unique_name}events")
     await table_service.delete_table(f"{unique_name}events")
+
+
+@pytest.fixture
+async def deletion_ledger(
+    table_service: TableServiceClient, unique_name: str
+) -> AsyncIterator[DeletionLedger]:
+    yield DeletionLedger(table_service, table=f"{unique_name}deletions")
+    await table_service.delete_table(f"{unique_name}deletions")
 
 
 @pytest.fixture

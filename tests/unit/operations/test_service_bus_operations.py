@@ -35,6 +35,7 @@ from PIL import Image
 from devhost.functions import load_app
 from generation import operations
 from jobs.clients import Stores
+from jobs.deletions import DeletionLedger
 from jobs.events import EventLedger
 from jobs.messages import parse_job_message
 from jobs.models import Channel, JobKind, JobStatus, utcnow
@@ -199,12 +200,13 @@ async def world(
         outputs=OutputStore(blobs, container=unique_name),
         queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
+        deletions=DeletionLedger(tables, table=f"{unique_name}deletions"),
     )
     settings = settings_for(azurite_connection_string)
     monkeypatch.setattr(operations, "stores", lambda: stores)
     monkeypatch.setattr(operations, "get_settings", lambda: settings)
     yield World(broker, stores, durable, blobs, unique_name)
-    for suffix in ("jobs", "index", "idem", "events"):
+    for suffix in ("jobs", "index", "idem", "events", "deletions"):
         await tables.delete_table(f"{unique_name}{suffix}")
     with contextlib.suppress(ResourceNotFoundError):
         await blobs.delete_container(unique_name)
