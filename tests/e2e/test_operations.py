@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
-import re
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,13 +34,11 @@ from tests.factories import make_job
 from tests.factories_line import user_id, webhook_event_id
 from tests.fakes.line_server import FakeLine
 from tests.helpers.devhost import DevhostProcess, free_port, wait_for
+from tests.helpers.operator import MASTER_KEY, finished_runs, run_function
 
 pytestmark = pytest.mark.e2e
 
-MASTER_KEY = "operator-master-key"
 LINE_TOKEN = "operations-line-token"
-# Local sockets only, never through a proxy the environment may name.
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +72,6 @@ async def data(azurite_connection_string: str) -> AsyncIterator[Data]:
 
 def start(start_app: StartApp, **overrides: str) -> DevhostProcess:
     return start_app(DEVHOST_MASTER_KEY=MASTER_KEY, **overrides)
-
-
-def run_function(app: DevhostProcess, name: str) -> None:
-    """What the portal's Test/Run does: POST /admin/functions/{name} with the master key."""
-    request = urllib.request.Request(
-        f"{app.base_url}/admin/functions/{name}",
-        data=json.dumps({"input": ""}).encode(),
-        headers={"x-functions-key": MASTER_KEY, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with DIRECT.open(request, timeout=10) as response:
-        assert response.status == 202
-
-
-def finished_runs(app: DevhostProcess, function: str) -> list[str]:
-    return re.findall(rf"{function} finished: [^\n]*", app.output())
 
 
 def log_count(app: DevhostProcess, text: str) -> int:
