@@ -26,6 +26,8 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.fault_windows import FaultWindows
+
 GPT_IMAGE_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 DALLE_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"})
 DEFAULT_IMAGE_MODELS = ("gpt-image-1", "gpt-image-1-mini", "dall-e-3", "dall-e-2")
@@ -150,6 +152,7 @@ class FakeOpenAI:
         self.image_format = "PNG"  # "JPEG" exercises a client's conversion to PNG
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
+        self.windows = FaultWindows()  # outages of a given length: `windows.open("500", seconds=20)`
         self._lock = threading.Lock()
         self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -231,6 +234,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         """Forget requests and pending faults; undo changes to deployments, models and image format."""
+        self.windows.close()
         with self._lock:
             self._faults.clear()
             self.requests.clear()
@@ -257,6 +261,10 @@ class FakeOpenAI:
         return payload
 
     async def _injected(self) -> web.Response | None:
+        outage = await self.windows.answer(lambda message, code: error_body(message, type_="server_error",
+                                                                            code=code))
+        if outage is not None:
+            return outage
         with self._lock:
             fault = self._faults[0] if self._faults else None
             if fault is not None:
