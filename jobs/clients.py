@@ -100,19 +100,30 @@ TABLE_RETRY: dict[str, Any] = {
 }
 
 
+# Blob calls come from activities (and the output redirect): the orchestrator retries those with its
+# own back-off until the job's deadline, so the SDK's default (15 s, 18 s, 24 s...) would only hold an
+# activity slot through an outage. Two quick retries ride out a blip.
+BLOB_RETRY: dict[str, Any] = {
+    "initial_backoff": 0.5, "increment_base": 2, "retry_total": 2, "random_jitter_range": 0.2,
+    "connection_timeout": 5,
+}
+
+
 def build_stores(settings: Settings) -> Stores:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
     if storage.connection_string:
         tables = TableServiceClient.from_connection_string(storage.connection_string, **TABLE_RETRY)
-        blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+        blobs = BlobServiceClient.from_connection_string(storage.connection_string, **BLOB_RETRY)
     else:
         assert credential is not None
         tables = TableServiceClient(
             endpoint=storage.table_service_uri or "", credential=credential, **TABLE_RETRY
         )
-        blobs = BlobServiceClient(account_url=storage.blob_service_uri or "", credential=credential)
+        blobs = BlobServiceClient(
+            account_url=storage.blob_service_uri or "", credential=credential, **BLOB_RETRY
+        )
     closers: list[Callable[[], Awaitable[None]]] = [tables.close, blobs.close]
     queue = _build_queue(settings, credential, closers)
     if credential is not None:
