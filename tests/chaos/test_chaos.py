@@ -34,23 +34,27 @@ NOTHING_TO_REPAIR = ("redriven=0 failed=0 skipped=0 purged=0 events_purged=0 res
 def test_no_job_is_lost_failed_duplicated_or_orphaned_through_every_fault(tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
     jobs = int(os.environ.get("CHAOS_JOBS") or DEFAULT_JOBS)
+    print(f"\nchaos seed {seed} (replay: CHAOS_SEED={seed})")
     _run_and_audit(tmp_path, ChaosPlan.draw(seed), jobs=jobs)
 
 
 def test_a_sixty_second_storage_outage_fails_no_job(tmp_path: Path) -> None:
     # Jobs accepted before, during (the client retrying its 503s) and after a full minute without
     # Table, Blob and Queue storage; the task hub is down as well.
+    # Ten jobs arrive at once and each provider call takes 5 s, so outputs are being made (and rows
+    # and blobs written) when storage goes four seconds later.
     plan = ChaosPlan(seed=0, faults=(Fault("azurite", 60.0),), gap_seconds=4.0)
-    _run_and_audit(tmp_path, plan, jobs=20)
+    _run_and_audit(tmp_path, plan, jobs=20, burst=10, provider_latency=5.0)
 
 
-def _run_and_audit(tmp_path: Path, plan: ChaosPlan, *, jobs: int) -> None:
+def _run_and_audit(tmp_path: Path, plan: ChaosPlan, *, jobs: int, burst: int = 0,
+                   provider_latency: float = 1.0) -> None:
     seed = plan.seed
-    print(f"\nchaos seed {seed} (replay: CHAOS_SEED={seed}); {jobs} jobs; faults: {plan.describe()}")
+    print(f"{jobs} jobs; faults: {plan.describe()}")
     started = time.monotonic()
-    with ChaosWorld(tmp_path) as world:
+    with ChaosWorld(tmp_path, provider_latency=provider_latency) as world:
         submissions = Submissions()
-        world.run_round(plan, jobs=jobs, submissions=submissions)
+        world.run_round(plan, jobs=jobs, submissions=submissions, burst=burst)
         job_ids = [submissions.job_ids[index] for index in sorted(submissions.job_ids)]
         final = world.wait_all(job_ids, within=DRAIN_SECONDS)
         storage = snapshot(world.connection_string, task_hub=world.task_hub)

@@ -92,12 +92,13 @@ class Submissions:
 class ChaosWorld:
     """Azurite (own ports, on disk), the fake provider and devhost running the product app."""
 
-    def __init__(self, workdir: Path, *, outputs: int = 2) -> None:
+    def __init__(self, workdir: Path, *, outputs: int = 2, provider_latency: float = 1.0) -> None:
         self.workdir = workdir
         self.outputs = outputs
         self.ports = (free_port(), free_port(), free_port())
         self.azurite: Azurite | None = None
         self.provider = FakeOpenAI()
+        self.provider.windows.latency = provider_latency
         self.app: DevhostProcess | None = None
         self.settings: dict[str, str] = {}
         self.run_id = uuid.uuid4().hex[:8]
@@ -156,11 +157,13 @@ class ChaosWorld:
             time.sleep(fault.seconds)
 
     def run_round(self, plan: ChaosPlan, *, jobs: int, submissions: Submissions,
-                  first_index: int = 0) -> None:
-        """Submit `jobs` jobs spread over the round while its faults happen one after another."""
-        spacing = plan.planned_seconds / max(jobs, 1)
+                  first_index: int = 0, burst: int = 0) -> None:
+        """Submit `jobs` jobs while the round's faults happen one after another: `burst` of them at
+        once at the start, the rest spread over the round."""
+        spacing = plan.planned_seconds / max(jobs - burst, 1)
+        times = [0.0] * burst + [n * spacing for n in range(jobs - burst)]
         submitter = threading.Thread(
-            target=self._submit_all, args=(range(first_index, first_index + jobs), spacing, submissions),
+            target=self._submit_all, args=(range(first_index, first_index + jobs), times, submissions),
             daemon=True)
         submitter.start()
         for fault in plan.faults:
@@ -170,10 +173,10 @@ class ChaosWorld:
         submitter.join()
 
     # ---- the client ----------------------------------------------------------------------
-    def _submit_all(self, indexes: range, spacing: float, submissions: Submissions) -> None:
+    def _submit_all(self, indexes: range, times: list[float], submissions: Submissions) -> None:
         start = time.monotonic()
-        for number, index in enumerate(indexes):
-            time.sleep(max(0.0, start + number * spacing - time.monotonic()))
+        for index, at in zip(indexes, times, strict=True):
+            time.sleep(max(0.0, start + at - time.monotonic()))
             job_id = self.submit(index, submissions)
             with submissions.lock:
                 submissions.job_ids[index] = job_id

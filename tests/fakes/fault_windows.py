@@ -32,6 +32,7 @@ class FaultWindows:
         self._lock = threading.Lock()
         self._window: _Window | None = None
         self.spoiled: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.latency = 0.0  # seconds every healthy answer takes (so calls are in flight when faults hit)
 
     def open(self, kind: str, *, seconds: float, retry_after: float = 2.0, hang: float = 3.0) -> None:
         """Misbehave as `kind` for the next `seconds`."""
@@ -57,6 +58,8 @@ class FaultWindows:
         """The fault answer while a window is open, else None. `error_body(message, code)` shapes it."""
         window = self._current()
         if window is None:
+            if self.latency:
+                await asyncio.sleep(self.latency)
             return None
         if window.kind == "429":
             body = error_body("Rate limit reached. Please try again later.", "rate_limit_exceeded")
