@@ -19,7 +19,7 @@ Steps = Generator[Any, Any, Any]
 WORKER_FAILED = {"code": "internal", "message": "The worker failed."}
 
 
-class GaveUp(Exception):
+class DeadlineReachedError(Exception):
     """The activity kept failing until the deadline; `last_error` is its last failure."""
 
     def __init__(self, name: str, last_error: dict[str, str]) -> None:
@@ -36,7 +36,7 @@ def next_attempt(context: df.DurableOrchestrationContext, attempt: int, *, seed:
 
 def call_until(context: df.DurableOrchestrationContext, name: str, payload: Any, *,
                until: datetime, seed: str, first: Any = None) -> Steps:
-    """The activity's result, calling it again after each failure until `until`; raises GaveUp.
+    """The activity's result, calling it again after each failure until `until`; raises DeadlineReachedError.
 
     `first` is a call of the same activity already scheduled (its failure counts as the first one).
     """
@@ -49,6 +49,6 @@ def call_until(context: df.DurableOrchestrationContext, name: str, payload: Any,
             task = None
         when = next_attempt(context, attempt, seed=f"{seed}:{name}", until=until)
         if when is None:
-            raise GaveUp(name, WORKER_FAILED)
+            raise DeadlineReachedError(name, WORKER_FAILED)
         yield context.create_timer(when)
         attempt += 1

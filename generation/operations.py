@@ -30,11 +30,11 @@ from generation.maintenance import (
     plan_maintenance,
 )
 from jobs.clients import Stores, stores
-from jobs.deletions import Tombstone
-from jobs.models import InvalidTransition, Job, JobStatus, utcnow
+from jobs.config.settings import get_settings
+from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
+from jobs.domain.models import Job, JobStatus, utcnow
 from jobs.removal import JobRemover, signal_cancel
-from jobs.settings import get_settings
-from jobs.store import JobNotFound
+from jobs.tables.deletions import Tombstone
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ async def _restart(client: df.DurableOrchestrationClient, action: Restart) -> bo
 async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
     try:
         await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
-    except (InvalidTransition, JobNotFound):
+    except (InvalidTransitionError, JobNotFoundError):
         return False  # finished, canceled or deleted by someone else in the meantime
     logger.warning("job %s: failed by maintenance (%s)", action.job_id, action.error.code)
     if action.terminate:
@@ -163,7 +163,7 @@ async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: 
     await store.outputs.delete_job(job.id)
     for instance_id in (job.id, deliver_instance_id(job.id)):
         await client.purge_instance_history(instance_id)
-    with contextlib.suppress(JobNotFound):  # deleted through the API while this run was purging
+    with contextlib.suppress(JobNotFoundError):  # deleted through the API while this run was purging
         await store.jobs.delete(job.id)
     logger.info("job %s: purged after retention", job.id)
 
@@ -192,7 +192,7 @@ async def _finish_deletion(store: Stores, client: df.DurableOrchestrationClient,
     job = await store.jobs.find(job_id)
     if job is not None and not job.status.is_terminal:
         # A DELETE cut short before it stopped the job: stop it now, remove it on the next run.
-        with contextlib.suppress(InvalidTransition):
+        with contextlib.suppress(InvalidTransitionError):
             await store.jobs.request_cancel(job_id)
         await signal_cancel(client, job_id)
         logger.info("job %s: deleted but still %s; cancel requested", job_id, job.status.value)

@@ -13,16 +13,15 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
-from generation.durable_retry import WORKER_FAILED, GaveUp, call_until, next_attempt
+from generation.durable_retry import WORKER_FAILED, DeadlineReachedError, call_until, next_attempt
 from generation.retry_policy import FINISH_GRACE
-from jobs.messages import usable_output_count
+from jobs.domain.messages import usable_output_count
 
 CANCEL_EVENT = "cancel"
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.
 DEFAULT_DEADLINE_SECONDS = 600
 
-Outcome = str  # "completed" | "canceled" | "deadline_exceeded"
 Steps = Generator[Any, Any, Any]
 
 
@@ -134,7 +133,7 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str,
         return False
     try:
         yield from call_until(context, activity, {"job_id": job_id}, until=until, seed=job_id)
-    except GaveUp:  # the activity logged why; the job's own status is already final
+    except DeadlineReachedError:  # the activity logged why; the job's own status is already final
         return False
     return True
 
@@ -169,7 +168,7 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     provisional = context.current_utc_datetime + timedelta(seconds=_planned_deadline(context.get_input()))
     try:
         start, started = yield from _mark_running(context, job_id, provisional)
-    except GaveUp:
+    except DeadlineReachedError:
         # Storage stayed down past the deadline: the row is still queued; maintenance fails it.
         context.set_custom_status(None)
         return {"job_id": job_id, "status": "deadline_exceeded", "skipped": True, "delivered": False}
@@ -209,7 +208,7 @@ def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _P
     try:
         return (yield from call_until(context, "finalize_job", payload, until=_finish_by(context, deadline),
                                       seed=job_id))
-    except GaveUp:
+    except DeadlineReachedError:
         return None
 
 

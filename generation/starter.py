@@ -7,8 +7,8 @@ import logging
 import azure.durable_functions as df
 
 from jobs.clients import stores
-from jobs.messages import JobMessage
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
+from jobs.domain.messages import JobMessage
 
 logger = logging.getLogger(__name__)
 

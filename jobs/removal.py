@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jobs.deletions import DeletionLedger
-from jobs.errors import JobNotFound
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import JobNotFoundError
+from jobs.tables.deletions import DeletionLedger
+from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class JobRemover:
         finds no row and takes its own blobs back). Never raises for what it leaves behind."""
         removal = Removal()
         try:
-            with contextlib.suppress(JobNotFound):
+            with contextlib.suppress(JobNotFoundError):
                 await self.jobs.delete(job_id)
             removal.blobs = await self.outputs.delete_job(job_id)
         except Exception as exc:

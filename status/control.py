@@ -7,13 +7,15 @@ import logging
 
 import azure.functions as func
 
-from jobs.deletions import DeletionLedger
-from jobs.http import json_response, problem, status_url
-from jobs.models import InvalidTransition, Job, JobStatus
-from jobs.outputs import OutputStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import Job, JobStatus
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import status_url
 from jobs.removal import JobRemover, Orchestrations, instance_running, signal_cancel
-from jobs.resource import job_resource
-from jobs.store import JobStore
+from jobs.tables.deletions import DeletionLedger
+from jobs.tables.store import JobStore
 from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ async def cancel_job(
 ) -> func.HttpResponse:
     try:
         job = await jobs.request_cancel(job_id)
-    except InvalidTransition as done:
+    except InvalidTransitionError as done:
         return problem(
             409, title="Job already finished",
             detail=f"Job '{job_id}' is already {done.current} and cannot be canceled.")
@@ -51,7 +53,7 @@ async def _stop(job: Job, *, jobs: JobStore, client: Orchestrations, settle_seco
     if not job.status.is_terminal:
         try:
             job = await jobs.request_cancel(job.id)
-        except InvalidTransition:
+        except InvalidTransitionError:
             pass  # it finished meanwhile
         else:
             if job.status is JobStatus.RUNNING:

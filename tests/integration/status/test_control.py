@@ -11,12 +11,12 @@ import azure.functions as func
 import pytest
 from PIL import Image
 
-from jobs.deletions import DeletionLedger
-from jobs.errors import OutputNotFound
-from jobs.models import JobError, JobStatus
-from jobs.outputs import OutputStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import OutputNotFoundError
+from jobs.domain.models import JobError, JobStatus
 from jobs.removal import JobRemover
-from jobs.store import JobStore
+from jobs.tables.deletions import DeletionLedger
+from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
 from status.errors import answer
 from tests.factories import make_job
@@ -112,7 +112,7 @@ async def test_delete_removes_row_blobs_and_history(
     assert await job_store.find(job.id) is None
     for blob in (output.blob_name, output.preview_blob_name):
         assert blob is not None
-        with pytest.raises(OutputNotFound):
+        with pytest.raises(OutputNotFoundError):
             await output_store.read(blob)
     assert job.id in durable.purged
     assert job.id not in durable.instances
@@ -165,7 +165,7 @@ async def test_delete_running_job_that_does_not_stop_in_time_still_deletes(
     removal = await JobRemover(job_store, output_store, deletion_ledger, durable.client()).finish(job.id)
     assert removal.complete and removal.blobs == 2 and removal.histories == 1
     assert late.blob_name is not None
-    with pytest.raises(OutputNotFound):
+    with pytest.raises(OutputNotFoundError):
         await output_store.read(late.blob_name)
     assert job.id not in durable.instances
     assert await tombstones(deletion_ledger) == []
