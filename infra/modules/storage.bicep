@@ -16,6 +16,7 @@ var tableNames = [
   'jobindex'
   'idempotency'
   'webhookevents'
+  'deletions'
 ]
 var outputsContainerName = 'outputs'
 var queueNames = [

@@ -434,7 +434,8 @@ def test_storage_names_match_the_code() -> None:
     tables = re.findall(r"'(\w+)'", _block(storage, "var tableNames = ["))
 
     assert set(tables) == {
-        names.JOBS_TABLE, names.JOB_INDEX_TABLE, names.IDEMPOTENCY_TABLE, names.WEBHOOK_EVENTS_TABLE
+        names.JOBS_TABLE, names.JOB_INDEX_TABLE, names.IDEMPOTENCY_TABLE, names.WEBHOOK_EVENTS_TABLE,
+        names.DELETIONS_TABLE,
     }
     assert bicep_var("outputsContainerName", INFRA / "modules" / "storage.bicep") == names.OUTPUTS_CONTAINER
     assert bicep_var("jobsQueueName", MAIN_BICEP) == names.DEFAULT_QUEUE_NAME
