@@ -45,6 +45,13 @@ class FaultWindows:
         with self._lock:
             self._window = None
 
+    def reset(self) -> None:
+        """No window, no latency, counts back to zero."""
+        with self._lock:
+            self._window = None
+            self.spoiled = dict.fromkeys(KINDS, 0)
+        self.latency = 0.0
+
     def _current(self) -> _Window | None:
         with self._lock:
             window = self._window

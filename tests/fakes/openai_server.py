@@ -234,7 +234,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         """Forget requests and pending faults; undo changes to deployments, models and image format."""
-        self.windows.close()
+        self.windows.reset()
         with self._lock:
             self._faults.clear()
             self.requests.clear()
