@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables.aio import TableClient
 from azure.storage.blob.aio import ContainerClient
 
 from generation import activities
@@ -14,7 +16,8 @@ from generation.providers import close_providers
 from jobs.clients import Stores, close_stores, stores
 from jobs.config.settings import reset_settings
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.names import DELETIONS_TABLE, OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.tables.deletions import DELETION_ROW_KEY
 from tests.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")
@@ -42,6 +45,16 @@ async def _running(bundle: Stores, **fields: object) -> str:
     return job.id
 
 
+async def _tombstoned(job_id: str) -> bool:
+    connection_string = os.environ["GENERATION_STORAGE"]
+    async with TableClient.from_connection_string(connection_string, DELETIONS_TABLE) as table:
+        try:
+            await table.get_entity(job_id, DELETION_ROW_KEY)
+        except ResourceNotFoundError:
+            return False
+    return True
+
+
 async def _blob_names(_: Stores, job_id: str) -> list[str]:
     connection_string = os.environ["GENERATION_STORAGE"]
     async with ContainerClient.from_connection_string(connection_string, OUTPUTS_CONTAINER) as container:
@@ -66,6 +79,7 @@ async def test_mark_running_refuses_a_canceled_or_missing_job(app_stores: Stores
         "proceed": False, "status": "canceled", "notify": True, "channel": "api"
     }
     assert await activities.mark_job_running("no-such-job") == {"proceed": False, "status": "missing"}
+    assert await _tombstoned("no-such-job"), "an orchestration of a deleted job leaves history to purge"
 
 
 async def test_generate_output_stores_the_image_and_records_progress(app_stores: Stores) -> None:
@@ -146,6 +160,24 @@ async def test_an_output_for_a_deleted_job_leaves_no_blob(app_stores: Stores) ->
     await app_stores.jobs.delete(job_id)
     assert (await activities.generate_output(job_id, 0))["status"] == "failed"
     assert await _blob_names(app_stores, job_id) == []
+    assert await _tombstoned(job_id)
+
+
+async def test_an_output_stored_while_its_job_is_deleted_is_taken_back(
+    app_stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await _running(app_stores, n=2)
+    original = app_stores.jobs.record_progress
+
+    async def deleted_meanwhile(*args: object, **kwargs: object) -> object:
+        await app_stores.jobs.delete(job_id)  # the DELETE lands between the upload and the record
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(app_stores.jobs, "record_progress", deleted_meanwhile)
+    answer = await activities.generate_output(job_id, 1)
+    assert answer["status"] == "failed" and answer["error"]["code"] == "canceled"
+    assert await _blob_names(app_stores, job_id) == []
+    assert await _tombstoned(job_id)
 
 
 async def test_finalize_with_some_outputs_is_a_success_with_per_output_errors(app_stores: Stores) -> None:
