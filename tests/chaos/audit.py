@@ -61,9 +61,12 @@ def audit_run(final: Mapping[str, Mapping[str, Any]], storage: StorageSnapshot, 
             audit.lost.append(f"{job_id} (no row)")
         if storage.index.get(job_id, 0) != 1:
             audit.duplicated.append(f"{job_id}: {storage.index.get(job_id, 0)} index entries")
-        blobs = sorted(storage.blobs.get(job_id, []))
-        if blobs != expected_blobs(job_id, outputs):
-            audit.duplicated.append(f"{job_id}: blobs {blobs}")
+        blobs = set(storage.blobs.get(job_id, []))
+        expected = set(expected_blobs(job_id, outputs))
+        if blobs - expected:
+            audit.duplicated.append(f"{job_id}: unexpected blobs {sorted(blobs - expected)}")
+        if resource.get("status") == "succeeded" and expected - blobs:
+            audit.failed.append(f"{job_id}: succeeded without blobs {sorted(expected - blobs)}")
     known = set(final)
     audit.duplicated += [f"{row}: a job row nobody submitted" for row in storage.rows - known]
     audit.orphaned += [f"index entry of {job_id}" for job_id in storage.index if job_id not in storage.rows]
