@@ -10,6 +10,7 @@ import azure.functions as func
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobStatus
+from jobs.http.principal import check_owner
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
 from jobs.http.urls import status_url
@@ -28,8 +29,11 @@ INSTANCE_POLL_SECONDS = 0.1
 
 
 async def cancel_job(
-    job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str
+    job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
+    if owner is not None:
+        # Only behind Easy Auth: the cancel itself is a write, so ownership needs a read first.
+        check_owner(await jobs.get(job_id), owner)
     try:
         job = await jobs.request_cancel(job_id)
     except InvalidTransitionError as done:
@@ -73,10 +77,11 @@ async def delete_job(
     deletions: DeletionLedger,
     client: Orchestrations,
     settle_seconds: float = DELETE_SETTLE_SECONDS,
+    owner: str | None = None,
 ) -> func.HttpResponse:
     """Tombstone first, then stop, then row, blobs and history; whatever a race leaves behind (an
     orchestration still ending, an output stored late) the tombstone lets maintenance remove."""
-    job = await jobs.get(job_id)
+    job = check_owner(await jobs.get(job_id), owner)
     await deletions.record(job_id)
     await _stop(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     removal = await JobRemover(jobs, outputs, deletions, client).finish(job_id)
