@@ -19,11 +19,11 @@ from pathlib import Path
 
 from _common import REPO_ROOT  # noqa: F401 - puts the repository on sys.path
 
-from tests.chaos.audit import audit_run
-from tests.chaos.world import ChaosPlan, ChaosWorld, Submissions
-from tests.helpers.devhost import wait_for
-from tests.helpers.leftovers import snapshot
-from tests.helpers.operator import finished_runs, run_function
+from testing.chaos import ChaosPlan, ChaosWorld, Submissions
+from testing.chaos_audit import audit_run
+from testing.devhost import wait_for
+from testing.leftovers import snapshot
+from testing.operator import finished_runs, run_function
 
 DRAIN_SECONDS = 600
 

@@ -8,8 +8,22 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from generation import activities, orchestration, starter, submit
+from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
+from jobs.contracts import (
+    FINALIZE_JOB,
+    GENERATE_OUTPUT,
+    GENERATION_ORCHESTRATOR,
+    MARK_JOB_RUNNING,
+    FinalizeRequest,
+    FinalizeResult,
+    JobRef,
+    OutputRequest,
+    OutputResult,
+    StartResult,
+    error_from_payload,
+)
 from jobs.domain.messages import read_job_message
-from jobs.domain.models import JobError
+from jobs.services import services
 
 bp = df.Blueprint()
 
@@ -17,14 +31,14 @@ bp = df.Blueprint()
 @bp.function_name("submit_generation")
 @bp.route(route="generations", methods=["POST"])
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    return await submit.submit_generation(req)
+    return await submit.submit_generation(req, services())
 
 
 @bp.function_name("start_generation_from_queue")
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()))
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()))
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -35,36 +49,38 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()))
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()))
 
 
-@bp.function_name("generation_orchestrator")
+@bp.function_name(GENERATION_ORCHESTRATOR)
 @bp.orchestration_trigger(context_name="context")
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     return orchestration.generation_orchestrator(context)
 
 
-@bp.function_name("deliver_job")
+@bp.function_name(DELIVER_JOB)
 @bp.orchestration_trigger(context_name="context")
 def deliver_job(context: df.DurableOrchestrationContext) -> Any:
     return orchestration.deliver_job(context)
 
 
-@bp.function_name("mark_job_running")
+@bp.function_name(MARK_JOB_RUNNING)
 @bp.activity_trigger(input_name="payload")
-async def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
-    return await activities.mark_job_running(payload["job_id"])
+async def mark_job_running(payload: JobRef) -> StartResult:
+    return await activities.mark_job_running(services(), payload["job_id"])
 
 
-@bp.function_name("generate_output")
+@bp.function_name(GENERATE_OUTPUT)
 @bp.activity_trigger(input_name="payload")
-async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
-    return await activities.generate_output(payload["job_id"], int(payload["index"]))
+async def generate_output(payload: OutputRequest) -> OutputResult:
+    return await activities.generate_output(services(), payload["job_id"], int(payload["index"]))
 
 
-@bp.function_name("finalize_job")
+@bp.function_name(FINALIZE_JOB)
 @bp.activity_trigger(input_name="payload")
-async def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
-    failures = {int(index): JobError(**error) for index, error in payload.get("failures", {}).items()}
-    last_errors = {int(index): JobError(**error) for index, error in payload.get("last_errors", {}).items()}
-    return await activities.finalize_job(payload["job_id"], payload["outcome"], failures, last_errors)
+async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
+    failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
+    last_errors = {int(index): error_from_payload(error)
+                   for index, error in payload.get("last_errors", {}).items()}
+    return await activities.finalize_job(
+        services(), payload["job_id"], payload["outcome"], failures, last_errors)

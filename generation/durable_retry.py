@@ -14,15 +14,15 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation import retry_policy
+from jobs.contracts import INTERNAL, ErrorPayload, error_payload
 
 Steps = Generator[Any, Any, Any]
-WORKER_FAILED = {"code": "internal", "message": "The worker failed."}
 
 
 class DeadlineReachedError(Exception):
     """The activity kept failing until the deadline; `last_error` is its last failure."""
 
-    def __init__(self, name: str, last_error: dict[str, str]) -> None:
+    def __init__(self, name: str, last_error: ErrorPayload) -> None:
         super().__init__(f"{name} kept failing until the deadline: {last_error['message']}")
         self.last_error = last_error
 
@@ -49,6 +49,6 @@ def call_until(context: df.DurableOrchestrationContext, name: str, payload: Any,
             task = None
         when = next_attempt(context, attempt, seed=f"{seed}:{name}", until=until)
         if when is None:
-            raise DeadlineReachedError(name, WORKER_FAILED)
+            raise DeadlineReachedError(name, error_payload(INTERNAL))
         yield context.create_timer(when)
         attempt += 1

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from jobs.clients import stores
 from jobs.domain.errors import IdempotencyConflictError
-from jobs.domain.models import Channel, Job, JobRequest, JobStatus
+from jobs.domain.models import Channel, ChatDelivery, Job, JobRequest, JobStatus
+from jobs.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +21,11 @@ class AcceptedJob:
 
 
 async def accept_job(
+    services: Services,
     request: JobRequest,
     *,
     channel: Channel,
-    delivery: dict[str, Any] | None = None,
+    delivery: ChatDelivery | None = None,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
 ) -> AcceptedJob:
@@ -34,28 +34,26 @@ async def accept_job(
     Raises QueueUnavailableError when the message cannot be sent (the row stays; the maintenance timer
     re-drives it) and IdempotencyConflictError(same_request=False) when the key was used for another body.
     """
-    bundle = stores()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
-        job = await bundle.jobs.create(job, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        job = await services.jobs.create(job, idempotency_key=idempotency_key, fingerprint=fingerprint)
     except IdempotencyConflictError as conflict:
         if not conflict.same_request:
             raise
-        return await _replay(conflict.job_id)
-    await bundle.queue.send(job)
+        return await _replay(services, conflict.job_id)
+    await services.queue.send(job)
     logger.info("job %s accepted (channel=%s kind=%s n=%d)", job.id, channel.value, job.kind.value, job.n)
     return AcceptedJob(job=job, created=True)
 
 
-async def _replay(job_id: str) -> AcceptedJob:
+async def _replay(services: Services, job_id: str) -> AcceptedJob:
     """The first job of a repeated idempotency key.
 
     A job still queued may be one whose first send failed; sending again is safe because the
     orchestration instance id is the job id, so a second message never makes a second run.
     """
-    bundle = stores()
-    job = await bundle.jobs.get(job_id)
+    job = await services.jobs.get(job_id)
     if job.status is JobStatus.QUEUED:
-        await bundle.queue.send(job)
+        await services.queue.send(job)
     logger.info("job %s returned for a repeated idempotency key", job.id)
     return AcceptedJob(job=job, created=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from generation.delivery import delivery_activity
+from jobs.contracts import DEADLINE_EXCEEDED, delivery_activity
 from jobs.domain.models import Job, JobError, JobStatus
 
 # A queued job normally starts within seconds; one left this long lost its queue message (a failed
@@ -22,7 +22,6 @@ STALE_AFTER = timedelta(minutes=3)
 # one maintenance period (5 minutes), so a job is never failed while its deadline timer is still due.
 DEADLINE_GRACE = timedelta(minutes=5)
 
-DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
 
 
 class InstanceState(StrEnum):

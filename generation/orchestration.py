@@ -1,7 +1,7 @@
 """The generation orchestrator: a deterministic generator replayed by Durable Functions.
 
 No I/O, clock, random or settings reads here: the activities do those, the orchestrator only decides.
-History carries ids and small dicts, never image bytes or answers.
+History carries ids and the small typed payloads of `jobs.contracts`, never image bytes or answers.
 """
 
 from __future__ import annotations
@@ -12,12 +12,28 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from generation.delivery import delivery_activity
-from generation.durable_retry import WORKER_FAILED, DeadlineReachedError, call_until, next_attempt
+from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
 from generation.retry_policy import FINISH_GRACE
+from jobs.contracts import (
+    CANCEL_EVENT,
+    FINALIZE_JOB,
+    GENERATE_OUTPUT,
+    INTERNAL,
+    MARK_JOB_RUNNING,
+    DeliverJobInput,
+    ErrorPayload,
+    FinalizeRequest,
+    FinalizeResult,
+    JobRef,
+    Outcome,
+    OutputRequest,
+    OutputResult,
+    StartResult,
+    delivery_activity,
+    error_payload,
+)
 from jobs.domain.messages import usable_output_count
 
-CANCEL_EVENT = "cancel"
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.
 DEFAULT_DEADLINE_SECONDS = 600
@@ -31,8 +47,8 @@ class _Progress:
     def __init__(self, total: int) -> None:
         self.total = total
         self.attempts = dict.fromkeys(range(total), 0)
-        self.failures: dict[int, dict[str, str]] = {}
-        self.last_errors: dict[int, dict[str, str]] = {}  # of outputs still being retried
+        self.failures: dict[int, ErrorPayload] = {}
+        self.last_errors: dict[int, ErrorPayload] = {}  # of outputs still being retried
         self.out_of_time = False  # an output's next attempt would come after the deadline
         self.succeeded = 0
         self.job_finished = False  # the write that stored the last output also finished the job
@@ -41,16 +57,18 @@ class _Progress:
         return {"state": state, "completed": self.succeeded, "total": self.total}
 
 
-def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int, attempt: int) -> Any:
-    return context.call_activity("generate_output", {"job_id": job_id, "index": index, "attempt": attempt})
+def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int) -> Any:
+    request: OutputRequest = {"job_id": job_id, "index": index}
+    return context.call_activity(GENERATE_OUTPUT, request)
 
 
-def _result_of(task: Any, index: int) -> dict[str, Any]:
+def _result_of(task: Any, index: int) -> OutputResult:
     """An activity's answer; an activity that crashed (storage down, worker lost) is transient."""
     value = task.result
     if isinstance(value, dict):
-        return value
-    return {"index": index, "status": "retry", "error": WORKER_FAILED}
+        result: OutputResult = value  # type: ignore[assignment]  # JSON from the generate_output activity
+        return result
+    return {"index": index, "status": "retry", "error": error_payload(INTERNAL)}
 
 
 def _planned_outputs(plan: Any) -> int:
@@ -64,7 +82,7 @@ def _planned_deadline(plan: Any) -> int:
     return value if type(value) is int and value > 0 else DEFAULT_DEADLINE_SECONDS
 
 
-def _job_deadline(start: dict[str, Any], provisional: datetime) -> datetime:
+def _job_deadline(start: StartResult, provisional: datetime) -> datetime:
     """The row's deadline (created_at + GENERATION_DEADLINE_SECONDS), as the activity computed it."""
     deadline_at = start.get("deadline_at")
     if isinstance(deadline_at, str):
@@ -73,9 +91,9 @@ def _job_deadline(start: dict[str, Any], provisional: datetime) -> datetime:
 
 
 def _retry_later(context: df.DurableOrchestrationContext, index: int, *, progress: _Progress,
-                 result: dict[str, Any], deadline: datetime) -> Any | None:
+                 result: OutputResult, deadline: datetime) -> Any | None:
     """The timer of the output's next attempt, or None when that would come after the deadline."""
-    progress.last_errors[index] = result.get("error") or WORKER_FAILED
+    progress.last_errors[index] = result.get("error") or error_payload(INTERNAL)
     seed = f"{context.instance_id}:{index}"
     when = next_attempt(context, progress.attempts[index], seed=seed, until=deadline,
                         retry_after=result.get("retry_after"))
@@ -83,12 +101,12 @@ def _retry_later(context: df.DurableOrchestrationContext, index: int, *, progres
 
 
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: datetime, started: dict[int, Any]) -> Steps:
+                  deadline: datetime, started: dict[int, Any]) -> Generator[Any, Any, Outcome]:
     """Run one activity per output (some `started` already), retrying transient failures until done,
     canceled or out of time."""
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     deadline_timer = context.create_timer(deadline)
-    in_flight = {index: started.get(index) or _attempt(context, job_id, index, 0)
+    in_flight = {index: started.get(index) or _attempt(context, job_id, index)
                  for index in range(progress.total)}
     waiting: dict[int, Any] = {}
     while in_flight or waiting:
@@ -102,7 +120,7 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
             index = retry_due[0]
             del waiting[index]
             progress.attempts[index] += 1
-            in_flight[index] = _attempt(context, job_id, index, progress.attempts[index])
+            in_flight[index] = _attempt(context, job_id, index)
             continue
         index = next(i for i, task in in_flight.items() if task is winner)
         del in_flight[index]
@@ -121,7 +139,7 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
-            progress.failures[index] = result["error"]
+            progress.failures[index] = result.get("error") or error_payload(INTERNAL)
         context.set_custom_status(progress.custom_status("running"))
     return "deadline_exceeded" if progress.out_of_time else "completed"
 
@@ -131,8 +149,9 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str,
     activity = delivery_activity(channel)
     if activity is None:
         return False
+    request: JobRef = {"job_id": job_id}
     try:
-        yield from call_until(context, activity, {"job_id": job_id}, until=until, seed=job_id)
+        yield from call_until(context, activity, request, until=until, seed=job_id)
     except DeadlineReachedError:  # the activity logged why; the job's own status is already final
         return False
     return True
@@ -147,17 +166,18 @@ def _finish_by(context: df.DurableOrchestrationContext, deadline: datetime) -> d
 
 def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisional: datetime) -> Steps:
     """Mark the job running (outputs announced by the queue message start at the same time)."""
-    starting = context.call_activity("mark_job_running", {"job_id": job_id})
+    mark: JobRef = {"job_id": job_id}
+    starting = context.call_activity(MARK_JOB_RUNNING, mark)
     # The outputs the queue message announced start with the mark, not after it. An output of a job
     # that may not run (canceled, gone) reads the row and ends without work.
-    started = {index: _attempt(context, job_id, index, 0)
+    started = {index: _attempt(context, job_id, index)
                for index in range(_planned_outputs(context.get_input()))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
-    start = yield from call_until(context, "mark_job_running", {"job_id": job_id}, until=provisional,
-                                  seed=job_id, first=starting)
+    start: StartResult = yield from call_until(context, MARK_JOB_RUNNING, mark, until=provisional,
+                                               seed=job_id, first=starting)
     return start, started
 
 
@@ -177,9 +197,9 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
         delivered = False
         if start.get("notify"):
             until = _finish_by(context, provisional)
-            delivered = yield from _deliver(context, job_id, start["channel"], until=until)
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
-    progress = _Progress(start["total"])
+    progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
     deadline = _job_deadline(start, provisional)
     outcome = yield from _generate_all(context, job_id, progress, deadline, started)
@@ -190,31 +210,32 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     delivered = False
     if final["notify"]:
         until = _finish_by(context, deadline)
-        delivered = yield from _deliver(context, job_id, start["channel"], until=until)
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
-def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: str,
-              deadline: datetime) -> Steps:
+def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: Outcome,
+              deadline: datetime) -> Generator[Any, Any, FinalizeResult | None]:
     """The terminal status (None when storage stayed down too long: maintenance settles the row)."""
     if outcome == "completed" and progress.job_finished:
         return {"status": "succeeded", "notify": True}
-    payload = {
+    request: FinalizeRequest = {
         "job_id": job_id,
         "outcome": outcome,
         "failures": {str(i): e for i, e in progress.failures.items()},
         "last_errors": {str(i): e for i, e in progress.last_errors.items()},
     }
     try:
-        return (yield from call_until(context, "finalize_job", payload, until=_finish_by(context, deadline),
-                                      seed=job_id))
+        final: FinalizeResult = yield from call_until(
+            context, FINALIZE_JOB, request, until=_finish_by(context, deadline), seed=job_id)
     except DeadlineReachedError:
         return None
+    return final
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
-    data = context.get_input() or {}
+    data: DeliverJobInput = context.get_input()
     until = context.current_utc_datetime + FINISH_GRACE
     delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until)
     return {"job_id": data["job_id"], "delivered": delivered}

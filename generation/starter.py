@@ -6,13 +6,11 @@ import logging
 
 import azure.durable_functions as df
 
-from jobs.clients import stores
-from jobs.config.settings import get_settings
+from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
 from jobs.domain.messages import JobMessage
+from jobs.services import Services
 
 logger = logging.getLogger(__name__)
-
-ORCHESTRATOR = "generation_orchestrator"
 
 
 async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
@@ -20,7 +18,9 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
     return status is not None and status.runtime_status is not None
 
 
-async def start_generation(client: df.DurableOrchestrationClient, message: JobMessage) -> bool:
+async def start_generation(
+    services: Services, client: df.DurableOrchestrationClient, message: JobMessage
+) -> bool:
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
@@ -35,14 +35,14 @@ async def start_generation(client: df.DurableOrchestrationClient, message: JobMe
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
-    if await stores().jobs.find(job_id) is None:
+    if await services.jobs.find(job_id) is None:
         logger.info("job %s: no job row (deleted); message acknowledged, nothing started", job_id)
         return False
-    plan: dict[str, int] = {"deadline_seconds": get_settings().generation_deadline_seconds}
+    plan: GenerationPlan = {"deadline_seconds": services.settings.generation_deadline_seconds}
     if message.outputs is not None:
         plan["outputs"] = message.outputs
     try:
-        await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
+        await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.
         if await _instance_exists(client, job_id):

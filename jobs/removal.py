@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobs.blobs.outputs import OutputStore
+from jobs.contracts import CANCEL_EVENT, job_instance_ids
 from jobs.domain.errors import JobNotFoundError
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
 
-CANCEL_EVENT = "cancel"
 # The library raises a bare Exception for these answers of the durable HTTP API (v1.7 wording).
 _ABSENT_INSTANCE_MARKERS = ("No instance with ID", "is gone")
 
@@ -32,11 +32,6 @@ class Orchestrations(Protocol):
     async def purge_instance_history(self, instance_id: str) -> Any: ...
 
     async def get_status(self, instance_id: str) -> Any: ...
-
-
-def instance_ids(job_id: str) -> tuple[str, str]:
-    """The job's orchestration and the delivery orchestration maintenance may have started for it."""
-    return job_id, f"{job_id}:deliver"
 
 
 async def signal_cancel(client: Orchestrations, job_id: str) -> None:
@@ -93,7 +88,7 @@ class JobRemover:
             logger.warning("job %s: row or blobs not removed yet: %s", job_id, exc)
             removal.left.append("row or blobs")
             return removal
-        for instance_id in instance_ids(job_id):
+        for instance_id in job_instance_ids(job_id):
             await self._purge(job_id, instance_id, removal)
         return removal
 

@@ -1,4 +1,4 @@
-"""One typed settings object, read from the environment once per process, failing fast by name."""
+"""One typed settings object, read from the environment when the services are built, failing fast by name."""
 
 from __future__ import annotations
 
@@ -146,20 +146,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.queue_name!r}"
         )
     return settings
-
-
-_cached: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The process's settings, loaded on first use."""
-    global _cached  # noqa: PLW0603 - one settings object per process, by design
-    if _cached is None:
-        _cached = load_settings()
-    return _cached
-
-
-def reset_settings() -> None:
-    """Forget the cached settings (tests change the environment between cases)."""
-    global _cached  # noqa: PLW0603
-    _cached = None

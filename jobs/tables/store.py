@@ -25,16 +25,17 @@ from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
 from jobs.tables.cursor import decode_cursor, encode_cursor
-from jobs.tables.ensure import ensure_tables
 from jobs.tables.entities import (
     JOB_ROW_KEY,
+    IdempotencyRecords,
+    ensure_tables,
     index_entity,
     index_partitions,
     is_valid_key,
     job_from_entity,
     job_to_entity,
+    record_entity,
 )
-from jobs.tables.idempotency import IdempotencyRecords, record_entity
 from jobs.tables.index import IndexEntry, JobIndex
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.audit import audit_run
-from tests.chaos.world import ChaosPlan, ChaosWorld, Fault, Submissions
-from tests.helpers.devhost import wait_for
-from tests.helpers.leftovers import snapshot
-from tests.helpers.operator import finished_runs, run_function
+from testing.chaos import ChaosPlan, ChaosWorld, Fault, Submissions
+from testing.chaos_audit import audit_run
+from testing.devhost import wait_for
+from testing.leftovers import snapshot
+from testing.operator import finished_runs, run_function
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 

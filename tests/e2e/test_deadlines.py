@@ -8,10 +8,10 @@ outage shorter than the deadline fails nothing.
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tests.e2e.conftest import StartApp
-from tests.fakes.openai_server import FakeOpenAI
+from testing.fakes.openai_server import FakeOpenAI
+from testing.fixtures import StartApp
+from testing.http import call
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,11 @@ TERMINAL = ("succeeded", "failed", "canceled")
 
 
 def _run_one(base_url: str, body: dict[str, object]) -> dict[str, object]:
-    accepted = requests.post(f"{base_url}/api/generations", json=body, timeout=10)
-    assert accepted.status_code == 202, accepted.text
+    accepted = call("POST", f"{base_url}/api/generations", json_body=body, timeout=10)
+    assert accepted.status == 202, accepted.text
     status_url = accepted.headers["Location"]
     for _ in range(8):
-        job = dict(requests.get(status_url, params={"wait": 10}, timeout=20).json())
+        job = dict(call("GET", f"{status_url}?wait=10", timeout=20).json())
         if job["status"] in TERMINAL:
             return job
     raise AssertionError(f"job at {status_url} did not finish: {job}")
@@ -41,7 +41,7 @@ def test_a_provider_that_keeps_rate_limiting_fails_the_job_only_at_its_deadline(
     error = job["error"]
     assert isinstance(error, dict) and error["code"] == "deadline_exceeded"
     assert error["message"] == ("The job did not finish in time. The last attempt failed: "
-                                "OpenAI is rate limiting requests.")
+                                "OpenAI is rate limiting requests. Please try again.")
     # Retry-after 1 s, back-off 1, 2, 4 s...: far more than the old four attempts would allow in
     # a longer deadline, and never sooner than the provider asked (at most one call a second).
     assert 3 <= calls <= 9, calls

@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from devhost.azurite import start_azurite
-from tests.e2e.conftest import StartApp
-from tests.helpers.devhost import free_port, wait_for
-from tests.helpers.leftovers import snapshot
-from tests.helpers.operator import MASTER_KEY, finished_runs, run_function
+from testing.devhost import free_port, wait_for
+from testing.fixtures import StartApp
+from testing.http import call
+from testing.leftovers import snapshot
+from testing.operator import MASTER_KEY, finished_runs, run_function
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +38,10 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def _instance_settled(base_url: str, instance_id: str) -> bool:
     """True when the instance is absent or has ended (nothing can still write for it)."""
-    response = requests.get(f"{base_url}/runtime/webhooks/durabletask/instances/{instance_id}", timeout=5)
-    return response.status_code == 404 or (
-        response.status_code == 200 and response.json()["runtimeStatus"] not in ("Pending", "Running"))
+    reply = call("GET", f"{base_url}/runtime/webhooks/durabletask/instances/{instance_id}",
+                 headers={"x-functions-key": MASTER_KEY}, timeout=5)
+    return reply.status == 404 or (
+        reply.status == 200 and reply.json()["runtimeStatus"] not in ("Pending", "Running"))
 
 
 def test_delete_at_any_moment_leaves_nothing(
@@ -50,16 +51,16 @@ def test_delete_at_any_moment_leaves_nothing(
     headers = {"x-functions-key": MASTER_KEY}
     job_ids: list[str] = []
     for round_ in range(ROUNDS):
-        accepted = requests.post(f"{app.base_url}/api/generations", json={"prompt": f"race {round_}", "n": 2},
-                                 headers=headers, timeout=10)
-        assert accepted.status_code == 202, accepted.text
+        accepted = call("POST", f"{app.base_url}/api/generations",
+                        json_body={"prompt": f"race {round_}", "n": 2}, headers=headers, timeout=10)
+        assert accepted.status == 202, accepted.text
         job_ids.append(accepted.json()["id"])
         time.sleep(MAX_DELAY_SECONDS * round_ / (ROUNDS - 1))
         job_url = f"{app.base_url}/api/generations/{job_ids[-1]}"
-        deleted = requests.delete(job_url, headers=headers, timeout=30)
-        assert deleted.status_code == 204, deleted.text
-        gone = requests.get(job_url, headers=headers, timeout=10)
-        assert gone.status_code == 404, gone.text
+        deleted = call("DELETE", job_url, headers=headers, timeout=30)
+        assert deleted.status == 204, deleted.text
+        gone = call("GET", job_url, headers=headers, timeout=10)
+        assert gone.status == 404, gone.text
 
     # Orchestrations a message still in flight started after the delete end at their first step.
     for job_id in job_ids:

@@ -25,16 +25,16 @@ from PIL import Image
 from devhost.azurite import start_azurite
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.messages import storage_message_text
-from jobs.domain.models import Channel, Job, JobStatus, utcnow
+from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
 from jobs.tables.events import EVENT_ROW_KEY
 from jobs.tables.store import JobStore
-from tests.e2e.conftest import StartApp
-from tests.factories import make_job
-from tests.factories_line import user_id, webhook_event_id
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess, free_port, wait_for
-from tests.helpers.operator import MASTER_KEY, finished_runs, run_function
+from testing.devhost import DevhostProcess, free_port, wait_for
+from testing.factories import make_job
+from testing.factories_line import user_id, webhook_event_id
+from testing.fakes.line_server import FakeLine
+from testing.fixtures import StartApp
+from testing.operator import MASTER_KEY, finished_runs, run_function
 
 pytestmark = pytest.mark.e2e
 
@@ -103,13 +103,13 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
     lost = await data.jobs.create(new_job(created=now - timedelta(minutes=5)))
     # A LINE job running for twenty minutes whose orchestration is gone (its history was lost).
     chat = user_id()
-    delivery = {
-        "reply_token": "long-expired-reply-token",
-        "event_timestamp_ms": int((now - timedelta(minutes=20)).timestamp() * 1000),
-        "to": chat,
-        "source_type": "user",
-        "user_id": chat,
-    }
+    delivery = ChatDelivery(
+        to=chat,
+        source_type="user",
+        user_id=chat,
+        reply_token="long-expired-reply-token",
+        event_timestamp_ms=int((now - timedelta(minutes=20)).timestamp() * 1000),
+    )
     stuck = await data.jobs.create(
         new_job(
             created=now - timedelta(minutes=20), status=JobStatus.RUNNING,

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from testing.devhost import DevhostProcess
+from testing.product_app import REPO_ROOT, product_settings
 from tests.e2e.cli.test_genctl import genctl
 from tests.e2e.test_status_api import assert_problem, call
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 

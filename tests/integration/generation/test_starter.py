@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from generation.starter import ORCHESTRATOR, start_generation
-from jobs.clients import Stores, close_stores, stores
-from jobs.config.settings import reset_settings
+from generation.starter import start_generation
+from jobs.config.settings import load_settings
+from jobs.contracts import GENERATION_ORCHESTRATOR
 from jobs.domain.messages import JobMessage
-from tests.factories import make_job
+from jobs.services import Services, build_services
+from testing.factories import make_job
 
 
 @dataclass
@@ -31,43 +32,35 @@ class RecordingClient:
 
 
 @pytest.fixture
-async def app_stores(
-    monkeypatch: pytest.MonkeyPatch, azurite_connection_string: str
-) -> AsyncIterator[Stores]:
-    monkeypatch.setenv("GENERATION_STORAGE", azurite_connection_string)
-    monkeypatch.setenv("GENERATION_DEADLINE_SECONDS", "420")
-    reset_settings()
-    yield stores()
-    await close_stores()
-    reset_settings()
+async def svc(azurite_connection_string: str) -> AsyncIterator[Services]:
+    settings = load_settings({"GENERATION_STORAGE": azurite_connection_string,
+                              "GENERATION_DEADLINE_SECONDS": "420", "JOBS_QUEUE_KIND": "storage"})
+    async with build_services(settings) as services:
+        yield services
 
 
-async def test_a_queued_job_starts_with_its_output_count_and_deadline(app_stores: Stores) -> None:
-    job = await app_stores.jobs.create(make_job(n=3))
+async def test_a_queued_job_starts_with_its_output_count_and_deadline(svc: Services) -> None:
+    job = await svc.jobs.create(make_job(n=3))
     client = RecordingClient()
-    assert await start_generation(client, JobMessage(job.id, outputs=3))
-    assert client.started == [(ORCHESTRATOR, job.id, {"deadline_seconds": 420, "outputs": 3})]
+    assert await start_generation(svc, client, JobMessage(job.id, outputs=3))
+    assert client.started == [(GENERATION_ORCHESTRATOR, job.id, {"deadline_seconds": 420, "outputs": 3})]
 
 
-async def test_a_job_deleted_while_queued_starts_nothing(app_stores: Stores) -> None:
-    job = await app_stores.jobs.create(make_job(n=2))
-    await app_stores.jobs.delete(job.id)
+async def test_a_job_deleted_while_queued_starts_nothing(svc: Services) -> None:
+    job = await svc.jobs.create(make_job(n=2))
+    await svc.jobs.delete(job.id)
     client = RecordingClient()
-    assert not await start_generation(client, JobMessage(job.id, outputs=2))
+    assert not await start_generation(svc, client, JobMessage(job.id, outputs=2))
     assert client.started == []
 
 
-async def test_storage_down_raises_so_the_message_is_delivered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_storage_down_raises_so_the_message_is_delivered_again() -> None:
     dead = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=ZGV2;"
             "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
             "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1")
-    monkeypatch.setenv("GENERATION_STORAGE", dead)
-    reset_settings()
     client = RecordingClient()
-    try:
+    settings = load_settings({"GENERATION_STORAGE": dead, "JOBS_QUEUE_KIND": "storage"})
+    async with build_services(settings) as services:
         with pytest.raises(Exception, match=r"(?i)connect|refused|connection"):
-            await start_generation(client, JobMessage("some-job", outputs=1))
-    finally:
-        await close_stores()
-        reset_settings()
+            await start_generation(services, client, JobMessage("some-job", outputs=1))
     assert client.started == []

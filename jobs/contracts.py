@@ -1,0 +1,143 @@
+"""Names and payloads shared across packages, defined once.
+
+The pipeline's functions call each other by name through the Durable runtime (no import), so their
+names, the events they wait for, the instance ids they use and the payloads they pass live here.
+Payloads are TypedDicts: plain JSON in the orchestration history, typed in the code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from jobs.domain.models import JobError
+
+# Orchestrators and activities, as registered with the host.
+GENERATION_ORCHESTRATOR = "generation_orchestrator"
+DELIVER_ORCHESTRATOR = "deliver_job"
+MARK_JOB_RUNNING = "mark_job_running"
+GENERATE_OUTPUT = "generate_output"
+FINALIZE_JOB = "finalize_job"
+DELIVER_LINE = "deliver_line"
+
+# The external event that stops a running generation orchestration.
+CANCEL_EVENT = "cancel"
+
+# Each channel that is told about a finished job, and the activity that tells it (the HTTP API is polled).
+DELIVERY_ACTIVITIES: dict[str, str] = {"line": DELIVER_LINE}
+
+
+def delivery_activity(channel: str) -> str | None:
+    """The delivery activity of a channel, or None when the channel is polled (the HTTP API)."""
+    return DELIVERY_ACTIVITIES.get(channel)
+
+
+def deliver_instance_id(job_id: str) -> str:
+    """The instance of `deliver_job` for a job finished outside the pipeline."""
+    return f"{job_id}:deliver"
+
+
+def job_instance_ids(job_id: str) -> tuple[str, str]:
+    """Every orchestration instance a job may have (the pipeline's id is the job id)."""
+    return job_id, deliver_instance_id(job_id)
+
+
+# The pipeline's own job errors, one message per code (provider errors carry the provider's words).
+CANCELED = JobError("canceled", "The job was canceled.")
+DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
+INTERNAL = JobError("internal", "The job stopped unexpectedly. Please try again.")
+
+
+class ErrorPayload(TypedDict):
+    code: str
+    message: str
+
+
+def error_payload(error: JobError) -> ErrorPayload:
+    return {"code": error.code, "message": error.message}
+
+
+def error_from_payload(payload: ErrorPayload) -> JobError:
+    return JobError(code=str(payload["code"]), message=str(payload["message"]))
+
+
+class JobRef(TypedDict):
+    """The input of `mark_job_running` and of the delivery activities."""
+
+    job_id: str
+
+
+class GenerationPlan(TypedDict, total=False):
+    """The generation orchestration's input: the output count the queue message announced, and
+    GENERATION_DEADLINE_SECONDS (the deadline until the row gives the job's own)."""
+
+    outputs: int
+    deadline_seconds: int
+
+
+class StartResult(TypedDict):
+    """`mark_job_running`: whether the orchestration goes on, and what it needs if it does."""
+
+    proceed: bool
+    status: str
+    total: NotRequired[int]
+    channel: NotRequired[str]
+    deadline_seconds: NotRequired[int]
+    deadline_at: NotRequired[str]  # ISO time: the job's acceptance plus GENERATION_DEADLINE_SECONDS
+    notify: NotRequired[bool]
+
+
+class OutputRequest(TypedDict):
+    """The input of `generate_output`."""
+
+    job_id: str
+    index: int
+
+
+OutputStatus = Literal["succeeded", "failed", "retry", "canceled"]
+
+
+class OutputResult(TypedDict):
+    """`generate_output`: provider failures come back as data (`retry` is worth another attempt)."""
+
+    index: int
+    status: OutputStatus
+    error: NotRequired[ErrorPayload]
+    retry_after: NotRequired[float | None]
+    job_finished: NotRequired[bool]
+
+
+Outcome = Literal["completed", "canceled", "deadline_exceeded"]
+
+
+class FinalizeRequest(TypedDict):
+    """The input of `finalize_job`; `failures` maps an output index (as text: JSON keys) to its error,
+    `last_errors` an output still being retried to the last transient error it met."""
+
+    job_id: str
+    outcome: Outcome
+    failures: dict[str, ErrorPayload]
+    last_errors: NotRequired[dict[str, ErrorPayload]]
+
+
+class FinalizeResult(TypedDict):
+    """`finalize_job`: the job's terminal status, and whether its channel is to be told."""
+
+    status: str
+    notify: bool
+
+
+class DeliverJobInput(TypedDict):
+    """The input of the `deliver_job` orchestrator."""
+
+    job_id: str
+    channel: str
+
+
+class DeliveryResult(TypedDict):
+    """What a delivery activity did: `delivered` (`via` reply or push), `skipped` or `failed` (`reason`)."""
+
+    job_id: str
+    status: Literal["delivered", "skipped", "failed"]
+    reason: NotRequired[str]
+    via: NotRequired[str]
+    messages: NotRequired[int]

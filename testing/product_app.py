@@ -1,0 +1,31 @@
+"""Settings for one isolated run of the product app on devhost (tests and benchmarks share them)."""
+
+from __future__ import annotations
+
+import uuid
+
+from testing.devhost import REPO_ROOT
+
+__all__ = ["REPO_ROOT", "product_settings"]
+
+
+def product_settings(connection_string: str, **overrides: str) -> dict[str, str]:
+    """Offline provider, Storage queue, and a task hub and job queue of its own on `connection_string`.
+
+    The operator timers act on every job in the shared tables, so they are off; tests run them on
+    purpose through the admin API, which still runs a disabled function.
+    """
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": connection_string,
+        "GENERATION_STORAGE": connection_string,
+        "TASK_HUB_NAME": f"hub{suffix}",
+        "JOBS_QUEUE_KIND": "storage",
+        "JOBS_QUEUE_NAME": f"jobs-{suffix}",
+        "GENERATION_PROVIDER": "offline",
+        "OFFLINE_LATENCY_MS": "0",
+        "AzureWebJobs.maintenance.Disabled": "true",
+        "AzureWebJobs.redrive_dead_letters.Disabled": "true",
+        **overrides,
+    }
