@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from generation.pacing_activities import report_provider_answer
 from generation.providers import provider_for
 from generation.providers.base import ProviderError
 from jobs.contracts import (
@@ -54,6 +55,8 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
         "deadline_seconds": deadline_seconds,
         # The job's deadline counts from its acceptance, so time spent queued (or re-driven) counts.
         "deadline_at": (job.created_at + timedelta(seconds=deadline_seconds)).isoformat(),
+        "kind": job.kind.value,
+        "user": job.user,
     }
 
 
@@ -115,7 +118,9 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
     try:
         output, read = await _produce(services, job, index)
     except ProviderError as exc:
+        await report_provider_answer(services, job.kind, exc)
         return _provider_failure(job_id, index, exc)
+    await report_provider_answer(services, job.kind, None)
     try:
         recorded = await services.jobs.record_progress(job_id, [output], read=read)
     except JobNotFoundError:

@@ -7,21 +7,27 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, orchestration, starter, submit
-from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
+from generation import activities, orchestration, pacing_activities, starter, submit
+from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
+    ACQUIRE_PROVIDER_SLOTS,
     FINALIZE_JOB,
     GENERATE_OUTPUT,
     GENERATION_ORCHESTRATOR,
+    LEAVE_PROVIDER_QUEUE,
     MARK_JOB_RUNNING,
     FinalizeRequest,
     FinalizeResult,
     JobRef,
+    LeaveRequest,
     OutputRequest,
     OutputResult,
+    SlotAnswer,
+    SlotRequest,
     StartResult,
     error_from_payload,
 )
+from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
 from jobs.domain.messages import read_job_message
 from jobs.services import services
 
@@ -38,7 +44,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(services(), client, read_job_message(msg.get_body()))
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -49,7 +55,11 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(services(), client, read_job_message(msg.get_body()))
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
+
+
+def _paced() -> bool:
+    return pacing_enabled(services().settings)
 
 
 @bp.function_name(GENERATION_ORCHESTRATOR)
@@ -74,6 +84,18 @@ async def mark_job_running(payload: JobRef) -> StartResult:
 @bp.activity_trigger(input_name="payload")
 async def generate_output(payload: OutputRequest) -> OutputResult:
     return await activities.generate_output(services(), payload["job_id"], int(payload["index"]))
+
+
+@bp.function_name(ACQUIRE_PROVIDER_SLOTS)
+@bp.activity_trigger(input_name="payload")
+async def acquire_provider_slots(payload: SlotRequest) -> SlotAnswer:
+    return await pacing_activities.acquire_provider_slots(services(), payload)
+
+
+@bp.function_name(LEAVE_PROVIDER_QUEUE)
+@bp.activity_trigger(input_name="payload")
+async def leave_provider_queue(payload: LeaveRequest) -> int:
+    return await pacing_activities.leave_provider_queue(services(), payload)
 
 
 @bp.function_name(FINALIZE_JOB)

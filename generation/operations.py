@@ -29,6 +29,7 @@ from generation.maintenance import (
     instance_state,
     plan_maintenance,
 )
+from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     DELIVER_ORCHESTRATOR,
     GENERATION_ORCHESTRATOR,
@@ -115,6 +116,8 @@ async def _restart(store: Services, client: df.DurableOrchestrationClient, actio
     plan: GenerationPlan = {
         "outputs": action.outputs, "deadline_seconds": store.settings.generation_deadline_seconds
     }
+    if pacing_enabled(store.settings):
+        plan["paced"] = True
     await client.start_new(GENERATION_ORCHESTRATOR, instance_id=action.job_id, client_input=plan)
     logger.warning("job %s: orchestration started again (the last one ended without finishing it)",
                    action.job_id)

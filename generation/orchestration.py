@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
+from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import FINISH_GRACE
 from jobs.contracts import (
     CANCEL_EVENT,
@@ -90,57 +91,120 @@ def _job_deadline(start: StartResult, provisional: datetime) -> datetime:
     return provisional
 
 
-def _retry_later(context: df.DurableOrchestrationContext, index: int, *, progress: _Progress,
-                 result: OutputResult, deadline: datetime) -> Any | None:
-    """The timer of the output's next attempt, or None when that would come after the deadline."""
-    progress.last_errors[index] = result.get("error") or error_payload(INTERNAL)
-    seed = f"{context.instance_id}:{index}"
-    when = next_attempt(context, progress.attempts[index], seed=seed, until=deadline,
-                        retry_after=result.get("retry_after"))
-    return None if when is None else context.create_timer(when)
+def _stopped(winner: Any, cancel: Any) -> Outcome:
+    return "canceled" if winner is cancel else "deadline_exceeded"
 
 
-def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: datetime, started: dict[int, Any]) -> Generator[Any, Any, Outcome]:
-    """Run one activity per output (some `started` already), retrying transient failures until done,
-    canceled or out of time."""
-    cancel = context.wait_for_external_event(CANCEL_EVENT)
-    deadline_timer = context.create_timer(deadline)
-    in_flight = {index: started.get(index) or _attempt(context, job_id, index)
-                 for index in range(progress.total)}
-    waiting: dict[int, Any] = {}
-    while in_flight or waiting:
-        winner = yield context.task_any([*in_flight.values(), *waiting.values(), cancel, deadline_timer])
-        if winner is cancel:
-            return "canceled"
-        if winner is deadline_timer:
-            return "deadline_exceeded"
-        retry_due = [i for i, task in waiting.items() if task is winner]
-        if retry_due:
-            index = retry_due[0]
-            del waiting[index]
-            progress.attempts[index] += 1
-            in_flight[index] = _attempt(context, job_id, index)
-            continue
-        index = next(i for i, task in in_flight.items() if task is winner)
-        del in_flight[index]
+def _first_slots(context: df.DurableOrchestrationContext, pacing: Pacing | None, total: int,
+                 stop: list[Any]) -> Steps:
+    """Timers until each output's provider slot ({} unpaced), or the stop task that ended the wait."""
+    if pacing is None:
+        return {}
+    times = yield from wait_for_slots(context, pacing, entry="start", count=total, stop=stop)
+    return slot_starts(context, times) if isinstance(times, list) else times
+
+
+def _retry_slot(context: df.DurableOrchestrationContext, pacing: Pacing | None, index: int,
+                attempt: int, stop: list[Any]) -> Steps:
+    """A timer until the retry's provider slot (None: go now), or the stop task that ended the wait."""
+    if pacing is None:
+        return None
+    times = yield from wait_for_slots(context, pacing, entry=f"{index}:{attempt}", count=1, stop=stop)
+    if not isinstance(times, list):
+        return times
+    return context.create_timer(times[0]) if times and times[0] > context.current_utc_datetime else None
+
+
+class _Fanout:
+    """The outputs under way: activities in flight, and timers until a retry or a provider slot."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, *,
+                 pacing: Pacing | None, stop: list[Any], deadline: datetime) -> None:
+        self.context, self.job_id, self.progress = context, job_id, progress
+        self.pacing, self.stop, self.deadline = pacing, stop, deadline
+        self.in_flight: dict[int, Any] = {}
+        self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
+
+    def tasks(self) -> list[Any]:
+        return [*self.in_flight.values(), *(timer for timer, _ in self.waiting.values()), *self.stop]
+
+    def timer_fired(self, winner: Any) -> Steps:
+        """Start the output whose timer fired; a retry whose back-off ended asks for its slot first.
+        Returns the stop task when a cancel or the deadline ended that wait."""
+        index = next(i for i, (timer, _) in self.waiting.items() if timer is winner)
+        _, has_slot = self.waiting.pop(index)
+        if not has_slot:
+            self.progress.attempts[index] += 1
+            attempt = self.progress.attempts[index]
+            slot = yield from _retry_slot(self.context, self.pacing, index, attempt, self.stop)
+            if slot in self.stop:
+                return slot
+            if slot is not None:
+                self.waiting[index] = (slot, True)
+                return None
+        self.in_flight[index] = _attempt(self.context, self.job_id, index)
+        return None
+
+    def finished(self, winner: Any) -> Outcome | None:
+        """Record an activity's answer; "canceled" when the row says stop."""
+        index = next(i for i, task in self.in_flight.items() if task is winner)
+        del self.in_flight[index]
         result = _result_of(winner, index)
+        progress = self.progress
         if result["status"] == "canceled":
             return "canceled"  # the row says stop; the cancel event may still be on its way
         if result["status"] == "retry":
-            timer = _retry_later(context, index, progress=progress, result=result, deadline=deadline)
-            if timer is not None:
-                waiting[index] = timer
-            else:
-                progress.out_of_time = True
-            continue
+            self._retry_later(index, result)
+            return None
         progress.last_errors.pop(index, None)
         if result["status"] == "succeeded":
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
             progress.failures[index] = result.get("error") or error_payload(INTERNAL)
-        context.set_custom_status(progress.custom_status("running"))
+        self.context.set_custom_status(progress.custom_status("running"))
+        return None
+
+
+    def _retry_later(self, index: int, result: OutputResult) -> None:
+        """A timer until the output's next attempt (time-bounded back-off, never sooner than the
+        provider asked); none when that would come after the deadline."""
+        progress = self.progress
+        progress.last_errors[index] = result.get("error") or error_payload(INTERNAL)
+        when = next_attempt(self.context, progress.attempts[index], seed=f"{self.job_id}:{index}",
+                            until=self.deadline, retry_after=result.get("retry_after"))
+        if when is None:
+            progress.out_of_time = True
+        else:
+            self.waiting[index] = (self.context.create_timer(when), False)
+
+
+def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
+                  deadline: datetime, started: dict[int, Any], *,
+                  pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
+    """Run one activity per output (some `started` already), each in its provider slot when paced,
+    retrying transient failures, until done, canceled or out of time."""
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    stop = [cancel, context.create_timer(deadline)]
+    slotted = yield from _first_slots(context, pacing, progress.total, stop)
+    if not isinstance(slotted, dict):
+        return _stopped(slotted, cancel)
+    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop, deadline=deadline)
+    fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
+    for index in range(progress.total):
+        if index not in slotted:
+            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index)
+    while fanout.in_flight or fanout.waiting:
+        winner = yield context.task_any(fanout.tasks())
+        if winner in stop:
+            return _stopped(winner, cancel)
+        if winner in fanout.in_flight.values():
+            ended = fanout.finished(winner)
+        else:
+            stopped = yield from fanout.timer_fired(winner)
+            ended = None if stopped is None else _stopped(stopped, cancel)
+        if ended is not None:
+            return ended
     return "deadline_exceeded" if progress.out_of_time else "completed"
 
 
@@ -164,14 +228,15 @@ def _finish_by(context: df.DurableOrchestrationContext, deadline: datetime) -> d
     return max(deadline, now) + FINISH_GRACE
 
 
-def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisional: datetime) -> Steps:
-    """Mark the job running (outputs announced by the queue message start at the same time)."""
+def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisional: datetime,
+                  paced: bool) -> Steps:
+    """Mark the job running, retried until the provisional deadline (outputs announced by the queue
+    message start at the same time, unless they must wait for provider slots)."""
     mark: JobRef = {"job_id": job_id}
     starting = context.call_activity(MARK_JOB_RUNNING, mark)
-    # The outputs the queue message announced start with the mark, not after it. An output of a job
-    # that may not run (canceled, gone) reads the row and ends without work.
-    started = {index: _attempt(context, job_id, index)
-               for index in range(_planned_outputs(context.get_input()))}
+    # An output of a job that may not run reads the row and ends.
+    started = {} if paced else {index: _attempt(context, job_id, index)
+                                for index in range(_planned_outputs(context.get_input()))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
@@ -179,39 +244,6 @@ def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisio
     start: StartResult = yield from call_until(context, MARK_JOB_RUNNING, mark, until=provisional,
                                                seed=job_id, first=starting)
     return start, started
-
-
-def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
-    """Instance id = job id. Mark running and fan out together, finalize, deliver."""
-    job_id = context.instance_id
-    # Until the row says when the job is due, the deadline counts from this start.
-    provisional = context.current_utc_datetime + timedelta(seconds=_planned_deadline(context.get_input()))
-    try:
-        start, started = yield from _mark_running(context, job_id, provisional)
-    except DeadlineReachedError:
-        # Storage stayed down past the deadline: the row is still queued; maintenance fails it.
-        context.set_custom_status(None)
-        return {"job_id": job_id, "status": "deadline_exceeded", "skipped": True, "delivered": False}
-    if not start["proceed"]:
-        context.set_custom_status(None)
-        delivered = False
-        if start.get("notify"):
-            until = _finish_by(context, provisional)
-            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
-        return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
-    progress = _Progress(start.get("total", 0))
-    context.set_custom_status(progress.custom_status("running"))
-    deadline = _job_deadline(start, provisional)
-    outcome = yield from _generate_all(context, job_id, progress, deadline, started)
-    final = yield from _finalize(context, job_id, progress, outcome, deadline)
-    if final is None:
-        return {"job_id": job_id, "status": "unfinalized", "delivered": False}
-    context.set_custom_status(progress.custom_status(final["status"]))
-    delivered = False
-    if final["notify"]:
-        until = _finish_by(context, deadline)
-        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
-    return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: Outcome,
@@ -231,6 +263,42 @@ def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _P
     except DeadlineReachedError:
         return None
     return final
+
+
+def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
+    """Instance id = job id. Mark running and fan out together, finalize, deliver."""
+    job_id = context.instance_id
+    plan = context.get_input()
+    paced = isinstance(plan, dict) and bool(plan.get("paced"))
+    # Until the row says when the job is due, the deadline counts from this start.
+    provisional = context.current_utc_datetime + timedelta(seconds=_planned_deadline(plan))
+    try:
+        start, started = yield from _mark_running(context, job_id, provisional, paced)
+    except DeadlineReachedError:
+        # Storage stayed down past the deadline: the row is still queued; maintenance fails it.
+        context.set_custom_status(None)
+        return {"job_id": job_id, "status": "deadline_exceeded", "skipped": True, "delivered": False}
+    if not start["proceed"]:
+        context.set_custom_status(None)
+        delivered = False
+        if start.get("notify"):
+            until = _finish_by(context, provisional)
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
+        return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
+    progress = _Progress(start.get("total", 0))
+    context.set_custom_status(progress.custom_status("running"))
+    deadline = _job_deadline(start, provisional)
+    pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline) if paced else None
+    outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
+    final = yield from _finalize(context, job_id, progress, outcome, deadline)
+    if final is None:
+        return {"job_id": job_id, "status": "unfinalized", "delivered": False}
+    context.set_custom_status(progress.custom_status(final["status"]))
+    delivered = False
+    if final["notify"]:
+        until = _finish_by(context, deadline)
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
+    return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:

@@ -19,14 +19,15 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
 
 
 async def start_generation(
-    services: Services, client: df.DurableOrchestrationClient, message: JobMessage
+    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool = False
 ) -> bool:
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
     it would replace that instance and run the job's orchestration a second time. A job whose row is
     gone (deleted while queued, or purged) starts nothing. The message's output count and the deadline
-    become the orchestration input, so the outputs can start without waiting for the row.
+    become the orchestration input, so the outputs can start without waiting for the row (unless
+    `paced`: then they wait for provider slots).
 
     Any failure (storage or the host unreachable) raises: the trigger then leaves the message for
     another delivery, and maintenance re-sends it if it ends in the poison queue.
@@ -41,6 +42,8 @@ async def start_generation(
     plan: GenerationPlan = {"deadline_seconds": services.settings.generation_deadline_seconds}
     if message.outputs is not None:
         plan["outputs"] = message.outputs
+    if paced:
+        plan["paced"] = True
     try:
         await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:

@@ -15,7 +15,7 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
+from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError, QuotaExceededError
 from jobs.domain.models import Channel, JobRequest
 from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
 from jobs.http.resource import job_resource
@@ -91,6 +91,11 @@ async def _submit(req: func.HttpRequest, services: Services) -> func.HttpRespons
             422,
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
+        )
+    except QuotaExceededError as over:
+        logger.info("request refused: over %s", over.quota)
+        return problem(
+            429, title="Quota exceeded", detail=str(over), headers={"Retry-After": str(over.retry_after)}
         )
     except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")

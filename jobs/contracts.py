@@ -17,6 +17,8 @@ DELIVER_ORCHESTRATOR = "deliver_job"
 MARK_JOB_RUNNING = "mark_job_running"
 GENERATE_OUTPUT = "generate_output"
 FINALIZE_JOB = "finalize_job"
+ACQUIRE_PROVIDER_SLOTS = "acquire_provider_slots"
+LEAVE_PROVIDER_QUEUE = "leave_provider_queue"
 DELIVER_LINE = "deliver_line"
 
 # The external event that stops a running generation orchestration.
@@ -68,10 +70,12 @@ class JobRef(TypedDict):
 
 class GenerationPlan(TypedDict, total=False):
     """The generation orchestration's input: the output count the queue message announced, and
-    GENERATION_DEADLINE_SECONDS (the deadline until the row gives the job's own)."""
+    GENERATION_DEADLINE_SECONDS (the deadline until the row gives the job's own), and whether provider
+    calls wait for slots of the shared limiter (then no output starts early)."""
 
     outputs: int
     deadline_seconds: int
+    paced: bool
 
 
 class StartResult(TypedDict):
@@ -84,6 +88,46 @@ class StartResult(TypedDict):
     deadline_seconds: NotRequired[int]
     deadline_at: NotRequired[str]  # ISO time: the job's acceptance plus GENERATION_DEADLINE_SECONDS
     notify: NotRequired[bool]
+    kind: NotRequired[str]
+    user: NotRequired[str | None]
+
+
+class SlotRequest(TypedDict):
+    """The input of `acquire_provider_slots`: `count` slots for the ask `entry` of job `job_id`."""
+
+    job_id: str
+    kind: str
+    user: str | None
+    entry: str
+    count: int
+    waited: bool  # the job waited before this ask (its `waiting` note is to be cleared once granted)
+    deadline: str  # ISO 8601: when the job runs out of time
+
+
+class WaitingNote(TypedDict):
+    """The job resource's `waiting` field while it waits for provider capacity."""
+
+    reason: str
+    position: int
+    estimated_start_at: str
+    likely_past_deadline: NotRequired[bool]
+
+
+class SlotAnswer(TypedDict):
+    """`acquire_provider_slots`: slot times (one per call), or the place in line and when to ask again."""
+
+    granted: bool
+    times: NotRequired[list[str]]
+    wake_at: NotRequired[str]
+    waiting: NotRequired[WaitingNote]
+
+
+class LeaveRequest(TypedDict):
+    """The input of `leave_provider_queue`: the asks of job `job_id` that stop waiting."""
+
+    job_id: str
+    kind: str
+    entries: list[str]
 
 
 class OutputRequest(TypedDict):

@@ -23,6 +23,8 @@ from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
+from jobs.tables.limiter import SlotLimiter
+from jobs.tables.quotas import QuotaStore
 from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ class Services:
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
+    quotas: QuotaStore
+    limiter: SlotLimiter
     deletions: DeletionLedger
     _closers: list[Closer] = field(default_factory=list, repr=False)
     _components: dict[Callable[[Services], Any], Any] = field(default_factory=dict, repr=False)
@@ -172,12 +176,15 @@ def build_services(settings: Settings) -> Services:
         closers.append(credential.close)  # closed last: the closers run in reverse
     closers += [tables.close, blobs.close]
     queue = _build_queue(settings, credential, closers)
+    quotas = QuotaStore(tables, limits=settings.quota_limits)
     return Services(
         settings=settings,
-        jobs=JobStore(tables),
+        jobs=JobStore(tables, on_finished=quotas.release),
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),
+        quotas=quotas,
+        limiter=SlotLimiter(tables),
         deletions=DeletionLedger(tables),
         _closers=closers,
     )

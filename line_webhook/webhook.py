@@ -18,10 +18,11 @@ from linebot.v3.messaging import TextMessage
 from linebot.v3.webhook import WebhookParser
 
 from generation.intake import accept_job
-from jobs.domain.errors import SettingsError
+from jobs.domain.errors import QuotaExceededError, SettingsError
 from jobs.domain.models import Channel, JobKind
 from jobs.http.responses import json_response, problem
 from jobs.services import Services
+from line_webhook import texts
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
@@ -107,6 +108,13 @@ async def _accept(services: Services, plan: NewJob, side_calls: list[asyncio.Tas
             idempotency_key=f"line-event:{plan.event_id}",
             fingerprint=plan.event_id,
         )
+    except QuotaExceededError as over:
+        # The claim stays: the answer is final, and a redelivery must not make the job later.
+        logger.info("webhook event %s: over %s; no job", plan.event_id, over.quota)
+        if plan.delivery.reply_token:
+            note = ReplyNow(plan.delivery.reply_token, texts.over_quota(over.quota, over.limit))
+            side_calls.append(services.spawn(_reply_now(services, note)))
+        return
     except Exception:
         logger.warning(
             "webhook event %s: job not accepted; releasing the event for redelivery", plan.event_id

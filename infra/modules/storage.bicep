@@ -16,6 +16,8 @@ var tableNames = [
   'jobindex'
   'idempotency'
   'webhookevents'
+  'quotas'
+  'pacing'
   'deletions'
 ]
 var outputsContainerName = 'outputs'

@@ -198,6 +198,8 @@ class Job:
     error: JobError | None = None
     delivery: ChatDelivery | None = None
     cancel_requested: bool = False
+    # Why and until when the job waits (provider capacity); written apart from status changes.
+    waiting: dict[str, Any] | None = None
     etag: str | None = None
 
     @classmethod

@@ -154,6 +154,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         error=JobError.from_dict(json.loads(error)) if error else None,
         delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
+        waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
         etag=etag,
     )
 

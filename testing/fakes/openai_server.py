@@ -27,6 +27,12 @@ from aiohttp import web
 from PIL import Image
 
 from testing.fakes.fault_windows import FaultWindows
+from testing.fakes.rate_limits import (
+    ProviderLimits,
+    azure_throttle_body,
+    openai_throttle_body,
+    outage_body,
+)
 
 GPT_IMAGE_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 DALLE_SIZES = frozenset({"256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"})
@@ -115,6 +121,22 @@ def _unparsable(payload: Any) -> web.Response | None:
     return None if isinstance(payload, dict) else _error(400, error_body("We could not parse the JSON body."))
 
 
+_RATE_HEADERS = web.RequestKey("rate_headers", dict)
+
+
+def _with_rate_headers(request: web.Request, response: web.Response) -> web.Response:
+    """Add the admitted call's x-ratelimit-* headers, as every answer of the real services has."""
+    response.headers.update(request.get(_RATE_HEADERS) or {})
+    return response
+
+
+def _token_estimate(payload: dict[str, Any]) -> int:
+    """Tokens a chat call counts against the limit: its words plus the answer's allowance."""
+    messages = [m for m in payload.get("messages") or [] if isinstance(m, dict)]
+    words = sum(len(str(message.get("content", "")).split()) for message in messages)
+    return words + int(payload.get("max_tokens") or payload.get("max_completion_tokens") or 16)
+
+
 def _model_not_found(model: Any) -> web.Response:
     message = f"The model `{model}` does not exist or you do not have access to it."
     return _error(404, error_body(message, code="model_not_found"))
@@ -153,6 +175,7 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
         self.windows = FaultWindows()  # outages of a given length: `windows.open("500", seconds=20)`
+        self.limits: ProviderLimits | None = None  # `limit_rates` sets it
         self._lock = threading.Lock()
         self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -232,8 +255,16 @@ class FakeOpenAI:
         with self._lock:
             self._faults.append(_Fault(remaining=times, delay=seconds))
 
+    def limit_rates(self, **limits: Any) -> ProviderLimits:
+        """Enforce per-minute limits (`images_per_minute`, `requests_per_minute`, `tokens_per_minute`,
+        `burst_seconds`); returns them, for `start_outage` and the counts in `stats`."""
+        self.limits = ProviderLimits(**limits)
+        return self.limits
+
     def reset(self) -> None:
-        """Forget requests and pending faults; undo changes to deployments, models and image format."""
+        """Forget requests, pending faults and rate limits; undo changes to deployments, models and
+        image format."""
+        self.limits = None
         self.windows.reset()
         with self._lock:
             self._faults.clear()
@@ -278,6 +309,30 @@ class FakeOpenAI:
             return None
         return _error(fault.status, fault.body, fault.headers)
 
+    def _throttled(
+        self, request: web.Request, payload: dict[str, Any], *, openai: bool
+    ) -> web.Response | None:
+        """The rate limits' answer: None when admitted (its headers go on the answer), else a 429
+        or, during an outage, the outage's status."""
+        if self.limits is None:
+            return None
+        chat = request.path.endswith("/chat/completions")
+        admission = self.limits.admit(
+            images=0 if chat else int(payload.get("n") or 1), tokens=_token_estimate(payload) if chat else 0
+        )
+        if admission.status == 200:
+            request[_RATE_HEADERS] = admission.headers
+            self.limits.stats.admitted_prompts.append(str(payload.get("prompt")))
+            return None
+        if admission.status != 429:
+            return _error(admission.status, outage_body())
+        if openai:
+            body = openai_throttle_body(admission, model=str(payload.get("model")))
+        else:
+            operation = "ChatCompletions_Create" if chat else "Images_Generations"
+            body = azure_throttle_body(admission, operation=operation)
+        return _error(429, body, admission.headers)
+
     def _rejects(self, payload: dict[str, Any]) -> bool:
         text = str(payload.get("prompt", "")) + " ".join(
             str(message.get("content", ""))
@@ -306,7 +361,8 @@ class FakeOpenAI:
 
     async def _openai_images(self, request: web.Request) -> web.Response:
         payload = await self._record(request)
-        refusal = self._openai_auth(request) or _unparsable(payload) or await self._injected()
+        refusal = self._openai_auth(request) or _unparsable(payload)
+        refusal = refusal or self._throttled(request, payload, openai=True) or await self._injected()
         if refusal is not None:
             return refusal
         model = str(payload.get("model") or "dall-e-2")
@@ -317,18 +373,20 @@ class FakeOpenAI:
             code = "content_policy_violation" if dalle else "moderation_blocked"
             kind = "invalid_request_error" if dalle else "image_generation_user_error"
             return _error(400, error_body(SAFETY_MESSAGE, type_=kind, code=code))
-        return self._image_response(payload, model=model)
+        return _with_rate_headers(request, self._image_response(payload, model=model))
 
     async def _openai_chat(self, request: web.Request) -> web.Response:
         payload = await self._record(request)
-        refusal = self._openai_auth(request) or _unparsable(payload) or await self._injected()
+        refusal = self._openai_auth(request) or _unparsable(payload)
+        refusal = refusal or self._throttled(request, payload, openai=True) or await self._injected()
         if refusal is not None:
             return refusal
         model = str(payload.get("model"))
         if model not in self.text_models:
             return _model_not_found(model)
         # OpenAI's chat models filter the answer, not the prompt: 200 with finish_reason content_filter.
-        return self._chat_response(payload, model=model, filtered=self._rejects(payload))
+        answer = self._chat_response(payload, model=model, filtered=self._rejects(payload))
+        return _with_rate_headers(request, answer)
 
     # ---- Azure OpenAI ----------------------------------------------------------------------
     async def _azure_admit(self, request: web.Request, payload: Any) -> web.Response | None:
@@ -343,7 +401,9 @@ class FakeOpenAI:
             return _error(401, {"error": {"code": "401", "message": _AZURE_BAD_TOKEN}})
         if request.match_info["deployment"] not in self.deployments:
             return _error(404, _AZURE_NO_DEPLOYMENT)
-        return _unparsable(payload) or await self._injected()
+        return (
+            _unparsable(payload) or self._throttled(request, payload, openai=False) or await self._injected()
+        )
 
     async def _azure_images(self, request: web.Request) -> web.Response:
         payload = await self._record(request)
@@ -352,7 +412,8 @@ class FakeOpenAI:
             return refusal
         if self._rejects(payload):
             return _error(400, _AZURE_IMAGE_REJECTED)
-        return self._image_response(payload, model=self.deployments[request.match_info["deployment"]])
+        answer = self._image_response(payload, model=self.deployments[request.match_info["deployment"]])
+        return _with_rate_headers(request, answer)
 
     async def _azure_chat(self, request: web.Request) -> web.Response:
         payload = await self._record(request)
@@ -362,7 +423,7 @@ class FakeOpenAI:
         if self._rejects(payload):
             return _error(400, _AZURE_CHAT_REJECTED)
         model = self.deployments[request.match_info["deployment"]]
-        return self._chat_response(payload, model=model, filtered=False)
+        return _with_rate_headers(request, self._chat_response(payload, model=model, filtered=False))
 
     # ---- successful answers ----------------------------------------------------------------
     def _image_response(self, payload: dict[str, Any], *, model: str) -> web.Response:

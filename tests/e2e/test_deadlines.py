@@ -58,5 +58,5 @@ def test_a_provider_outage_shorter_than_the_deadline_fails_nothing(start_app: St
 
     assert job["status"] == "succeeded", job
     assert job["progress"] == {"completed": 2, "total": 2}
-    # Back-off of at most 1, 2, 4, 8 s: each output tried at least five times inside the outage.
-    assert spoiled >= 10, spoiled
+    # Each output was refused at least four times (all a count of four allowed), yet both were made.
+    assert spoiled >= 8, spoiled

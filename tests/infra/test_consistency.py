@@ -397,6 +397,7 @@ def test_the_app_loads_the_settings_infra_gives_it() -> None:
     assert settings.generation_deadline_seconds == int(params["generationDeadlineSeconds"])
     assert settings.job_retention_days == int(params["jobRetentionDays"])
     assert settings.openai_api_key is None and settings.line_channel_secret is None
+    assert settings.quota_limits.unlimited  # the template's default: no quotas
 
 
 def test_only_the_trigger_of_the_queue_kind_in_use_runs() -> None:
@@ -438,6 +439,7 @@ def test_storage_names_match_the_code() -> None:
 
     assert set(tables) == {
         names.JOBS_TABLE, names.JOB_INDEX_TABLE, names.IDEMPOTENCY_TABLE, names.WEBHOOK_EVENTS_TABLE,
+        names.QUOTAS_TABLE, names.PACING_TABLE,
         names.DELETIONS_TABLE,
     }
     assert bicep_var("outputsContainerName", INFRA / "modules" / "storage.bicep") == names.OUTPUTS_CONTAINER

@@ -58,11 +58,12 @@ async def _tombstoned(services: Services, job_id: str) -> bool:
 
 
 async def test_mark_running_tells_the_orchestrator_what_it_needs(svc: Services) -> None:
-    job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE))
+    job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE, user="line:U1"))
     answer = await activities.mark_job_running(svc, job.id)
     deadline_at = (job.created_at + timedelta(seconds=600)).isoformat()
     assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
-                      "deadline_seconds": 600, "deadline_at": deadline_at}
+                      "deadline_seconds": 600, "deadline_at": deadline_at, "kind": "image",
+                      "user": "line:U1"}
     # Marking again (a re-run after a crash, or a re-driven orchestration) goes on with the job.
     assert await activities.mark_job_running(svc, job.id) == answer
     assert (await svc.jobs.get(job.id)).status is JobStatus.RUNNING

@@ -35,10 +35,13 @@ from jobs.config.settings import Settings, load_settings
 from jobs.contracts import deliver_instance_id
 from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
+from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
+from jobs.tables.limiter import SlotLimiter
+from jobs.tables.quotas import QuotaStore
 from jobs.tables.store import JobStore
 from testing.durable_engine import drop_task_hub, running_engine
 from testing.factories import make_job
@@ -115,6 +118,8 @@ async def world(
         outputs=OutputStore(blobs, container=unique_name),
         queue=ServiceBusJobQueue(FakeServiceBusClient(broker, queue_name=QUEUE), queue_name=QUEUE),  # type: ignore[arg-type]
         events=EventLedger(tables, table=f"{unique_name}events"),
+        quotas=QuotaStore(tables, limits=QuotaLimits()),
+        limiter=SlotLimiter(tables, table=f"{unique_name}pacing"),
         deletions=DeletionLedger(tables, table=f"{unique_name}deletions"),
     )
     yield World(broker, stores, durable, blobs, unique_name)

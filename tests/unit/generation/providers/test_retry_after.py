@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 
-from generation.providers.retry_after import parse_duration, parse_retry_after
+from generation.providers.retry_after import parse_duration, parse_rate_limits, parse_retry_after
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -57,3 +57,10 @@ def test_httpx_headers_are_read_case_insensitively() -> None:
 )
 def test_go_durations(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_rate_limits_are_read_from_the_limit_headers() -> None:
+    headers = {"X-RateLimit-Limit-Requests": "500", "x-ratelimit-limit-images": "60",
+               "x-ratelimit-limit-tokens": "", "x-ratelimit-remaining-images": "0"}
+    assert parse_rate_limits(headers) == {"requests": 500.0, "images": 60.0}
+    assert parse_rate_limits({}) == {}

@@ -18,6 +18,11 @@ IDENTITY = {
 }
 
 
+def test_quotas_are_read_and_empty_means_unlimited() -> None:
+    settings = load_settings({**LOCAL, "QUOTA_JOBS_IN_FLIGHT": "5", "QUOTA_IMAGES_PER_DAY": " "})
+    assert (settings.quota_limits.jobs_in_flight, settings.quota_limits.images_per_day) == (5, None)
+
+
 def test_defaults() -> None:
     settings = load_settings(LOCAL)
     assert settings.provider == "offline"
@@ -32,6 +37,8 @@ def test_defaults() -> None:
     assert settings.queue_kind == "storage"
     assert settings.queue_name == "generation-jobs"
     assert settings.servicebus is None
+    assert settings.quota_jobs_in_flight is None and settings.quota_images_per_day is None
+    assert settings.quota_limits.unlimited
 
 
 def test_use_development_storage_is_the_azurite_account() -> None:
@@ -118,6 +125,9 @@ def test_bad_service_uri_is_named() -> None:
         ("JOB_RETENTION_DAYS", "1_000"),
         ("LINE_REPLY_TOKEN_TTL_SECONDS", "abc"),
         ("LINE_IMAGE_URL_TTL_HOURS", "169"),
+        ("QUOTA_JOBS_IN_FLIGHT", "0"),
+        ("QUOTA_JOBS_IN_FLIGHT", "501"),
+        ("QUOTA_IMAGES_PER_DAY", "ten"),
     ],
 )
 def test_bad_integers_name_the_setting_and_value(name: str, value: str) -> None:
