@@ -18,8 +18,7 @@ from jobs.config.pacing import LimiterConfig
 from jobs.domain import limiter_rules as rules
 from jobs.names import PACING_TABLE
 from jobs.tables.cas import Change, compare_and_swap
-from jobs.tables.entities import ensure_tables
-from jobs.tables.entities import split_utf16
+from jobs.tables.entities import ensure_tables, split_utf16
 
 LIMITER_PARTITION = "limiter"
 STATE_PREFIX = "State"

@@ -32,8 +32,7 @@ from jobs.domain.quota_rules import (
 )
 from jobs.names import QUOTAS_TABLE
 from jobs.tables.cas import compare_and_swap
-from jobs.tables.entities import ensure_tables
-from jobs.tables.entities import user_partition
+from jobs.tables.entities import ensure_tables, user_partition
 
 __all__ = ["QuotaExceededError", "QuotaLimits", "QuotaStore", "Reservation"]
 
