@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import requests
 
 from testing.devhost import DevhostProcess, wait_for
 from testing.fakes.openai_server import FakeOpenAI
 from testing.fixtures import StartApp
+from testing.http import call
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +35,11 @@ def _start(start_app: StartApp, fake: FakeOpenAI, **settings: str) -> DevhostPro
 
 
 def _submit(app: DevhostProcess, *, user: str, n: int = 1) -> str:
-    answer = requests.post(f"{app.base_url}/api/generations", json={"prompt": "a kite", "n": n, "user": user},
-                           timeout=30)
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["id"])
+    return _submit_prompt(app, user=user, prompt="a kite", n=n)
 
 
 def _job(app: DevhostProcess, job_id: str) -> dict[str, Any]:
-    answer: dict[str, Any] = requests.get(f"{app.base_url}/api/generations/{job_id}", timeout=10).json()
+    answer: dict[str, Any] = call("GET", f"{app.base_url}/api/generations/{job_id}").json()
     return answer
 
 
@@ -61,7 +58,7 @@ def test_a_burst_of_thirty_jobs_of_two_images_finishes_without_a_failure(
     user = f"burst-{uuid.uuid4().hex[:6]}"
     with ThreadPoolExecutor(max_workers=10) as pool:
         ids = list(pool.map(lambda _: _submit(app, user=user, n=2), range(30)))
-    jobs = _all_done(app, ids, timeout=90)
+    jobs = _all_done(app, ids)
     assert [job["status"] for job in jobs] == ["succeeded"] * 30, [j["error"] for j in jobs if j["error"]]
     assert fake.limits is not None
     stats = fake.limits.stats
@@ -76,9 +73,9 @@ def _admitted_prompts(fake: FakeOpenAI) -> list[str]:
 
 
 def _submit_prompt(app: DevhostProcess, *, user: str, prompt: str, n: int) -> str:
-    answer = requests.post(f"{app.base_url}/api/generations", json={"prompt": prompt, "n": n, "user": user},
-                           timeout=30)
-    assert answer.status_code == 202, answer.text
+    body = {"prompt": prompt, "n": n, "user": user}
+    answer = call("POST", f"{app.base_url}/api/generations", json_body=body)
+    assert answer.status == 202, answer.text
     return str(answer.json()["id"])
 
 
@@ -87,10 +84,10 @@ def test_another_users_single_image_is_not_queued_behind_a_burst(start_app: Star
         fake.limit_rates(images_per_minute=120, burst_seconds=1)
         app = _start(start_app, fake, PROVIDER_IMAGES_PER_MINUTE="120")
         heavy = [_submit_prompt(app, user="heavy", prompt="heavy", n=2) for _ in range(10)]
-        wait_for(lambda: len(_admitted_prompts(fake)) >= 2, timeout=30)
+        wait_for(lambda: len(_admitted_prompts(fake)) >= 2)
         before = len(_admitted_prompts(fake))
         light = _submit_prompt(app, user="light", prompt="light", n=1)
-        _all_done(app, [*heavy, light], timeout=90)
+        _all_done(app, [*heavy, light])
         prompts = _admitted_prompts(fake)
     assert prompts.count("heavy") == 20 and prompts.count("light") == 1
     overtaken_by = prompts.index("light") - before
@@ -110,19 +107,19 @@ def test_a_job_canceled_while_waiting_stops_waiting_and_leaves_the_line(
         job = _job(app, late)
         return job if job.get("waiting") else None
 
-    job = wait_for(waiting_note, timeout=30)
+    job = wait_for(waiting_note)
     assert job["status"] in ("queued", "running")
     note = job["waiting"]
     assert note["reason"] == "provider_rate_limit"
     assert note["position"] >= 1 and note["estimated_start_at"].endswith("Z")
 
-    cancel = requests.post(f"{app.base_url}/api/generations/{late}/cancel", timeout=10)
-    assert cancel.status_code in (200, 202), cancel.text
-    wait_for(lambda: _job(app, late)["status"] == "canceled", timeout=30)
+    cancel = call("POST", f"{app.base_url}/api/generations/{late}/cancel")
+    assert cancel.status in (200, 202), cancel.text
+    wait_for(lambda: _job(app, late)["status"] == "canceled")
     assert "waiting" not in _job(app, late)
     for job_id in ahead:
-        requests.post(f"{app.base_url}/api/generations/{job_id}/cancel", timeout=10)
-    _all_done(app, ahead, timeout=60)
+        call("POST", f"{app.base_url}/api/generations/{job_id}/cancel")
+    _all_done(app, ahead)
     assert "late" not in _admitted_prompts(fake)
 
 
@@ -134,13 +131,13 @@ def test_jobs_waiting_for_slots_survive_a_sigkill_without_spending_extra_slots(
     ids = [_submit_prompt(app, user=f"u{i % 3}", prompt=f"job {i}", n=2) for i in range(8)]
     # Every job's orchestration runs (a queue message taken but not yet handled would come back only
     # after its visibility timeout, which is not what this test is about), and some calls were made.
-    wait_for(lambda: all(_job(app, job_id)["status"] != "queued" for job_id in ids), timeout=30)
-    wait_for(lambda: len(_admitted_prompts(fake)) >= 4, timeout=30)
+    wait_for(lambda: all(_job(app, job_id)["status"] != "queued" for job_id in ids))
+    wait_for(lambda: len(_admitted_prompts(fake)) >= 4)
     waiting = [job_id for job_id in ids if _job(app, job_id).get("waiting")]
     app.kill()
     app.start()
     app.wait_ready()
-    jobs = _all_done(app, ids, timeout=90)
+    jobs = _all_done(app, ids)
     assert waiting, "no job was waiting for a slot when devhost was killed"
     assert [job["status"] for job in jobs] == ["succeeded"] * 8, [job["error"] for job in jobs]
     prompts = _admitted_prompts(fake)
