@@ -55,10 +55,10 @@ def test_a_canceled_job_gives_its_slot_back(start_app: StartApp) -> None:
     assert first.status == 202, first.text
     _assert_quota_problem(_submit(app.base_url, user), "QUOTA_JOBS_IN_FLIGHT")
     job_id = first.json()["id"]
-    wait_for(lambda: _status(app.base_url, job_id) == "running")
+    wait_for(lambda: _status(app.base_url, job_id) == "running", timeout=30)
     cancel = call("POST", f"{app.base_url}/api/generations/{job_id}/cancel")
     assert cancel.status == 202, cancel.text
-    wait_for(lambda: _status(app.base_url, job_id) == "canceled")
+    wait_for(lambda: _status(app.base_url, job_id) == "canceled", timeout=30)
     assert _submit(app.base_url, user).status == 202
     _assert_quota_problem(_submit(app.base_url, user), "QUOTA_JOBS_IN_FLIGHT")
 
@@ -73,7 +73,7 @@ def test_daily_images_are_counted_at_accept_and_a_delete_does_not_give_them_back
     retry_after = _assert_quota_problem(_submit(app.base_url, user, n=2), "QUOTA_IMAGES_PER_DAY")
     assert retry_after <= 86_400
     job_id = first.json()["id"]
-    wait_for(lambda: _status(app.base_url, job_id) == "succeeded")
+    wait_for(lambda: _status(app.base_url, job_id) == "succeeded", timeout=30)
     assert call("DELETE", f"{app.base_url}/api/generations/{job_id}").status == 204
     assert _submit(app.base_url, user, n=1).status == 202
     _assert_quota_problem(_submit(app.base_url, user, n=1), "QUOTA_IMAGES_PER_DAY")
