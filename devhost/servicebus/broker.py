@@ -1,0 +1,355 @@
+"""The AMQP side of the emulator: connections, CBS, links to queues and `$management`, deliveries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from proton import Condition, Delivery, Endpoint, Event, Handler, Link, Message, Sender, symbol
+
+from devhost.servicebus import wire
+from devhost.servicebus.auth import Grant, TokenRejected, check_token
+from devhost.servicebus.entities import STANDARD_MAX_MESSAGE_BYTES, NamespaceConfig, entity_parts
+from devhost.servicebus.management import Answer, Operations, settle
+from devhost.servicebus.store import LockLost, MessageStore
+
+logger = logging.getLogger(__name__)
+
+CBS = "$cbs"
+MANAGEMENT_SUFFIX = "/$management"
+SESSION_FILTER = symbol("com.microsoft:session-filter")
+LOCK_LOST = "com.microsoft:message-lock-lost"
+TICK_SECONDS = 0.2
+CREDIT = 100
+# A peer's disposition on a message it received: the management link's settlement names.
+_OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Delivery.REJECTED: "suspended"}
+
+
+def _refuse(link: Link, condition: str, description: str) -> None:
+    """Answer an attach with the service's error: attach, then detach with the condition."""
+    link.source.copy(link.remote_source)
+    link.target.copy(link.remote_target)
+    link.condition = Condition(condition, description)
+    link.open()
+    link.close()
+
+
+class Broker(Handler):  # type: ignore[misc]
+    """One namespace served on one port; runs on the container's thread only."""
+
+    def __init__(
+        self, store: MessageStore, namespace: NamespaceConfig, *, address: str, on_ready: Callable[[], None]
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._namespace = namespace
+        self._address = address
+        self._on_ready = on_ready
+        self._receivers: dict[tuple[str, bool], list[Sender]] = {}  # client receivers by sub-queue
+        self._container: Any = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def on_reactor_init(self, event: Event) -> None:
+        self._container = event.container
+        event.container.listen(self._address)
+        event.container.schedule(TICK_SECONDS, self)
+        self._on_ready()
+
+    def on_servicebus_emulator_stop(self, _event: Event) -> None:
+        self._container.stop()
+
+    def on_timer_task(self, event: Event) -> None:
+        self._store.sweep()
+        for key in list(self._receivers):
+            self._dispatch_all(key)
+        event.container.schedule(TICK_SECONDS, self)
+
+    def on_connection_bound(self, event: Event) -> None:
+        # The SDKs offer SASL ANONYMOUS and authenticate afterwards with a CBS token.
+        sasl = event.transport.sasl()
+        sasl.allowed_mechs("ANONYMOUS PLAIN")
+        event.connection.sb_grants = []
+
+    def on_connection_remote_open(self, event: Event) -> None:
+        event.connection.open()
+
+    def on_session_remote_open(self, event: Event) -> None:
+        event.session.open()
+
+    def on_link_remote_close(self, event: Event) -> None:
+        self._forget(event.link)
+        event.link.close()
+
+    def on_session_remote_close(self, event: Event) -> None:
+        event.session.close()
+
+    def on_connection_remote_close(self, event: Event) -> None:
+        self._forget_connection(event.connection)
+        event.connection.close()
+
+    def on_transport_closed(self, event: Event) -> None:
+        if event.connection is not None:
+            self._forget_connection(event.connection)
+
+    def _forget_connection(self, connection: Any) -> None:
+        link = connection.link_head(0)
+        while link is not None:
+            self._forget(link)
+            link = link.next(0)
+
+    def _forget(self, link: Link) -> None:
+        key = getattr(link, "sb_queue", None)
+        if key is not None and link in self._receivers.get(key, []):
+            self._receivers[key].remove(link)
+
+    # --- attach ----------------------------------------------------------------------------
+    def on_link_remote_open(self, event: Event) -> None:
+        link = event.link
+        address = (link.remote_source.address if link.is_sender else link.remote_target.address) or ""
+        if link.remote_target.type == 3 or (link.is_receiver and link.remote_target.address is None):
+            _refuse(link, "amqp:not-implemented", "Transactions are not supported by the emulator.")
+            return
+        if address == CBS:
+            self._open(link, kind="cbs")
+            return
+        mgmt = address.lower().endswith(MANAGEMENT_SUFFIX)
+        entity = address[: -len(MANAGEMENT_SUFFIX)] if mgmt else address
+        queue, dead = entity_parts(entity)
+        config = self._namespace.queue(queue)
+        if config is None:
+            _refuse(
+                link,
+                "amqp:not-found",
+                f"The messaging entity '{address}' could not be found. "
+                "The emulator hosts queues only (no topics or subscriptions).",
+            )
+            return
+        if not self._authorized(link, f"{queue}/$deadletterqueue" if dead else queue):
+            _refuse(
+                link, "amqp:unauthorized-access", f"Unauthorized access to '{address}': put a token first."
+            )
+            return
+        if link.is_sender and SESSION_FILTER in (link.remote_source.filter.get_object() or {}):
+            _refuse(link, "amqp:not-implemented", "Sessions are not supported by the emulator.")
+            return
+        link.sb_queue = (config.name, dead)
+        if mgmt:
+            link.sb_ops = Operations(self._store, queue=config.name, dead=dead)
+        self._open(link, kind="mgmt" if mgmt else "queue")
+        if link.is_sender and not mgmt:
+            self._receivers.setdefault(link.sb_queue, []).append(link)
+
+    def _open(self, link: Link, *, kind: str) -> None:
+        link.sb_kind = kind
+        link.source.copy(link.remote_source)
+        link.target.copy(link.remote_target)
+        if link.is_receiver:
+            link.max_message_size = STANDARD_MAX_MESSAGE_BYTES
+            link.flow(CREDIT)
+        link.open()
+
+    def _authorized(self, link: Link, entity: str) -> bool:
+        now = time.time()
+        return any(grant.covers(entity, now) for grant in link.connection.sb_grants)
+
+    # --- transfers -------------------------------------------------------------------------
+    def on_link_flow(self, event: Event) -> None:
+        link = event.link
+        if link.is_sender and getattr(link, "sb_kind", None) == "queue":
+            self._dispatch(link)
+        elif link.is_sender:
+            self._flush_replies(link)
+
+    def on_delivery(self, event: Event) -> None:
+        delivery = event.delivery
+        link = delivery.link
+        if link.is_sender:
+            # A disposition may come settled already (a release the client does not wait on).
+            if (
+                delivery.updated
+                and getattr(delivery, "sb_token", None)
+                and not getattr(delivery, "sb_done", False)
+            ):
+                delivery.sb_done = True
+                self._settle(link, delivery)
+            return
+        if not delivery.readable or delivery.partial:
+            return
+        raw = link.recv(delivery.pending)
+        link.advance()
+        kind = getattr(link, "sb_kind", None)
+        if kind == "queue":
+            self._accept_send(link, delivery, raw)
+        elif kind is not None:
+            self._request(link, delivery, raw)
+        else:  # a transfer racing the detach of a refused link
+            delivery.update(Delivery.RELEASED)
+            delivery.settle()
+        if link.credit < CREDIT // 2:
+            link.flow(CREDIT - link.credit)
+
+    def _accept_send(self, link: Link, delivery: Delivery, raw: bytes) -> None:
+        queue, dead = link.sb_queue
+        error = None
+        if dead:
+            error = ("amqp:not-allowed", "Cannot send to a dead-letter queue.")
+        elif len(raw) > STANDARD_MAX_MESSAGE_BYTES:
+            error = (
+                "amqp:link:message-size-exceeded",
+                f"The received message (size {len(raw)} bytes) exceeds the limit "
+                f"({STANDARD_MAX_MESSAGE_BYTES} bytes) currently allowed on the link.",
+            )
+        if error is None:
+            error = self._store_all(queue, wire.split_transfer(raw))
+        if error is not None:
+            delivery.local.condition = Condition(*error)
+            delivery.update(Delivery.REJECTED)
+        else:
+            delivery.update(Delivery.ACCEPTED)
+        delivery.settle()
+        self._dispatch_all((queue, False))
+
+    def _store_all(self, queue: str, payloads: list[bytes]) -> tuple[str, str] | None:
+        try:
+            messages = [wire.read_incoming(payload) for payload in payloads]
+        except ValueError as exc:
+            return "amqp:decode-error", str(exc)
+        if any(message.session_id for message in messages):
+            return "amqp:not-allowed", "Sessions are not supported by the emulator (session_id was set)."
+        for message in messages:
+            self._store.enqueue(
+                queue,
+                message.payload,
+                message_id=message.message_id,
+                ttl=message.ttl,
+                scheduled_at=message.scheduled_at,
+            )
+        return None
+
+    def _dispatch_all(self, key: tuple[str, bool]) -> None:
+        for link in list(self._receivers.get(key, [])):
+            self._dispatch(link)
+
+    def _dispatch(self, link: Sender) -> None:
+        queue, dead = link.sb_queue
+        presettled = link.remote_snd_settle_mode == Link.SND_SETTLED
+        while link.credit > 0 and link.state & Endpoint.LOCAL_ACTIVE:
+            message = self._store.take_next(queue, dead=dead, lock=not presettled)
+            if message is None:
+                break
+            tag = wire.lock_tag(message.lock_token) if message.lock_token else str(message.seq).encode()
+            delivery = link.delivery(tag)
+            link.stream(wire.outgoing(message, queue=queue))
+            link.advance()
+            if presettled:
+                delivery.settle()
+            else:
+                delivery.sb_token = message.lock_token
+        if link.drain_mode and link.credit > 0:
+            link.drained()
+
+    def _settle(self, link: Link, delivery: Delivery) -> None:
+        queue, dead = link.sb_queue
+        state = delivery.remote_state
+        remote = delivery.remote
+        if state == Delivery.MODIFIED:
+            status = "defered" if remote.undeliverable else "abandoned"
+        else:
+            status = _OUTCOMES.get(state, "released")
+        info = (remote.condition.info if remote.condition is not None else None) or {}
+        try:
+            settle(
+                self._store,
+                queue,
+                delivery.sb_token,
+                status=status,
+                reason=info.get("DeadLetterReason"),
+                description=info.get("DeadLetterErrorDescription"),
+            )
+        except LockLost:
+            delivery.local.condition = Condition(
+                LOCK_LOST,
+                "The lock supplied is invalid. Either the lock expired, or the message has "
+                "already been removed from the queue.",
+            )
+            delivery.update(Delivery.REJECTED)
+        else:
+            self._echo(delivery, state, remote)
+        delivery.settle()
+        if status != "completed":
+            self._dispatch_all((queue, dead))
+
+    @staticmethod
+    def _echo(delivery: Delivery, state: Any, remote: Any) -> None:
+        """Confirm the outcome applied, echoing the requested one as the service does."""
+        if state == Delivery.MODIFIED:
+            delivery.local.failed = remote.failed
+            delivery.local.undeliverable = remote.undeliverable
+        delivery.update(
+            state if state in (Delivery.ACCEPTED, Delivery.MODIFIED, Delivery.REJECTED) else Delivery.RELEASED
+        )
+
+    # --- request/response nodes ------------------------------------------------------------
+    def _request(self, link: Link, delivery: Delivery, raw: bytes) -> None:
+        request = Message()
+        request.decode(raw)
+        delivery.update(Delivery.ACCEPTED)
+        delivery.settle()
+        if link.sb_kind == "cbs":
+            reply = self._put_token(link, request)
+        else:
+            answer = link.sb_ops.run(str((request.properties or {}).get("operation", "")), request.body)
+            reply = _reply(answer)
+            for key in answer.changed:
+                self._dispatch_all(key)
+        reply.correlation_id = request.id
+        reply.address = request.reply_to
+        self._reply_on(link, reply)
+
+    def _put_token(self, link: Link, request: Message) -> Message:
+        properties = request.properties or {}
+        audience = str(properties.get("name", ""))
+        try:
+            grant: Grant = check_token(
+                str(request.body),
+                key_name=self._namespace.key_name,
+                key=self._namespace.key,
+                audience=audience,
+            )
+        except TokenRejected as exc:
+            logger.warning("CBS put-token for %s refused: %s", audience, exc)
+            return Message(properties={"status-code": 401, "status-description": str(exc)})
+        link.connection.sb_grants.append(grant)
+        return Message(properties={"status-code": 202, "status-description": "Accepted"})
+
+    def _reply_on(self, request_link: Link, reply: Message) -> None:
+        """Send on the connection's sender link for the same node (the SDKs pair them by address)."""
+        connection = request_link.connection
+        address = request_link.remote_target.address
+        link = connection.link_head(Endpoint.LOCAL_ACTIVE)
+        while link is not None:
+            if link.is_sender and link.remote_source.address == address:
+                pending = getattr(link, "sb_replies", [])
+                pending.append(reply)
+                link.sb_replies = pending
+                self._flush_replies(link)
+                return
+            link = link.next(Endpoint.LOCAL_ACTIVE)
+        logger.warning("no reply link for %s; response dropped", address)
+
+    @staticmethod
+    def _flush_replies(link: Sender) -> None:
+        pending = getattr(link, "sb_replies", [])
+        while pending and link.credit > 0:
+            delivery = link.send(pending.pop(0))
+            delivery.settle()
+        link.sb_replies = pending
+
+
+def _reply(answer: Answer) -> Message:
+    properties: dict[str, Any] = {"statusCode": answer.status, "statusDescription": answer.description}
+    if answer.condition is not None:
+        properties["errorCondition"] = answer.condition
+    return Message(properties=properties, body=answer.body)
