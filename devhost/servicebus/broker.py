@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +29,7 @@ _OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Deli
 
 
 def _refuse(link: Link, condition: str, description: str) -> None:
-    """Answer an attach with the service's error: attach, then detach with the condition."""
-    link.source.copy(link.remote_source)
-    link.target.copy(link.remote_target)
+    """Answer an attach with the service's error: attach without a terminus, then detach with it."""
     link.condition = Condition(condition, description)
     link.open()
     link.close()
@@ -204,7 +203,7 @@ class Broker(Handler):  # type: ignore[misc]
         if error is None:
             error = self._store_all(queue, wire.split_transfer(raw))
         if error is not None:
-            delivery.local.condition = Condition(*error)
+            delivery.local.condition = _condition(*error)
             delivery.update(Delivery.REJECTED)
         else:
             delivery.update(Delivery.ACCEPTED)
@@ -269,7 +268,7 @@ class Broker(Handler):  # type: ignore[misc]
                 description=info.get("DeadLetterErrorDescription"),
             )
         except LockLost:
-            delivery.local.condition = Condition(
+            delivery.local.condition = _condition(
                 LOCK_LOST,
                 "The lock supplied is invalid. Either the lock expired, or the message has "
                 "already been removed from the queue.",
@@ -346,6 +345,11 @@ class Broker(Handler):  # type: ignore[misc]
             delivery = link.send(pending.pop(0))
             delivery.settle()
         link.sb_replies = pending
+
+
+def _condition(name: str, description: str) -> Condition:
+    # With an info map, as the service sends: the SDK reads the error as [condition, description, info].
+    return Condition(name, description, {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())})
 
 
 def _reply(answer: Answer) -> Message:
