@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import uuid
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 

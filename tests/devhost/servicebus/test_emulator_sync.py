@@ -22,21 +22,32 @@ from tests.helpers.devhost import wait_for
 
 
 def test_every_property_round_trips(client: ServiceBusClient) -> None:
-    sent = ServiceBusMessage(b'{"job_id": "a"}', message_id="m-1", content_type="application/json",
-                             correlation_id="corr-1", subject="subject-1",
-                             application_properties={"kind": "image", "n": 2})
+    sent = ServiceBusMessage(
+        b'{"job_id": "a"}',
+        message_id="m-1",
+        content_type="application/json",
+        correlation_id="corr-1",
+        subject="subject-1",
+        application_properties={"kind": "image", "n": 2},
+    )
     with client.get_queue_sender("plain") as sender:
         sender.send_messages(sent)
     with client.get_queue_receiver("plain", max_wait_time=5) as receiver:
         [message] = receiver.receive_messages(max_message_count=1, max_wait_time=5)
         assert b"".join(message.body) == b'{"job_id": "a"}'
         assert (message.message_id, message.content_type, message.correlation_id, message.subject) == (
-            "m-1", "application/json", "corr-1", "subject-1")
+            "m-1",
+            "application/json",
+            "corr-1",
+            "subject-1",
+        )
         assert message.application_properties == {b"kind": b"image", b"n": 2}
         assert message.sequence_number is not None and message.sequence_number > 0
         assert message.delivery_count == 0  # Python shows the AMQP header's count of earlier deliveries
         now = datetime.now(UTC)
-        assert message.enqueued_time_utc is not None and abs(message.enqueued_time_utc - now) < timedelta(seconds=5)
+        assert message.enqueued_time_utc is not None and abs(message.enqueued_time_utc - now) < timedelta(
+            seconds=5
+        )
         assert message.locked_until_utc is not None and message.locked_until_utc > now + timedelta(seconds=50)
         assert message.lock_token is not None
         receiver.complete_message(message)
@@ -50,7 +61,9 @@ def test_batch_send_and_receive_and_delete(client: ServiceBusClient) -> None:
             batch.add_message(ServiceBusMessage(f"m{index}", message_id=f"b{index}"))
         sender.send_messages(batch)
         sender.send_messages([ServiceBusMessage("m3", message_id="b3")])
-    with client.get_queue_receiver("plain", receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE) as receiver:
+    with client.get_queue_receiver(
+        "plain", receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE
+    ) as receiver:
         got = receiver.receive_messages(max_message_count=10, max_wait_time=3)
         assert [m.message_id for m in got] == ["b0", "b1", "b2", "b3"]
         assert [str(m) for m in got] == ["m0", "m1", "m2", "m3"]
@@ -76,7 +89,10 @@ def test_abandon_counts_a_delivery_and_dead_letter_keeps_reason(client: ServiceB
     with client.get_queue_receiver("plain", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dead:
         [message] = dead.receive_messages(max_wait_time=3)
         assert (message.message_id, message.dead_letter_reason, message.dead_letter_error_description) == (
-            "ab-1", "bad-input", "no such job")
+            "ab-1",
+            "bad-input",
+            "no such job",
+        )
         assert message.dead_letter_source == "plain"
         dead.complete_message(message)
 
@@ -146,7 +162,7 @@ def test_renew_lock_and_lock_lost_answers(client: ServiceBusClient) -> None:
         assert first_until is not None and renewed > first_until
         time.sleep(1.3)
         # A client whose clock runs behind still believes in the lock: the service's answer decides.
-        message._expiry = datetime.now(UTC) + timedelta(minutes=1)  # noqa: SLF001 - simulated clock skew
+        message._expiry = datetime.now(UTC) + timedelta(minutes=1)
         with pytest.raises(MessageLockLostError):
             receiver.complete_message(message)
 
@@ -161,15 +177,18 @@ def test_settling_twice_fails(client: ServiceBusClient) -> None:
             receiver.complete_message(message)
 
 
-def test_ttl_expiry_dead_letters_when_enabled_and_drops_otherwise(client: ServiceBusClient,
-                                                                   emulator: Emulator) -> None:
+def test_ttl_expiry_dead_letters_when_enabled_and_drops_otherwise(
+    client: ServiceBusClient, emulator: Emulator
+) -> None:
     with client.get_queue_sender("expiring") as sender:
         sender.send_messages(ServiceBusMessage("old", message_id="t-1"))
     with client.get_queue_sender("vanishing") as sender:
         sender.send_messages(ServiceBusMessage("old", message_id="t-2"))
     assert emulator.store is not None
     wait_for(lambda: emulator.store is not None and emulator.store.counts("expiring")["dead"] == 1, timeout=5)
-    wait_for(lambda: emulator.store is not None and emulator.store.counts("vanishing")["active"] == 0, timeout=5)
+    wait_for(
+        lambda: emulator.store is not None and emulator.store.counts("vanishing")["active"] == 0, timeout=5
+    )
     with client.get_queue_receiver("expiring", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dead:
         [message] = dead.receive_messages(max_wait_time=3)
         assert (message.message_id, message.dead_letter_reason) == ("t-1", "TTLExpiredException")
@@ -184,8 +203,11 @@ def test_unknown_queue_is_not_found(client: ServiceBusClient) -> None:
 
 def test_wrong_key_is_an_authentication_error(emulator: Emulator) -> None:
     wrong = emulator.connection_string.replace("test-dummy-key", "not-the-key")
-    with ServiceBusClient.from_connection_string(wrong, retry_total=0) as bus, \
-            pytest.raises(ServiceBusAuthenticationError), bus.get_queue_sender("plain") as sender:
+    with (
+        ServiceBusClient.from_connection_string(wrong, retry_total=0) as bus,
+        pytest.raises(ServiceBusAuthenticationError),
+        bus.get_queue_sender("plain") as sender,
+    ):
         sender.send_messages(ServiceBusMessage("x"))
 
 
