@@ -12,6 +12,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# checkov (the Bicep scan in `make lint`) lives in a venv of its own: it brings a hundred packages of its
+# own that neither the app nor its tests need, with version pins of their own.
+.venv-checkov/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov || python3 -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -27,9 +34,11 @@ run: setup
 test: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed .venv-checkov/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	.venv-checkov/bin/checkov --config-file .checkov.yaml
 
 bench: setup
 	$(PY) bench/accept.py
@@ -41,4 +50,4 @@ azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite
 
 clean:
-	rm -rf .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .azurite .pytest_cache .mypy_cache .ruff_cache .venv-checkov

@@ -24,7 +24,7 @@ from devhost.servicebus.hosting import emulator_for
 from devhost.servicebus.listener import ServiceBusListener
 from devhost.servicebus.metadata import adhoc_bus_message, bus_argument
 from devhost.servicebus.server import Emulator
-from devhost.settings import HostConfig, SettingMissing, resolve_references, storage_connection_string
+from devhost.settings import HostConfig, SettingMissingError, resolve_references, storage_connection_string
 from devhost.timers import TimerJob
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ class Host:
             await asyncio.to_thread(self.emulator.stop)
 
     def _listeners(self) -> list[QueueListener | ServiceBusListener | TimerJob]:
-        listeners = [*self.catalog.queues, *self.catalog.buses, *self.catalog.timers]
+        listeners: list[QueueListener | ServiceBusListener | TimerJob] = [
+            *self.catalog.queues, *self.catalog.buses, *self.catalog.timers]
         return [listener for listener in listeners if listener.spec.name not in self.catalog.disabled]
 
     def _sort_functions(self) -> Catalog:
@@ -143,7 +144,7 @@ class Host:
         for spec in self.specs:
             try:
                 self._place(spec, catalog, durable_reason)
-            except (ValueError, SettingMissing) as exc:
+            except (ValueError, SettingMissingError) as exc:
                 catalog.unhosted[spec.name] = str(exc)
         _switch_off_disabled(catalog)
         return catalog
@@ -184,7 +185,7 @@ class Host:
         try:
             hub = resolve_references(self.config.durable.hub_name)
             connection = storage_connection_string("AzureWebJobsStorage")
-        except (SettingMissing, ValueError) as exc:
+        except (SettingMissingError, ValueError) as exc:
             return f"Durable Functions need AzureWebJobsStorage and the task hub name: {exc}"
         self.engine = DurableEngine(
             functions={spec.name: spec for spec in self.specs}, connection_string=connection, task_hub=hub,
@@ -248,7 +249,8 @@ def _switch_off_disabled(catalog: Catalog) -> None:
     """As on Azure: a disabled function's trigger stops (its route answers 404), but the admin API
     (the portal's Test/Run) still runs it."""
     catalog.http = [function for function in catalog.http if not _disabled(function.spec.name)]
-    for listener in [*catalog.queues, *catalog.buses, *catalog.timers]:
+    listeners: list[QueueListener | ServiceBusListener | TimerJob] = [*catalog.queues, *catalog.buses, *catalog.timers]
+    for listener in listeners:
         if _disabled(listener.spec.name):
             catalog.disabled.add(listener.spec.name)
     for name in list(catalog.descriptions):

@@ -64,7 +64,7 @@ class QueueListener:
 
     def __init__(self, spec: FunctionSpec, *, options: QueueOptions, invoker: Invoker,
                  services: dict[str, QueueServiceClient]) -> None:
-        """Raises SettingMissing/ValueError when the queue name or connection cannot be resolved."""
+        """Raises SettingMissingError/ValueError when the queue name or connection cannot be resolved."""
         self.spec = spec
         self.queue_name = resolve_references(str(spec.trigger["queueName"]))
         connection = storage_connection_string(spec.trigger.get("connection"))

@@ -20,7 +20,7 @@ _TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)")
 _REFERENCE = re.compile(r"%([^%]+)%")
 
 
-class SettingMissing(KeyError):
+class SettingMissingError(KeyError):
     """A `%NAME%` reference or a connection setting that names no environment variable."""
 
     def __str__(self) -> str:
@@ -64,7 +64,7 @@ def resolve_references(text: str, environ: Mapping[str, str] | None = None) -> s
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in source:
-            raise SettingMissing(name)
+            raise SettingMissingError(name)
         return source[name]
 
     return _REFERENCE.sub(value, text)
@@ -73,7 +73,7 @@ def resolve_references(text: str, environ: Mapping[str, str] | None = None) -> s
 def storage_connection_string(setting: str | None, environ: Mapping[str, str] | None = None) -> str:
     """The connection string held by a binding's `connection` setting (default AzureWebJobsStorage).
 
-    Raises SettingMissing when unset, ValueError for an identity-based connection.
+    Raises SettingMissingError when unset, ValueError for an identity-based connection.
     """
     source = os.environ if environ is None else environ
     name = setting or "AzureWebJobsStorage"
@@ -85,7 +85,7 @@ def storage_connection_string(setting: str | None, environ: Mapping[str, str] | 
         if any(key.startswith(f"{name}__") for key in source):
             raise ValueError(f"identity-based connection '{name}__...' is not supported by devhost; "
                              f"set {name} to a connection string")
-        raise SettingMissing(name)
+        raise SettingMissingError(name)
     if value.replace(" ", "").lower().startswith(DEVELOPMENT_STORAGE):
         return azurite.CONNECTION_STRING
     return value

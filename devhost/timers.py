@@ -57,7 +57,7 @@ class TimerJob:
     """Fires one timer function on its schedule; an occurrence waits for the previous run to finish."""
 
     def __init__(self, spec: FunctionSpec, *, invoker: Invoker) -> None:
-        """Raises SettingMissing/ValueError when the schedule cannot be resolved or parsed."""
+        """Raises SettingMissingError/ValueError when the schedule cannot be resolved or parsed."""
         self.spec = spec
         self.schedule = Schedule(resolve_references(str(spec.trigger["schedule"])))
         self.run_on_startup = bool(spec.trigger.get("runOnStartup", False))

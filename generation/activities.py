@@ -9,9 +9,10 @@ from typing import Any
 from generation.providers import get_provider
 from generation.providers.base import ProviderError
 from jobs.clients import stores
-from jobs.models import InvalidTransition, Job, JobError, JobKind, JobStatus, Output
-from jobs.settings import get_settings
-from jobs.store import Conclusion, JobNotFound
+from jobs.config.settings import get_settings
+from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
+from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.tables.store import Conclusion
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,10 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
     """Move the job to running; tell the orchestrator whether to go on and what it needs to know."""
     try:
         job = await stores().jobs.mark_running(job_id)
-    except JobNotFound:
+    except JobNotFoundError:
         logger.warning("job %s: row not found; orchestration ends", job_id)
         return {"proceed": False, "status": "missing"}
-    except InvalidTransition as exc:
+    except InvalidTransitionError as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
         if exc.current is JobStatus.CANCELED:
             return await _canceled_while_queued(job_id)
@@ -49,7 +50,7 @@ async def mark_job_running(job_id: str) -> dict[str, Any]:
 async def _cancel_before_start(job_id: str) -> dict[str, Any]:
     try:
         job = await stores().jobs.finish(job_id, status=JobStatus.CANCELED, error=CANCELED)
-    except InvalidTransition as exc:
+    except InvalidTransitionError as exc:
         return {"proceed": False, "status": exc.current.value}
     logger.info("job %s: cancel requested before the work started; canceled", job_id)
     return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
@@ -105,7 +106,7 @@ async def generate_output(job_id: str, index: int) -> dict[str, Any]:
         return _provider_failure(job_id, index, exc)
     try:
         recorded = await stores().jobs.record_progress(job_id, [output], read=read)
-    except JobNotFound:
+    except JobNotFoundError:
         # Deleted while this output was being made: take back what was just written.
         await stores().outputs.delete_job(job_id)
         logger.info("job %s was deleted during generation; its blobs are removed", job_id)
@@ -156,10 +157,10 @@ async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError])
 
     try:
         final = await stores().jobs.conclude(job_id, decide)
-    except JobNotFound:
+    except JobNotFoundError:
         logger.info("job %s was deleted before finalizing", job_id)
         return {"status": "missing", "notify": False}
-    except InvalidTransition as exc:
+    except InvalidTransitionError as exc:
         logger.info("job %s: already %s before finalizing", job_id, exc.current.value)
         return {"status": exc.current.value, "notify": exc.current is JobStatus.SUCCEEDED}
     logger.info(

@@ -8,8 +8,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from generation import activities, orchestration, starter, submit
-from jobs.messages import read_job_message
-from jobs.models import JobError
+from jobs.domain.messages import read_job_message
+from jobs.domain.models import JobError
 
 bp = df.Blueprint()
 

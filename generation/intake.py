@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.clients import stores
-from jobs.models import Channel, Job, JobRequest, JobStatus
-from jobs.queue import QueueUnavailable
-from jobs.store import IdempotencyConflict
+from jobs.domain.errors import IdempotencyConflictError
+from jobs.domain.models import Channel, Job, JobRequest, JobStatus
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["AcceptedJob", "IdempotencyConflict", "QueueUnavailable", "accept_job"]
 
 
 @dataclass(frozen=True)
@@ -34,14 +31,14 @@ async def accept_job(
 ) -> AcceptedJob:
     """Store a new queued job and send its queue message.
 
-    Raises QueueUnavailable when the message cannot be sent (the row stays; the maintenance timer
-    re-drives it) and IdempotencyConflict(same_request=False) when the key was used for another body.
+    Raises QueueUnavailableError when the message cannot be sent (the row stays; the maintenance timer
+    re-drives it) and IdempotencyConflictError(same_request=False) when the key was used for another body.
     """
     bundle = stores()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
         job = await bundle.jobs.create(job, idempotency_key=idempotency_key, fingerprint=fingerprint)
-    except IdempotencyConflict as conflict:
+    except IdempotencyConflictError as conflict:
         if not conflict.same_request:
             raise
         return await _replay(conflict.job_id)

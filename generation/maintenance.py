@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from generation.delivery import delivery_activity
-from jobs.models import Job, JobError, JobStatus
+from jobs.domain.models import Job, JobError, JobStatus
 
 # A queued job normally starts within seconds; one left this long lost its queue message (a failed
 # send answered with 503, or a message that went to the poison queue) and is sent again.

@@ -29,9 +29,9 @@ from generation.maintenance import (
     plan_maintenance,
 )
 from jobs.clients import Stores, stores
-from jobs.models import InvalidTransition, Job, JobStatus, utcnow
-from jobs.settings import get_settings
-from jobs.store import JobNotFound
+from jobs.config.settings import get_settings
+from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
+from jobs.domain.models import Job, JobStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def _redrive(store: Stores, job_id: str) -> bool:
 async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
     try:
         await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
-    except (InvalidTransition, JobNotFound):
+    except (InvalidTransitionError, JobNotFoundError):
         return False  # finished, canceled or deleted by someone else in the meantime
     logger.warning("job %s: failed by maintenance (%s)", action.job_id, action.error.code)
     if action.terminate:
@@ -143,7 +143,7 @@ async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: 
     await store.outputs.delete_job(job.id)
     for instance_id in (job.id, deliver_instance_id(job.id)):
         await client.purge_instance_history(instance_id)
-    with contextlib.suppress(JobNotFound):  # deleted through the API while this run was purging
+    with contextlib.suppress(JobNotFoundError):  # deleted through the API while this run was purging
         await store.jobs.delete(job.id)
     logger.info("job %s: purged after retention", job.id)
 

@@ -14,12 +14,11 @@ import azure.durable_functions as df
 
 from generation.delivery import delivery_activity
 from generation.retry_policy import may_retry, retry_delay
-from jobs.messages import usable_output_count
+from jobs.domain.messages import usable_output_count
 
 CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
 
-Outcome = str  # "completed" | "canceled" | "deadline_exceeded"
 Steps = Generator[Any, Any, Any]
 
 

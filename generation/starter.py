@@ -6,7 +6,7 @@ import logging
 
 import azure.durable_functions as df
 
-from jobs.messages import JobMessage
+from jobs.domain.messages import JobMessage
 
 logger = logging.getLogger(__name__)
 

@@ -7,16 +7,19 @@ import logging
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from generation.intake import AcceptedJob, IdempotencyConflict, QueueUnavailable, accept_job
+from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
-    RequestInvalid,
+    InvalidRequestError,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.http import base_url, json_response, problem, status_url
-from jobs.models import Channel
-from jobs.resource import job_resource
+from jobs.config.settings import get_settings
+from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
+from jobs.domain.models import Channel
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import base_url, status_url
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
 def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
-    base = base_url(req)
+    base = base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
     url = status_url(base, accepted.job.id)
     headers = {"Location": url, "Operation-Location": url}
     terminal = accepted.job.status.is_terminal
@@ -63,20 +66,20 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     try:
         request = parse_generation_request(req.get_body())
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
-    except RequestInvalid as exc:
+    except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(
             request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
         )
-    except IdempotencyConflict as exc:
+    except IdempotencyConflictError as exc:
         return problem(
             422,
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
-    except QueueUnavailable:
+    except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
         return _unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.models import (
+from jobs.domain.models import (
     DEFAULT_SIZE,
     IMAGE_SIZES,
     MAX_OUTPUTS,
@@ -23,7 +23,7 @@ FIELDS = ("prompt", "kind", "n", "size", "user")
 
 
 @dataclass
-class RequestInvalid(Exception):
+class InvalidRequestError(Exception):
     """A request that cannot be accepted: `status` is 400, 413 or 422; `errors` name each bad field."""
 
     status: int
@@ -89,19 +89,19 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
 
 def _load_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
-        raise RequestInvalid(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestInvalid(400, f"The request body is not valid JSON: {exc}.") from None
+        raise InvalidRequestError(400, f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         errors = [_field_error("body", "must be an object")]
-        raise RequestInvalid(422, "The request body must be a JSON object.", errors)
+        raise InvalidRequestError(422, "The request body must be a JSON object.", errors)
     return data
 
 
 def parse_generation_request(body: bytes) -> JobRequest:
-    """Validate a `POST /api/generations` body; raise RequestInvalid naming every bad field."""
+    """Validate a `POST /api/generations` body; raise InvalidRequestError naming every bad field."""
     data = _load_object(body)
     errors = [_field_error(name, "is not a known field") for name in data if name not in FIELDS]
     if "prompt" not in data:
@@ -112,16 +112,16 @@ def parse_generation_request(body: bytes) -> JobRequest:
     size = _check_size(data.get("size", DEFAULT_SIZE), errors)
     user = _check_user(data.get("user"), errors)
     if errors:
-        raise RequestInvalid(422, "The request has invalid fields.", errors)
+        raise InvalidRequestError(422, "The request has invalid fields.", errors)
     return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user)
 
 
 def check_idempotency_key(value: str | None) -> str | None:
-    """An Idempotency-Key header value, or None; raise RequestInvalid (400) when malformed."""
+    """An Idempotency-Key header value, or None; raise InvalidRequestError (400) when malformed."""
     if value is None:
         return None
     if not value or len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
-        raise RequestInvalid(
+        raise InvalidRequestError(
             400,
             f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters.",
             [_field_error("Idempotency-Key", "malformed")],

@@ -13,6 +13,42 @@ param environmentName string
 
 @minLength(1)
 @description('Azure region for every resource; it must offer the Flex Consumption plan.')
+// The regions that offer Flex Consumption (`az functionapp list-flexconsumption-locations`); a region
+// outside the list fails here, before anything is created, instead of halfway through the deployment.
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -52,10 +88,15 @@ param jobRetentionDays int = 30
 param offlineLatencyMs int = 1500
 
 // ---------------------------------------------------------------- scale
-@description('Most instances the Flex Consumption plan scales out to.')
-@minValue(1)
+@description('Most instances the Flex Consumption plan scales out to (Flex accepts 40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the durable group (orchestrators and activities); 0 scales to zero.')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 0
 
 @description('Memory of each instance, in MB.')
 @allowed([
@@ -468,6 +509,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
   }
   // The app resolves Key Vault references and reaches storage as soon as it starts.
   dependsOn: [

@@ -16,11 +16,13 @@ from azure.servicebus.aio import ServiceBusClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from jobs.events import EventLedger
-from jobs.outputs import OutputStore
-from jobs.queue import JobQueue, ServiceBusJobQueue, StorageJobQueue
-from jobs.settings import Settings, get_settings
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.config.settings import Settings, get_settings
+from jobs.queues.base import JobQueue
+from jobs.queues.servicebus import ServiceBusJobQueue
+from jobs.queues.storage import StorageJobQueue
+from jobs.tables.events import EventLedger
+from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
 

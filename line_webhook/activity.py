@@ -6,14 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from jobs.clients import stores
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
 from line_webhook.client import line_api
 from line_webhook.delivery import LineDelivery
+from line_webhook.settings import line_settings
 
 
 def current_delivery() -> LineDelivery:
     """The delivery for the running event loop (its stores and LINE client are per loop)."""
-    line = get_settings().require_line()
+    line = line_settings(get_settings())
     bundle = stores()
     return LineDelivery(
         jobs=bundle.jobs,

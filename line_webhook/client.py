@@ -7,7 +7,8 @@ import weakref
 
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
+from line_webhook.settings import line_settings
 
 # A loop that is gone takes its entry with it; the session was bound to it anyway.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncApiClient, AsyncMessagingApi]] = (
@@ -23,7 +24,7 @@ def line_api() -> AsyncMessagingApi:
     loop = asyncio.get_running_loop()
     entry = _clients.get(loop)
     if entry is None:
-        line = get_settings().require_line()
+        line = line_settings(get_settings())
         configuration = Configuration(access_token=line.channel_access_token, host=_host(line.api_host))
         client = AsyncApiClient(configuration)
         entry = (client, AsyncMessagingApi(client))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jobs.models import MAX_PROMPT_CHARS, JobKind
+from jobs.domain.models import MAX_PROMPT_CHARS, JobKind
 
 # Slash commands and the job kind each one asks for; `/help` is handled on its own.
 COMMAND_KINDS = {"image": JobKind.IMAGE, "ask": JobKind.TEXT}

@@ -26,10 +26,10 @@ from typing import Any
 
 from linebot.v3.messaging import AsyncMessagingApi, Message
 
-from jobs.events import EventLedger
-from jobs.models import Job, utcnow
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import Job, utcnow
+from jobs.tables.events import EventLedger
+from jobs.tables.store import JobStore
 from line_webhook.calls import PermanentLineError, Sent, TransientLineError, push, reply
 from line_webhook.messages import build_messages, image_urls, in_batches
 from line_webhook.reply_state import ReplyState

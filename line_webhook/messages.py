@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from linebot.v3.messaging import ImageMessage, Message, TextMessage
 
-from jobs.models import Job, JobKind, JobStatus, Output
-from jobs.outputs import OutputStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import Job, JobKind, JobStatus, Output
 from line_webhook import texts
 
 # LINE's limits: characters of one text message (counted in UTF-16 units, as emoji count double
@@ -19,10 +19,6 @@ MAX_MESSAGES_PER_CALL = 5
 EMPTY_ANSWER = "The answer came back empty. Please try asking in another way."
 
 ImageUrls = Mapping[int, tuple[str, str]]  # output index -> (original URL, preview URL)
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _fit(text: str, limit: int) -> int:

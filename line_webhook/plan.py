@@ -14,7 +14,7 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from jobs.models import JobKind, JobRequest
+from jobs.domain.models import JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.commands import Action, parse_command
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from jobs.events import EventLedger
+from jobs.tables.events import EventLedger
 
 logger = logging.getLogger(__name__)
 

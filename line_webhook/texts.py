@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.models import MAX_PROMPT_CHARS, JobError, JobKind
+from jobs.domain.models import MAX_PROMPT_CHARS, JobError, JobKind
 
 _COMMANDS = (
     "/image <description> - draw a picture\n/ask <question> - get a written answer\n/help - show this message"

@@ -19,13 +19,14 @@ from linebot.v3.webhook import WebhookParser
 
 from generation.intake import accept_job
 from jobs.clients import stores
-from jobs.errors import SettingsError
-from jobs.http import json_response, problem
-from jobs.models import Channel, JobKind
-from jobs.settings import get_settings
+from jobs.config.settings import get_settings
+from jobs.domain.errors import SettingsError
+from jobs.domain.models import Channel, JobKind
+from jobs.http.responses import json_response, problem
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
+from line_webhook.settings import line_settings
 from line_webhook.signature import signature_is_valid
 
 logger = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ _PARSER = WebhookParser("verified-before-parsing", skip_signature_verification=l
 _background: set[asyncio.Task[None]] = set()
 
 
-class WebhookBodyInvalid(ValueError):
+class InvalidWebhookBodyError(ValueError):
     """A correctly signed body that is not a webhook payload this SDK understands."""
 
 
 async def respond(req: func.HttpRequest) -> func.HttpResponse:
     """200 once every event is accepted; 401 for a bad signature; 500 so that LINE redelivers."""
     try:
-        line = get_settings().require_line()
+        line = line_settings(get_settings())
     except SettingsError as exc:
         logger.error("LINE webhook is not configured: %s", exc)
         return problem(500, detail="The LINE channel is not configured.")
@@ -57,7 +58,7 @@ async def respond(req: func.HttpRequest) -> func.HttpResponse:
         return problem(401, detail="Missing or invalid x-line-signature.")
     try:
         events = parse_events(body)
-    except WebhookBodyInvalid as exc:
+    except InvalidWebhookBodyError as exc:
         logger.warning("LINE webhook: %s", exc)
         return problem(400, detail=str(exc))
     try:
@@ -73,7 +74,7 @@ def parse_events(body: bytes) -> list[Any]:
     try:
         return list(_PARSER.parse(body.decode("utf-8"), ""))
     except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and pydantic errors included
-        raise WebhookBodyInvalid(f"unreadable webhook body: {type(exc).__name__}") from None
+        raise InvalidWebhookBodyError(f"unreadable webhook body: {type(exc).__name__}") from None
 
 
 async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None:

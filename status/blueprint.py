@@ -6,7 +6,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from jobs.clients import stores
-from jobs.http import base_url, json_response
+from jobs.config.settings import get_settings
+from jobs.http.responses import json_response
+from jobs.http.urls import base_url
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
@@ -14,12 +16,16 @@ from status.openapi import openapi_document
 bp = df.Blueprint()
 
 
+def _base(req: func.HttpRequest) -> str:
+    return base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+
+
 @bp.function_name("get_generation")
 @bp.route(route="generations/{id}", methods=["GET"])
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=base_url(req)),
+        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=_base(req)),
         job_id=job_id,
     )
 
@@ -27,7 +33,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=base_url(req)))
+    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -49,7 +55,7 @@ async def cancel_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=base_url(req)),
+        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=_base(req)),
         job_id=job_id,
     )
 
@@ -76,4 +82,4 @@ async def health_check(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("openapi_document")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(openapi_document(base_url=base_url(req)), headers={"Cache-Control": "no-cache"})
+    return json_response(openapi_document(base_url=_base(req)), headers={"Cache-Control": "no-cache"})

@@ -7,11 +7,13 @@ from typing import Any, Protocol
 
 import azure.functions as func
 
-from jobs.http import json_response, problem, status_url
-from jobs.models import InvalidTransition, Job, JobStatus
-from jobs.outputs import OutputStore
-from jobs.resource import job_resource
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import Job, JobStatus
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import status_url
+from jobs.tables.store import JobStore
 from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ async def cancel_job(
 ) -> func.HttpResponse:
     try:
         job = await jobs.request_cancel(job_id)
-    except InvalidTransition as done:
+    except InvalidTransitionError as done:
         return problem(
             409, title="Job already finished",
             detail=f"Job '{job_id}' is already {done.current} and cannot be canceled.")
@@ -72,7 +74,7 @@ async def _stop_if_unfinished(
         return
     try:
         job = await jobs.request_cancel(job.id)
-    except InvalidTransition:
+    except InvalidTransitionError:
         return  # it finished meanwhile
     if job.status is JobStatus.RUNNING:
         await signal_cancel(client, job.id)

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
-from jobs.errors import InvalidCursor, JobNotFound
-from jobs.http import problem
-from status.queries import QueryInvalid
+from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http.responses import problem
+from status.queries import InvalidQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +27,15 @@ async def answer(
     """
     try:
         return await work()
-    except QueryInvalid as invalid:
+    except InvalidQueryError as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
-    except InvalidCursor:
+    except InvalidCursorError:
         return problem(
             400, title="Invalid cursor",
             detail="The cursor is not one this service issued; start again without it.",
             errors=[{"field": "cursor", "message": "is malformed or was altered"}],
         )
-    except JobNotFound as missing:
+    except JobNotFoundError as missing:
         return not_found(missing.job_id)
     except Exception:
         # The trace goes to the log only; the client learns nothing about internals.

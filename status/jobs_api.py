@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
-from jobs.http import json_response
-from jobs.models import Job, JobStatus
-from jobs.resource import job_resource
-from jobs.store import JobStore
+from jobs.domain.models import Job, JobStatus
+from jobs.http.resource import job_resource
+from jobs.http.responses import json_response
+from jobs.tables.store import JobStore
 from status.queries import parse_list_query, parse_wait
 
 # How soon a client should look again: queued jobs wait for a worker, running ones report progress.

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import azure.functions as func
 
-from jobs.http import problem
-from jobs.models import Job, Output
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import Job, Output
+from jobs.http.responses import problem
+from jobs.tables.store import JobStore
 from status.jobs_api import retry_after
 from status.queries import parse_index, parse_variant
 

@@ -6,17 +6,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobs.models import JobStatus
+from jobs.domain.models import MAX_USER_CHARS, JobStatus
 
 MAX_WAIT_SECONDS = 30
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_USER_CHARS = 64
 VARIANTS = ("original", "preview")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-class QueryInvalid(ValueError):
+class InvalidQueryError(ValueError):
     """Bad query parameters; `errors` name each one ({field, message}) for a 400 problem."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
@@ -49,7 +48,7 @@ def parse_wait(params: Mapping[str, str]) -> int:
     if raw is None or raw == "":
         return 0
     if not _DIGITS.fullmatch(raw):
-        raise QueryInvalid([_error("wait", "must be a whole number of seconds, 0 or more")])
+        raise InvalidQueryError([_error("wait", "must be a whole number of seconds, 0 or more")])
     # Any long digit string is simply a long wait; never int() unbounded input.
     significant = raw.lstrip("0") or "0"
     return MAX_WAIT_SECONDS if len(significant) > 2 else min(int(significant), MAX_WAIT_SECONDS)
@@ -85,7 +84,7 @@ def _parse_user(raw: str | None, errors: list[dict[str, str]]) -> str | None:
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    """`?user=&status=&limit=&cursor=`; every bad parameter is named in one QueryInvalid."""
+    """`?user=&status=&limit=&cursor=`; every bad parameter is named in one InvalidQueryError."""
     errors: list[dict[str, str]] = []
     query = ListQuery(
         user=_parse_user(params.get("user"), errors),
@@ -94,7 +93,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
         cursor=params.get("cursor") or None,
     )
     if errors:
-        raise QueryInvalid(errors)
+        raise InvalidQueryError(errors)
     return query
 
 
@@ -102,7 +101,7 @@ def parse_variant(params: Mapping[str, str]) -> str:
     """`?variant=` of an output: `original` (default) or `preview`."""
     raw = params.get("variant") or "original"
     if raw not in VARIANTS:
-        raise QueryInvalid([_error("variant", f"must be one of {', '.join(VARIANTS)}")])
+        raise InvalidQueryError([_error("variant", f"must be one of {', '.join(VARIANTS)}")])
     return raw
 
 

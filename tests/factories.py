@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from jobs.models import Channel, Job, JobRequest
+from jobs.domain.models import Channel, Job, JobRequest
 
 _REQUEST_FIELDS = ("prompt", "kind", "n", "size", "user")
 

@@ -10,7 +10,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 
 from devhost import functions
 from devhost.durable import history
-from devhost.durable.errors import PayloadTooLarge
+from devhost.durable.errors import PayloadTooLargeError
 from devhost.durable.history import Event
 from devhost.durable.store import MAX_PAYLOAD_CHARS
 from devhost.functions import FunctionSpec
@@ -37,7 +37,7 @@ async def execute(
         result = await functions.invoke(spec, {str(spec.trigger["name"]): value})
         encoded = str(ActivityTriggerConverter.encode(result, expected_type=None).value)
         if len(encoded) > MAX_PAYLOAD_CHARS:
-            raise PayloadTooLarge(f"the result of activity '{name}'", len(encoded), MAX_PAYLOAD_CHARS)
+            raise PayloadTooLargeError(f"the result of activity '{name}'", len(encoded), MAX_PAYLOAD_CHARS)
     except Exception as exc:
         return history.task_failed(history.utc_now(), task_id=task_id,
                                    reason=str(exc) or type(exc).__name__,

@@ -12,7 +12,12 @@ from aiohttp import web
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 from devhost.durable import history
-from devhost.durable.errors import BadRequest, InstanceExists, InstanceGone, InstanceNotFound
+from devhost.durable.errors import (
+    BadRequestError,
+    InstanceExistsError,
+    InstanceGoneError,
+    InstanceNotFoundError,
+)
 from devhost.durable.store import InstanceRecord
 
 if TYPE_CHECKING:
@@ -98,9 +103,9 @@ async def start(request: web.Request) -> web.Response:
     try:
         instance_id = await engine.start_instance(request.match_info["name"],
                                                   request.match_info.get("instance_id"), input_json)
-    except BadRequest as exc:
+    except BadRequestError as exc:
         return _error(400, "One or more of the arguments submitted is incorrect", exception=str(exc))
-    except InstanceExists as exc:
+    except InstanceExistsError as exc:
         return _error(409, str(exc))
     query = f"taskHub={engine.task_hub}&connection=Storage"
     instance = f"{_base(request)}{request.path.split('/orchestrators/')[0]}/instances/{instance_id}"
@@ -195,11 +200,11 @@ async def raise_event(request: web.Request) -> web.Response:
     try:
         await _engine(request).raise_event(request.match_info["instance_id"], request.match_info["event"],
                                            json.dumps(value))
-    except InstanceNotFound:
+    except InstanceNotFoundError:
         return web.Response(status=404)
-    except InstanceGone:
+    except InstanceGoneError:
         return web.Response(status=410)
-    except BadRequest as exc:
+    except BadRequestError as exc:
         return _error(400, str(exc))
     return web.Response(status=202)
 
@@ -207,9 +212,9 @@ async def raise_event(request: web.Request) -> web.Response:
 async def terminate(request: web.Request) -> web.Response:
     try:
         await _engine(request).terminate(request.match_info["instance_id"], request.query.get("reason", ""))
-    except InstanceNotFound:
+    except InstanceNotFoundError:
         return web.Response(status=404)
-    except InstanceGone:
+    except InstanceGoneError:
         return web.Response(status=410)
     return web.Response(status=202)
 

@@ -16,12 +16,12 @@ from devhost.durable import api, history
 from devhost.durable.api import management_urls
 from devhost.durable.episode import ORCHESTRATION_TRIGGER, missing_orchestrator
 from devhost.durable.errors import (
-    InstanceExists,
-    InstanceGone,
-    InstanceNotFound,
-    InvalidInstanceId,
-    PayloadTooLarge,
-    UnknownOrchestrator,
+    InstanceExistsError,
+    InstanceGoneError,
+    InstanceNotFoundError,
+    InvalidInstanceIdError,
+    PayloadTooLargeError,
+    UnknownOrchestratorError,
 )
 from devhost.durable.store import MAX_PAYLOAD_CHARS, InstanceRecord, TaskHubStore
 from devhost.durable.worker import TaskHubWorker
@@ -111,10 +111,10 @@ class DurableEngine:
         })
 
     async def start_instance(self, name: str, instance_id: str | None, input_json: str | None) -> str:
-        """Create (or replace a finished) instance; InstanceExists while one is Pending or Running."""
+        """Create (or replace a finished) instance; InstanceExistsError while one is Pending or Running."""
         spec = self.functions.get(name)
         if spec is None or spec.trigger_type != ORCHESTRATION_TRIGGER:
-            raise UnknownOrchestrator(missing_orchestrator(name))
+            raise UnknownOrchestratorError(missing_orchestrator(name))
         _check_size("the orchestration input", input_json)
         if instance_id is not None:
             _check_instance_id(instance_id)
@@ -133,14 +133,14 @@ class DurableEngine:
         return record.instance_id
 
     async def _replace(self, record: InstanceRecord) -> None:
-        """Overwrite a finished instance's row; InstanceExists if it is still running (or just changed)."""
+        """Overwrite a finished instance's row; InstanceExistsError if it still runs (or just changed)."""
         existing = await self.store.get_instance(record.instance_id)
         if existing is None or not existing.terminal:
-            raise InstanceExists(existing.status if existing is not None else "Pending")
+            raise InstanceExistsError(existing.status if existing is not None else "Pending")
         try:
             await self.store.replace_instance(record, etag=str(existing.etag))
         except ResourceModifiedError as exc:
-            raise InstanceExists("Pending") from exc
+            raise InstanceExistsError("Pending") from exc
 
     async def raise_event(self, instance_id: str, name: str, input_json: str) -> None:
         _check_size(f"the data of event '{name}'", input_json)
@@ -148,14 +148,14 @@ class DurableEngine:
         live = await self.worker.ensure_live(record)
         event = history.event_raised(history.utc_now(), name=name, input_json=input_json)
         if not await self.worker.deliver(instance_id, live.record.execution_id, event):
-            raise InstanceGone(instance_id)
+            raise InstanceGoneError(instance_id)
 
     async def terminate(self, instance_id: str, reason: str) -> None:
         record = await self._running(instance_id)
         live = await self.worker.ensure_live(record)
         event = history.execution_terminated(history.utc_now(), reason=reason)
         if not await self.worker.deliver(instance_id, live.record.execution_id, event):
-            raise InstanceGone(instance_id)
+            raise InstanceGoneError(instance_id)
 
     async def purge(self, record: InstanceRecord) -> None:
         self.worker.forget(record.instance_id)
@@ -169,17 +169,19 @@ class DurableEngine:
     async def _running(self, instance_id: str) -> InstanceRecord:
         record = await self.store.get_instance(instance_id)
         if record is None:
-            raise InstanceNotFound(instance_id)
+            raise InstanceNotFoundError(instance_id)
         if record.terminal:
-            raise InstanceGone(instance_id)
+            raise InstanceGoneError(instance_id)
         return record
 
 
 def _check_size(what: str, payload: str | None) -> None:
     if payload is not None and len(payload) > MAX_PAYLOAD_CHARS:
-        raise PayloadTooLarge(what, len(payload), MAX_PAYLOAD_CHARS)
+        raise PayloadTooLargeError(what, len(payload), MAX_PAYLOAD_CHARS)
 
 
 def _check_instance_id(instance_id: str) -> None:
     if not instance_id or any(c in "/\\#?" or ord(c) < 32 or ord(c) == 127 for c in instance_id):
-        raise InvalidInstanceId(f"instance id {instance_id!r} has characters Table storage does not allow")
+        raise InvalidInstanceIdError(
+            f"instance id {instance_id!r} has characters Table storage does not allow"
+        )

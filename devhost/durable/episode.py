@@ -98,7 +98,7 @@ class EpisodeRunner:
                 replay.run, spec.func, instance_id=record.instance_id,
                 input_value=context_input(record.input_json), history=played + new_events,
                 scheduled_ids=live.ledger.scheduled_ids(), now=now))
-        except replay.UnsupportedAction as exc:
+        except replay.UnsupportedActionError as exc:
             episode = Episode(done=True, error=str(exc), custom_status=live_custom_status(record))
         invocations.info("Executed '%s' (%s, Id=%s, Duration=%.0fms)", record.name,
                          "Failed" if episode.error else "Succeeded", record.instance_id,

@@ -3,34 +3,34 @@
 from __future__ import annotations
 
 
-class InstanceExists(Exception):
+class InstanceExistsError(Exception):
     """Starting an id whose instance is still Pending or Running (HTTP 409)."""
 
     def __init__(self, status: str) -> None:
         super().__init__(f"An Orchestration instance with the status {status} already exists.")
 
 
-class BadRequest(ValueError):
+class BadRequestError(ValueError):
     """A request the extension refuses with HTTP 400."""
 
 
-class UnknownOrchestrator(BadRequest):
+class UnknownOrchestratorError(BadRequestError):
     """Starting a name that is not an orchestrator function of the app."""
 
 
-class InvalidInstanceId(BadRequest):
+class InvalidInstanceIdError(BadRequestError):
     """Instance ids are Table partition keys: no '/', '\\', '#', '?' or control characters."""
 
 
-class InstanceNotFound(KeyError):
+class InstanceNotFoundError(KeyError):
     """No instance has this id (HTTP 404)."""
 
 
-class InstanceGone(Exception):
+class InstanceGoneError(Exception):
     """The instance exists but has finished: raise event and terminate answer 410 Gone."""
 
 
-class PayloadTooLarge(BadRequest):
+class PayloadTooLargeError(BadRequestError):
     """An input or event payload bigger than the task hub stores."""
 
     def __init__(self, what: str, size: int, limit: int) -> None:

@@ -38,7 +38,7 @@ UNSUPPORTED_ACTIONS = {2: "CallSubOrchestrator", 3: "CallSubOrchestratorWithRetr
                        8: "CallHttp", 9: "SignalEntity"}
 
 
-class UnsupportedAction(Exception):
+class UnsupportedActionError(Exception):
     """The orchestrator asked for something devhost does not emulate (sub-orchestrations, entities, HTTP)."""
 
 
@@ -129,7 +129,7 @@ def _check_actions(actions: Sequence[Any]) -> None:
         action_type = int(action.get("actionType", -1))
         if action_type not in SUPPORTED_ACTIONS:
             name = UNSUPPORTED_ACTIONS.get(action_type, f"action type {action_type}")
-            raise UnsupportedAction(f"{name} is not supported by devhost")
+            raise UnsupportedActionError(f"{name} is not supported by devhost")
 
 
 def _open_tasks(context: DurableOrchestrationContext) -> Iterator[TaskBase]:
@@ -168,7 +168,7 @@ def _work_for(task: TaskBase, now: datetime) -> ActivityWork | TimerWork | None:
         retried = parent.actions
         if isinstance(retried, CallActivityWithRetryAction):
             return ActivityWork(task_id, retried.function_name, retried.input_)
-    raise UnsupportedAction(f"{type(action).__name__} tasks are not supported by devhost")
+    raise UnsupportedActionError(f"{type(action).__name__} tasks are not supported by devhost")
 
 
 def retry_delay(task: RetryAbleTask) -> timedelta:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from devhost.functions import FunctionSpec
 from devhost.servicebus.entities import NamespaceConfig, QueueConfig, load_config_file
 from devhost.servicebus.server import Emulator
-from devhost.settings import SettingMissing, resolve_references
+from devhost.settings import SettingMissingError, resolve_references
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def emulator_for(
         try:
             target = parse_emulator_connection(value) if value else None
             queue = resolve_references(str(spec.trigger["queueName"]), source)
-        except SettingMissing:
+        except SettingMissingError:
             continue
         if target is not None and target[0] in LOCAL_HOSTS:
             wanted.setdefault(target, []).append(queue)

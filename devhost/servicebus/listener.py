@@ -18,7 +18,7 @@ from azure.servicebus.exceptions import ServiceBusError
 from devhost.functions import FunctionSpec
 from devhost.invoker import Invoker
 from devhost.servicebus.metadata import bus_argument, to_function_message
-from devhost.settings import ServiceBusOptions, SettingMissing, resolve_references
+from devhost.settings import ServiceBusOptions, SettingMissingError, resolve_references
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,14 @@ def build_client(setting: str, environ: Mapping[str, str] | None = None) -> Serv
 
         client_id = source.get(f"{setting}__clientId") or None
         return ServiceBusClient(namespace, DefaultAzureCredential(managed_identity_client_id=client_id))
-    raise SettingMissing(setting)
+    raise SettingMissingError(setting)
 
 
 class ServiceBusListener:
     """Receives for one function from one queue, as the Functions host's Service Bus listener does."""
 
     def __init__(self, spec: FunctionSpec, *, options: ServiceBusOptions, invoker: Invoker) -> None:
-        """Raises SettingMissing when the queue name or connection cannot be resolved."""
+        """Raises SettingMissingError when the queue name or connection cannot be resolved."""
         self.spec = spec
         self.queue_name = resolve_references(str(spec.trigger["queueName"]))
         self.connection = str(spec.trigger.get("connection") or "AzureWebJobsServiceBus")

@@ -3,57 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import weakref
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from generation.providers.base import (
-    ContentRejected,
-    GeneratedImage,
-    Provider,
-    ProviderConfigError,
-    ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    UpstreamUnavailable,
-)
+from generation.providers.base import Provider, ProviderConfigError
 from generation.providers.offline import OfflineProvider
-from jobs.settings import Settings, get_settings
+from jobs.config.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from generation.providers.azure_provider import AzureOpenAIProvider
     from generation.providers.openai_provider import OpenAIProvider
 
 # The OpenAI SDK takes seconds to import; a host that runs offline (or only the LINE webhook)
-# should not pay for it at start-up, so the SDK-backed providers load on first use.
-_LAZY = {
-    "OpenAIProvider": "generation.providers.openai_provider",
-    "AzureOpenAIProvider": "generation.providers.azure_provider",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ = [
-    "AzureOpenAIProvider",
-    "ContentRejected",
-    "GeneratedImage",
-    "OfflineProvider",
-    "OpenAIProvider",
-    "Provider",
-    "ProviderConfigError",
-    "ProviderError",
-    "ProviderTimeout",
-    "RateLimited",
-    "UpstreamUnavailable",
-    "build_provider",
-    "close_providers",
-    "get_provider",
-]
-
+# should not pay for it at start-up, so the SDK-backed providers are imported on first use.
 AnyProvider: TypeAlias = "OfflineProvider | OpenAIProvider | AzureOpenAIProvider"
 _Entries: TypeAlias = list[tuple[Settings, AnyProvider]]
 # SDK clients hold connection pools bound to the loop that first used them, hence one per loop.
@@ -80,7 +42,7 @@ def build_provider(settings: Settings) -> AnyProvider:
     if kind == "offline":
         return OfflineProvider(latency_ms=settings.offline_latency_ms)
     if kind == "openai":
-        from generation.providers.openai_provider import OpenAIProvider  # noqa: PLC0415 (lazy, see _LAZY)
+        from generation.providers.openai_provider import OpenAIProvider  # noqa: PLC0415 (lazy, see above)
 
         return OpenAIProvider(
             api_key=settings.openai_api_key,
@@ -89,7 +51,7 @@ def build_provider(settings: Settings) -> AnyProvider:
             text_model=settings.openai_text_model,
         )
     if kind == "azure_openai":
-        from generation.providers.azure_provider import AzureOpenAIProvider  # noqa: PLC0415 (lazy, see _LAZY)
+        from generation.providers.azure_provider import AzureOpenAIProvider  # noqa: PLC0415 (lazy, see above)
 
         return AzureOpenAIProvider(
             endpoint=settings.azure_openai_endpoint,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 CONTENT_REJECTED_MESSAGE = "The prompt was rejected by the provider's content policy."
@@ -31,28 +30,28 @@ def _rebuild(cls: type[ProviderError], message: str, retry_after: float | None) 
     return cls(message, retry_after=retry_after)
 
 
-class ContentRejected(ProviderError):
+class ContentRejectedError(ProviderError):
     """The provider's content policy refused the prompt or the answer; retrying cannot help."""
 
     code = "content_rejected"
     retryable = False
 
 
-class RateLimited(ProviderError):
+class RateLimitedError(ProviderError):
     """Too many requests; `retry_after` carries the provider's hint when it gave one."""
 
     code = "rate_limited"
     retryable = True
 
 
-class UpstreamUnavailable(ProviderError):
+class UpstreamUnavailableError(ProviderError):
     """5xx answers and connection failures."""
 
     code = "provider_unavailable"
     retryable = True
 
 
-class ProviderTimeout(ProviderError):
+class ProviderTimeoutError(ProviderError):
     """The provider did not answer within the client timeout."""
 
     code = "timeout"
@@ -64,11 +63,6 @@ class ProviderConfigError(ProviderError):
 
     code = "configuration"
     retryable = False
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    png: bytes
 
 
 class Provider(Protocol):

@@ -12,12 +12,12 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from generation.providers.base import (
     CONTENT_REJECTED_MESSAGE,
-    ContentRejected,
+    ContentRejectedError,
     ProviderConfigError,
     ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    UpstreamUnavailable,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamUnavailableError,
 )
 from generation.providers.retry_after import parse_retry_after
 
@@ -54,13 +54,13 @@ def translate(exc: BaseException, *, hint: SettingsHint) -> ProviderError:
     for kind, build in _BY_TYPE:
         if isinstance(exc, kind):
             return build(exc, hint)
-    return UpstreamUnavailable(f"Unexpected {type(exc).__name__} while calling {hint.label}.")
+    return UpstreamUnavailableError(f"Unexpected {type(exc).__name__} while calling {hint.label}.")
 
 
 _BY_TYPE: tuple[tuple[type[BaseException], Callable[[BaseException, SettingsHint], ProviderError]], ...] = (
-    (openai.APITimeoutError, lambda _, hint: ProviderTimeout(f"{hint.label} did not answer in time.")),
-    (openai.APIConnectionError, lambda _, hint: UpstreamUnavailable(f"Could not reach {hint.label}.")),
-    (openai.ContentFilterFinishReasonError, lambda _, hint: ContentRejected(CONTENT_REJECTED_MESSAGE)),
+    (openai.APITimeoutError, lambda _, hint: ProviderTimeoutError(f"{hint.label} did not answer in time.")),
+    (openai.APIConnectionError, lambda _, hint: UpstreamUnavailableError(f"Could not reach {hint.label}.")),
+    (openai.ContentFilterFinishReasonError, lambda _, hint: ContentRejectedError(CONTENT_REJECTED_MESSAGE)),
     (
         ClientAuthenticationError,
         lambda _, hint: ProviderConfigError(
@@ -70,7 +70,7 @@ _BY_TYPE: tuple[tuple[type[BaseException], Callable[[BaseException, SettingsHint
     ),
     (
         ServiceRequestError,
-        lambda _, hint: UpstreamUnavailable(f"Could not reach the identity endpoint for {hint.label}."),
+        lambda _, hint: UpstreamUnavailableError(f"Could not reach the identity endpoint for {hint.label}."),
     ),
     (
         openai.OpenAIError,
@@ -82,7 +82,7 @@ _BY_TYPE: tuple[tuple[type[BaseException], Callable[[BaseException, SettingsHint
 def _from_status(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:
     status = exc.status_code
     if 400 <= status < 500 and is_content_rejection(exc):
-        return ContentRejected(CONTENT_REJECTED_MESSAGE)
+        return ContentRejectedError(CONTENT_REJECTED_MESSAGE)
     if status == 429:
         return _rate_limited(exc, hint=hint)
     if status in (401, 403):
@@ -103,16 +103,18 @@ def _rate_limited(exc: openai.APIStatusError, *, hint: SettingsHint) -> Provider
         # OpenAI answers 429 for an exhausted budget too, but waiting will not refill it.
         return ProviderConfigError(f"The {hint.label} account has no quota left; check its plan and billing.")
     retry_after = parse_retry_after(exc.response.headers)
-    return RateLimited(f"{hint.label} is rate limiting requests.", retry_after=retry_after)
+    return RateLimitedError(f"{hint.label} is rate limiting requests.", retry_after=retry_after)
 
 
 def _other_status(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:
     status = exc.status_code
     if status == 408:
-        return ProviderTimeout(f"{hint.label} did not answer in time.")
+        return ProviderTimeoutError(f"{hint.label} did not answer in time.")
     if status == 409 or status >= 500:
         retry_after = parse_retry_after(exc.response.headers)
-        return UpstreamUnavailable(f"{hint.label} is unavailable (HTTP {status}).", retry_after=retry_after)
+        return UpstreamUnavailableError(
+            f"{hint.label} is unavailable (HTTP {status}).", retry_after=retry_after
+        )
     detail = sanitize(_provider_message(exc), hint=hint)
     return ProviderConfigError(
         f"{hint.label} refused the request for {hint.target_setting} '{hint.target}' "

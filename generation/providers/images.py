@@ -8,7 +8,8 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from jobs.blobs.previews import PNG_SIGNATURE
+
 MAX_SIDE = 4096
 
 

@@ -14,7 +14,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
-from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejected, ProviderConfigError
+from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejectedError, ProviderConfigError
 from generation.providers.images import parse_size
 
 REJECT_MARKER = "[reject]"
@@ -56,7 +56,7 @@ class OfflineProvider:
 
     def _check(self, prompt: str) -> None:
         if REJECT_MARKER in prompt:
-            raise ContentRejected(CONTENT_REJECTED_MESSAGE)
+            raise ContentRejectedError(CONTENT_REJECTED_MESSAGE)
 
     async def _simulate_latency(self) -> None:
         if self.latency_ms:

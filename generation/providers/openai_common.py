@@ -9,7 +9,7 @@ import httpx2
 import openai
 from azure.core.exceptions import AzureError
 
-from generation.providers.base import ContentRejected, ProviderConfigError, UpstreamUnavailable
+from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
 from generation.providers.errors import SettingsHint, translate
 from generation.providers.images import png_from_base64
 
@@ -69,7 +69,8 @@ class OpenAICalls:
         try:
             return await asyncio.to_thread(png_from_base64, first.b64_json)
         except ValueError:
-            raise UpstreamUnavailable(f"{self._image.hint.label} returned an unreadable image.") from None
+            label = self._image.hint.label
+            raise UpstreamUnavailableError(f"{label} returned an unreadable image.") from None
 
     def _missing_image(self, *, has_url: bool) -> bytes:
         hint = self._image.hint
@@ -79,7 +80,7 @@ class OpenAICalls:
                 f"{hint.target_setting} '{hint.target}' answered with an image URL instead of image "
                 "data; use a GPT image model or a DALL-E deployment whose name contains 'dall-e'."
             )
-        raise UpstreamUnavailable(f"{hint.label} returned no image.")
+        raise UpstreamUnavailableError(f"{hint.label} returned no image.")
 
     async def generate_text(self, *, prompt: str) -> str:
         model = self._text.require()
@@ -92,12 +93,12 @@ class OpenAICalls:
         except _SDK_ERRORS as exc:
             raise translate(exc, hint=self._text.hint) from None
         if not completion.choices:
-            raise UpstreamUnavailable(f"{self._text.hint.label} returned no answer.")
+            raise UpstreamUnavailableError(f"{self._text.hint.label} returned no answer.")
         choice = completion.choices[0]
         if choice.finish_reason == "content_filter":
-            raise ContentRejected(ANSWER_BLOCKED_MESSAGE)
+            raise ContentRejectedError(ANSWER_BLOCKED_MESSAGE)
         if choice.message.content is None:
-            raise UpstreamUnavailable(f"{self._text.hint.label} returned an empty answer.")
+            raise UpstreamUnavailableError(f"{self._text.hint.label} returned an empty answer.")
         return choice.message.content
 
     async def aclose(self) -> None:

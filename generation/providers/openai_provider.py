@@ -7,9 +7,7 @@ import openai
 from generation.providers.base import ProviderConfigError
 from generation.providers.errors import SettingsHint
 from generation.providers.openai_common import DEFAULT_TIMEOUT_SECONDS, OpenAICalls, Target, client_timeout
-
-DEFAULT_IMAGE_MODEL = "gpt-image-1"
-DEFAULT_TEXT_MODEL = "gpt-4o-mini"
+from jobs.config.settings import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 
 
 class OpenAIProvider(OpenAICalls):

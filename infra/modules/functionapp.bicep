@@ -10,7 +10,7 @@ param identityId string
 param appSettings array
 param storageBlobEndpoint string
 param deploymentContainerName string
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int
 @allowed([
@@ -19,6 +19,9 @@ param maximumInstanceCount int
   4096
 ])
 param instanceMemoryMB int
+@description('Always-ready instances for the `durable` function group (Durable Functions triggers).')
+@minValue(0)
+param durableAlwaysReadyInstances int = 0
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -52,6 +55,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      // The app's own health route: 200 while table, blob and queue answer, 503 naming the one that does not.
+      healthCheckPath: '/api/health'
       appSettings: appSettings
     }
     functionAppConfig: {
@@ -68,12 +75,38 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Microsoft's guidance for Durable Functions on Flex: one always-ready instance in the `durable`
+        // group removes the cold start of the first orchestration after a quiet spell (billed while idle).
+        alwaysReady: durableAlwaysReadyInstances > 0 ? [
+          {
+            name: 'durable'
+            instanceCount: durableAlwaysReadyInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'python'
         version: '3.11'
       }
     }
+  }
+}
+
+// Deployments go through the blob container with the identity; publishing with basic credentials
+// (FTP and the SCM site's user name and password) stays off.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

@@ -26,6 +26,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
+    // A deleted vault and its secrets stay recoverable for the whole retention; this cannot be undone.
+    enablePurgeProtection: true
     publicNetworkAccess: 'Enabled'
   }
 }
@@ -34,6 +36,7 @@ resource lineSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(
   parent: vault
   name: 'line-channel-secret'
   properties: {
+    contentType: 'text/plain'
     value: lineChannelSecret
   }
 }
@@ -42,6 +45,7 @@ resource lineToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(l
   parent: vault
   name: 'line-channel-access-token'
   properties: {
+    contentType: 'text/plain'
     value: lineChannelAccessToken
   }
 }
@@ -50,6 +54,7 @@ resource openAiKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(o
   parent: vault
   name: 'openai-api-key'
   properties: {
+    contentType: 'text/plain'
     value: openAiApiKey
   }
 }
@@ -58,6 +63,7 @@ resource azureOpenAiKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
   parent: vault
   name: 'azure-openai-api-key'
   properties: {
+    contentType: 'text/plain'
     value: azureOpenAiApiKey
   }
 }

@@ -13,8 +13,7 @@ param keyVaultName string
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
-var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+var serviceBusDataOwner = '090c5cfd-751d-490a-894a-3ce6f1109419'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -23,9 +22,11 @@ var storageRoles = [
   storageQueueDataContributor
   storageTableDataContributor
 ]
+// Data Owner rather than Sender + Receiver: the scale controller reads the queue's message count
+// (runtime properties, a Manage right) with the app's identity; without it, target-based scaling falls
+// back to peeking messages and scales late. Data Owner covers sending and receiving too.
 var serviceBusRoles = [
-  serviceBusDataSender
-  serviceBusDataReceiver
+  serviceBusDataOwner
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {

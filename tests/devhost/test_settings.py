@@ -10,7 +10,7 @@ import pytest
 from devhost import azurite
 from devhost.auth import Keys
 from devhost.settings import (
-    SettingMissing,
+    SettingMissingError,
     apply_values,
     load_host_config,
     load_local_settings,
@@ -50,7 +50,7 @@ def test_malformed_timespan() -> None:
 
 def test_references_resolve_from_the_environment() -> None:
     assert resolve_references("%Q%-poison", {"Q": "jobs"}) == "jobs-poison"
-    with pytest.raises(SettingMissing, match="NOPE"):
+    with pytest.raises(SettingMissingError, match="NOPE"):
         resolve_references("%NOPE%", {})
 
 
@@ -58,7 +58,7 @@ def test_development_storage_means_azurite() -> None:
     environ = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "OTHER": "AccountName=x;AccountKey=y"}
     assert storage_connection_string(None, environ) == azurite.CONNECTION_STRING
     assert storage_connection_string("OTHER", environ) == "AccountName=x;AccountKey=y"
-    with pytest.raises(SettingMissing):
+    with pytest.raises(SettingMissingError):
         storage_connection_string("ABSENT", environ)
 
 

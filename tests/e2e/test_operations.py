@@ -26,12 +26,12 @@ from azure.storage.queue.aio import QueueClient
 from PIL import Image
 
 from devhost.azurite import start_azurite
-from jobs.events import EVENT_ROW_KEY
-from jobs.messages import storage_message_text
-from jobs.models import Channel, Job, JobStatus, utcnow
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.messages import storage_message_text
+from jobs.domain.models import Channel, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.tables.events import EVENT_ROW_KEY
+from jobs.tables.store import JobStore
 from tests.e2e.conftest import StartApp
 from tests.factories import make_job
 from tests.factories_line import user_id, webhook_event_id

@@ -18,8 +18,8 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 from PIL import Image
 
-from jobs.models import Job
-from jobs.store import JobStore
+from jobs.domain.models import Job
+from jobs.tables.store import JobStore
 from status.openapi import openapi_document
 from tests.e2e.test_openapi import schema_validator
 from tests.factories import make_job

@@ -25,7 +25,7 @@ import pytest
 from devhost.functions import FunctionSpec, load_app
 from generation.maintenance import STALE_AFTER
 from jobs import names
-from jobs.settings import load_settings
+from jobs.config.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("jobs", "generation", "status", "line_webhook")
@@ -296,7 +296,7 @@ def test_the_scan_finds_the_settings_the_code_reads() -> None:
     reads = code_reads()
 
     for name in ("GENERATION_PROVIDER", "JOB_RETENTION_DAYS", "AZURE_CLIENT_ID", "JOBS_QUEUE_KIND"):
-        assert "jobs/settings.py" in reads.names.get(name, set()), name
+        assert "jobs/config/settings.py" in reads.names.get(name, set()), name
     assert reads.prefixes == {"GENERATION_STORAGE", "ServiceBusConnection"}
     assert {"JOBS_QUEUE_NAME", "TASK_HUB_NAME"} <= binding_settings()
     assert binding_connections() == {
@@ -384,7 +384,9 @@ def test_the_app_loads_the_settings_infra_gives_it() -> None:
     assert settings.storage.table_service_uri == PLACEHOLDERS["storage.outputs.tableEndpoint"].rstrip("/")
     assert settings.storage.queue_service_uri == PLACEHOLDERS["storage.outputs.queueEndpoint"].rstrip("/")
     assert settings.queue_kind == params["jobsQueueKind"] == "servicebus"
-    assert settings.servicebus_namespace == PLACEHOLDERS["serviceBus.outputs.fullyQualifiedNamespace"]
+    assert settings.servicebus is not None
+    namespace = PLACEHOLDERS["serviceBus.outputs.fullyQualifiedNamespace"]
+    assert settings.servicebus.fully_qualified_namespace == namespace
     assert settings.servicebus_connection is None
     assert settings.queue_name == names.DEFAULT_QUEUE_NAME
     assert settings.azure_client_id == PLACEHOLDERS["clientId"]
@@ -503,8 +505,9 @@ HOST_JSON_KEYS: dict[str, set[str]] = {
         "prefetchCount", "maxConcurrentCalls", "autoCompleteMessages", "maxAutoLockRenewalDuration",
     },
     "extensions.durableTask": {
-        "hubName", "maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions",
+        "hubName", "maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions", "storageProvider",
     },
+    "extensions.durableTask.storageProvider": {"maxQueuePollingInterval"},
     "extensionBundle": {"id", "version"},
 }
 

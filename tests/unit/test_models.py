@@ -2,16 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import (
-    Channel,
-    InvalidTransition,
-    Job,
-    JobError,
-    JobKind,
-    JobRequest,
-    JobStatus,
-    Output,
-)
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
 
 
 def _job(**request: object) -> Job:
@@ -49,7 +41,7 @@ def test_transitions_follow_the_state_machine(path: tuple[JobStatus, ...], allow
     try:
         for status in path:
             job = job.with_status(status)
-    except InvalidTransition as exc:
+    except InvalidTransitionError as exc:
         assert not allowed, f"{path} should be allowed"
         assert exc.job_id == job.id
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import JobKind
+from jobs.domain.models import JobKind
 from line_webhook import texts
 from line_webhook.retry_keys import retry_key
 from tests.e2e.line.conftest import jobs_of, line_app_settings, post_events, post_webhook, sent_to

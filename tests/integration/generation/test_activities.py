@@ -11,9 +11,9 @@ from azure.storage.blob.aio import ContainerClient
 from generation import activities
 from generation.providers import close_providers
 from jobs.clients import Stores, close_stores, stores
-from jobs.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.config.settings import reset_settings
+from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
-from jobs.settings import reset_settings
 from tests.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")

@@ -12,10 +12,10 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from jobs.events import EventLedger
-from jobs.outputs import OutputStore
-from jobs.queue import StorageJobQueue
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.queues.storage import StorageJobQueue
+from jobs.tables.events import EventLedger
+from jobs.tables.store import JobStore
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.clients import Stores, close_stores, stores
-from jobs.queue import StorageJobQueue
-from jobs.settings import reset_settings
+from jobs.config.settings import reset_settings
+from jobs.queues.storage import StorageJobQueue
 from tests.factories import make_job
 
 

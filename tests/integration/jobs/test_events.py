@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.events import EventLedger
-from jobs.models import utcnow
+from jobs.domain.models import utcnow
+from jobs.tables.events import EventLedger
 
 
 async def test_an_event_is_claimed_once(event_ledger: EventLedger) -> None:

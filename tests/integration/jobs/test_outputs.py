@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from jobs.outputs import OutputNotFound, OutputStore
-from jobs.previews import MAX_PREVIEW_BYTES
+from jobs.blobs.outputs import OutputStore
+from jobs.blobs.previews import MAX_PREVIEW_BYTES
+from jobs.domain.errors import OutputNotFoundError
 
 
 def noisy_png(width: int, height: int) -> bytes:
@@ -78,7 +79,7 @@ async def test_sas_url_is_fetchable_and_read_only(output_store: OutputStore) -> 
 
 
 async def test_read_of_a_missing_blob_raises_output_not_found(output_store: OutputStore) -> None:
-    with pytest.raises(OutputNotFound):
+    with pytest.raises(OutputNotFoundError):
         await output_store.read("nope/0.png")
 
 
@@ -90,7 +91,7 @@ async def test_delete_job_removes_only_that_jobs_blobs(output_store: OutputStore
 
     assert await output_store.delete_job("job-4") == 4
     assert await output_store.delete_job("job-4") == 0
-    with pytest.raises(OutputNotFound):
+    with pytest.raises(OutputNotFoundError):
         await output_store.read("job-4/0.png")
     assert await output_store.read("job-40/0.png")
 

@@ -9,8 +9,10 @@ import socket
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
-from jobs.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
-from jobs.queue import QueueUnavailable, StorageJobQueue, parse_job_message
+from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
+from jobs.domain.errors import QueueUnavailableError
+from jobs.domain.messages import parse_job_message
+from jobs.queues.storage import StorageJobQueue
 from tests.factories import make_job
 
 
@@ -41,7 +43,7 @@ async def test_send_to_an_unreachable_account_raises_queue_unavailable() -> None
     )
     service = QueueServiceClient.from_connection_string(connection, retry_total=0, connection_timeout=1)
     async with service:
-        with pytest.raises(QueueUnavailable) as caught:
+        with pytest.raises(QueueUnavailableError) as caught:
             await StorageJobQueue(service, queue_name="unreachable").send(make_job())
     assert caught.value.__cause__ is not None
 
@@ -58,9 +60,9 @@ async def test_redrive_poison_moves_messages_back(
         sent.append(text)
         await poison.send_message(text)
 
-    assert await storage_queue.redrive_poison(limit=2) == 2
+    assert await storage_queue.redrive(limit=2) == 2
     assert await storage_queue.redrive(limit=10) == 1
-    assert await storage_queue.redrive_poison() == 0
+    assert await storage_queue.redrive() == 0
 
     moved = await _drain(queue_service, storage_queue.queue_name)
     assert sorted(moved) == sorted(sent)  # verbatim, so the host decodes them as before
@@ -68,4 +70,4 @@ async def test_redrive_poison_moves_messages_back(
 
 
 async def test_redrive_without_a_poison_queue_moves_nothing(storage_queue: StorageJobQueue) -> None:
-    assert await storage_queue.redrive_poison() == 0
+    assert await storage_queue.redrive() == 0

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.store import IdempotencyConflict, InvalidCursor, JobExists, JobNotFound, JobStore
+from jobs.domain.errors import IdempotencyConflictError, InvalidCursorError, JobExistsError, JobNotFoundError
+from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
@@ -28,13 +29,13 @@ async def test_create_then_get_round_trips_every_field(job_store: JobStore) -> N
 async def test_unknown_and_malformed_ids_are_not_found(job_store: JobStore) -> None:
     assert await job_store.find("no-such-job") is None
     assert await job_store.find("a/b?c#d") is None
-    with pytest.raises(JobNotFound):
+    with pytest.raises(JobNotFoundError):
         await job_store.get("no-such-job")
 
 
 async def test_creating_the_same_id_twice_raises_job_exists(job_store: JobStore) -> None:
     job = await job_store.create(make_job())
-    with pytest.raises(JobExists):
+    with pytest.raises(JobExistsError):
         await job_store.create(make_job(id=job.id, created_at=job.created_at + timedelta(seconds=1)))
     jobs, _ = await job_store.list_jobs(user=None, status=None, limit=10, cursor=None)
     assert [listed.id for listed in jobs] == [job.id]
@@ -86,7 +87,7 @@ async def test_list_filters_by_user_and_status(job_store: JobStore) -> None:
 
 @pytest.mark.parametrize("cursor", ["", "not base64!", "e30", "eyJ2IjoxLCJhZnRlciI6Ii4uIn0", "x" * 2000])
 async def test_bad_cursor_is_invalid_cursor(job_store: JobStore, cursor: str) -> None:
-    with pytest.raises(InvalidCursor):
+    with pytest.raises(InvalidCursorError):
         await job_store.list_jobs(user=None, status=None, limit=10, cursor=cursor)
 
 
@@ -94,7 +95,7 @@ async def test_same_key_same_fingerprint_names_the_first_job(job_store: JobStore
     first = await job_store.create(make_job(user="alice"), idempotency_key="k1", fingerprint="f1")
     second = make_job(user="alice")
 
-    with pytest.raises(IdempotencyConflict) as caught:
+    with pytest.raises(IdempotencyConflictError) as caught:
         await job_store.create(second, idempotency_key="k1", fingerprint="f1")
 
     assert caught.value.job_id == first.id
@@ -108,7 +109,7 @@ async def test_same_key_different_fingerprint_is_not_the_same_request(job_store:
     first = await job_store.create(make_job(user="alice"), idempotency_key="k1", fingerprint="f1")
     loser = make_job(user="alice")
 
-    with pytest.raises(IdempotencyConflict) as caught:
+    with pytest.raises(IdempotencyConflictError) as caught:
         await job_store.create(loser, idempotency_key="k1", fingerprint="other")
 
     assert caught.value.job_id == first.id
@@ -136,7 +137,7 @@ async def test_delete_removes_row_index_and_idempotency_record(job_store: JobSto
     # The key is free again: a new job may take it.
     again = await job_store.create(make_job(user="alice"), idempotency_key="k1", fingerprint="f2")
     assert (await job_store.get(again.id)).id == again.id
-    with pytest.raises(JobNotFound):
+    with pytest.raises(JobNotFoundError):
         await job_store.delete(job.id)
 
 

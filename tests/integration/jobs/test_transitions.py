@@ -8,8 +8,9 @@ from collections.abc import Awaitable
 
 import pytest
 
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output
-from jobs.store import JobNotFound, JobStore
+from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
+from jobs.domain.models import Job, JobError, JobStatus, Output
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 
 RACES = 15
@@ -47,7 +48,7 @@ async def test_terminal_jobs_refuse_further_transitions(job_store: JobStore) -> 
         job_store.finish(job.id, status=JobStatus.SUCCEEDED),
         job_store.request_cancel(job.id),
     ):
-        with pytest.raises(InvalidTransition) as caught:
+        with pytest.raises(InvalidTransitionError) as caught:
             await attempt
         assert caught.value.current is JobStatus.FAILED
 
@@ -69,7 +70,7 @@ async def test_cancel_of_queued_job_is_immediate_and_of_running_job_is_a_request
 
 
 async def test_transitions_of_unknown_jobs_raise_job_not_found(job_store: JobStore) -> None:
-    with pytest.raises(JobNotFound):
+    with pytest.raises(JobNotFoundError):
         await job_store.mark_running("missing")
 
 
@@ -80,7 +81,7 @@ def _lost_races(caplog: pytest.LogCaptureFixture) -> int:
 async def test_cancel_and_finish_of_a_queued_job_never_both_win(
     job_store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="jobs.store")
+    caplog.set_level(logging.DEBUG, logger="jobs.tables.store")
     for _ in range(RACES):
         job = await job_store.create(make_job())
         winners, losers = await _outcomes(
@@ -88,7 +89,7 @@ async def test_cancel_and_finish_of_a_queued_job_never_both_win(
             job_store.finish(job.id, status=JobStatus.FAILED, error=JobError("timeout", "late")),
         )
         assert len(winners) == 1, losers
-        assert len(losers) == 1 and isinstance(losers[0], InvalidTransition)
+        assert len(losers) == 1 and isinstance(losers[0], InvalidTransitionError)
         final = await job_store.get(job.id)
         assert final.status is winners[0].status
         # The index copy of the status ends up as the row's, whichever side lost.
@@ -101,7 +102,7 @@ async def test_cancel_and_finish_of_a_queued_job_never_both_win(
 async def test_two_finishes_of_a_running_job_have_exactly_one_winner(
     job_store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="jobs.store")
+    caplog.set_level(logging.DEBUG, logger="jobs.tables.store")
     for _ in range(RACES):
         job = await job_store.create(make_job())
         await job_store.mark_running(job.id)
@@ -110,7 +111,7 @@ async def test_two_finishes_of_a_running_job_have_exactly_one_winner(
             job_store.finish(job.id, status=JobStatus.SUCCEEDED, outputs=[Output(index=0, blob_name="b")]),
         )
         assert len(winners) == 1, losers
-        assert len(losers) == 1 and isinstance(losers[0], InvalidTransition)
+        assert len(losers) == 1 and isinstance(losers[0], InvalidTransitionError)
         assert losers[0].current is winners[0].status
         assert (await job_store.get(job.id)).status is winners[0].status
     assert _lost_races(caplog) > 0

@@ -17,10 +17,10 @@ from azure.storage.blob.aio import BlobServiceClient
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from PIL import Image
 
-from jobs.events import EventLedger
-from jobs.models import Channel, Job, JobError, JobKind, JobStatus, Output
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.tables.events import EventLedger
+from jobs.tables.store import JobStore
 from line_webhook.delivery import LineDelivery
 from tests.factories import make_job
 from tests.factories_line import CHANNEL_ACCESS_TOKEN, now_ms, user_id

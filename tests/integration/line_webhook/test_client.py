@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from linebot.v3.messaging import TextMessage
 
-from jobs.settings import reset_settings
+from jobs.config.settings import reset_settings
 from line_webhook.calls import Sent, reply
 from line_webhook.client import close_line_api, line_api
 from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET

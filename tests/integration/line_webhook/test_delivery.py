@@ -5,7 +5,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from jobs.models import Channel, JobError, JobKind
+from jobs.domain.models import Channel, JobError, JobKind
 from line_webhook import texts
 from line_webhook.calls import TransientLineError
 from line_webhook.delivery import LineDelivery

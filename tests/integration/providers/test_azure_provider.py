@@ -10,11 +10,11 @@ from PIL import Image
 
 from generation.providers.azure_provider import AzureOpenAIProvider
 from generation.providers.base import (
-    ContentRejected,
+    ContentRejectedError,
     ProviderConfigError,
-    ProviderTimeout,
-    RateLimited,
-    UpstreamUnavailable,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamUnavailableError,
 )
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -115,12 +115,12 @@ async def test_an_unset_deployment_fails_before_any_request(
 
 
 async def test_rejected_image_prompt_is_a_content_rejection(make_provider: MakeProvider) -> None:
-    with pytest.raises(ContentRejected):
+    with pytest.raises(ContentRejectedError):
         await make_provider().generate_image(prompt="forbidden scene", size="1024x1024", index=0)
 
 
 async def test_filtered_chat_prompt_is_a_content_rejection(make_provider: MakeProvider) -> None:
-    with pytest.raises(ContentRejected):
+    with pytest.raises(ContentRejectedError):
         await make_provider().generate_text(prompt="a forbidden question")
 
 
@@ -130,9 +130,9 @@ async def test_throttling_and_outages_are_retryable(
     provider = make_provider()
     fake_openai.fail_next(429, headers={"retry-after": "1"})
     fake_openai.fail_next(503)
-    with pytest.raises(RateLimited) as limited:
+    with pytest.raises(RateLimitedError) as limited:
         await provider.generate_image(prompt="p", size="1024x1024", index=0)
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailableError):
         await provider.generate_image(prompt="p", size="1024x1024", index=0)
     assert limited.value.retry_after == 1.0
     assert len(fake_openai.requests) == 2
@@ -140,7 +140,7 @@ async def test_throttling_and_outages_are_retryable(
 
 async def test_a_slow_deployment_is_a_timeout(fake_openai: FakeOpenAI, make_provider: MakeProvider) -> None:
     fake_openai.slow_next(5)
-    with pytest.raises(ProviderTimeout):
+    with pytest.raises(ProviderTimeoutError):
         await make_provider(text_timeout=0.5).generate_text(prompt="p")
 
 

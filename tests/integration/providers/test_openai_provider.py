@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from generation.providers.base import (
-    ContentRejected,
+    ContentRejectedError,
     ProviderConfigError,
-    ProviderTimeout,
-    RateLimited,
-    UpstreamUnavailable,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamUnavailableError,
 )
 from generation.providers.openai_provider import OpenAIProvider
 from tests.fakes.openai_server import FakeOpenAI
@@ -82,7 +82,7 @@ async def test_rate_limit_honours_retry_after_and_the_sdk_does_not_retry(
     fake_openai: FakeOpenAI, make_provider: MakeProvider
 ) -> None:
     fake_openai.fail_next(429, headers={"retry-after": "1"})
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(RateLimitedError) as caught:
         await make_provider().generate_image(prompt="p", size="1024x1024", index=0)
     assert caught.value.retry_after == 1.0
     assert len(fake_openai.requests) == 1  # retries belong to the orchestrator
@@ -90,7 +90,7 @@ async def test_rate_limit_honours_retry_after_and_the_sdk_does_not_retry(
 
 async def test_retry_after_ms_wins(fake_openai: FakeOpenAI, make_provider: MakeProvider) -> None:
     fake_openai.fail_next(429, headers={"retry-after-ms": "250", "retry-after": "1"})
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(RateLimitedError) as caught:
         await make_provider().generate_text(prompt="p")
     assert caught.value.retry_after == 0.25
 
@@ -100,7 +100,7 @@ async def test_server_errors_are_upstream_unavailable(
     status: int, fake_openai: FakeOpenAI, make_provider: MakeProvider
 ) -> None:
     fake_openai.fail_next(status)
-    with pytest.raises(UpstreamUnavailable) as caught:
+    with pytest.raises(UpstreamUnavailableError) as caught:
         await make_provider().generate_image(prompt="p", size="1024x1024", index=0)
     assert caught.value.retryable is True
     assert len(fake_openai.requests) == 1
@@ -108,7 +108,7 @@ async def test_server_errors_are_upstream_unavailable(
 
 async def test_a_slow_answer_is_a_timeout(fake_openai: FakeOpenAI, make_provider: MakeProvider) -> None:
     fake_openai.slow_next(5)
-    with pytest.raises(ProviderTimeout):
+    with pytest.raises(ProviderTimeoutError):
         await make_provider(image_timeout=0.5).generate_image(prompt="p", size="1024x1024", index=0)
 
 
@@ -117,7 +117,7 @@ async def test_an_unreachable_host_is_upstream_unavailable(make_provider: MakePr
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     provider = make_provider(base_url=f"http://127.0.0.1:{closed_port}/v1")
-    with pytest.raises(UpstreamUnavailable, match="Could not reach OpenAI"):
+    with pytest.raises(UpstreamUnavailableError, match="Could not reach OpenAI"):
         await provider.generate_text(prompt="p")
 
 
@@ -125,7 +125,7 @@ async def test_an_unreachable_host_is_upstream_unavailable(make_provider: MakePr
 async def test_rejected_prompts_are_content_rejections(
     model: str, fake_openai: FakeOpenAI, make_provider: MakeProvider
 ) -> None:
-    with pytest.raises(ContentRejected) as caught:
+    with pytest.raises(ContentRejectedError) as caught:
         await make_provider(image_model=model).generate_image(
             prompt="something forbidden", size="1024x1024", index=0
         )
@@ -133,7 +133,7 @@ async def test_rejected_prompts_are_content_rejections(
 
 
 async def test_a_filtered_answer_is_a_content_rejection(make_provider: MakeProvider) -> None:
-    with pytest.raises(ContentRejected, match="content filter"):
+    with pytest.raises(ContentRejectedError, match="content filter"):
         await make_provider().generate_text(prompt="tell me something forbidden")
 
 

@@ -11,10 +11,10 @@ import azure.functions as func
 import pytest
 from PIL import Image
 
-from jobs.errors import OutputNotFound
-from jobs.models import JobError, JobStatus
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.errors import OutputNotFoundError
+from jobs.domain.models import JobError, JobStatus
+from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
 from status.errors import answer
 from tests.factories import make_job
@@ -103,7 +103,7 @@ async def test_delete_removes_row_blobs_and_history(
     assert await job_store.find(job.id) is None
     for blob in (output.blob_name, output.preview_blob_name):
         assert blob is not None
-        with pytest.raises(OutputNotFound):
+        with pytest.raises(OutputNotFoundError):
             await output_store.read(blob)
     assert job.id in durable.purged
     assert job.id not in durable.instances

@@ -10,10 +10,10 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from devhost.azurite import ACCOUNT_KEY, ACCOUNT_NAME
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
-from status.health import Probe, dependency_states, health_response
-from status.probes import QueueProbe, probe_blob, probe_table
+from jobs.blobs.outputs import OutputStore
+from jobs.queues.storage import StorageJobQueue
+from jobs.tables.store import JobStore
+from status.health import Probe, dependency_states, health_response, probe_blob, probe_table
 
 # Port 9 (discard) has no listener here: every request fails to connect.
 DEAD_STORAGE = (
@@ -23,19 +23,19 @@ DEAD_STORAGE = (
 
 
 @pytest.fixture
-async def queue_probe(queue_service: QueueServiceClient, unique_name: str) -> AsyncIterator[QueueProbe]:
-    probe = QueueProbe(storage_queue=queue_service.get_queue_client(unique_name))
-    yield probe
-    await probe.close()
+async def job_queue(queue_service: QueueServiceClient, unique_name: str) -> AsyncIterator[StorageJobQueue]:
+    queue = StorageJobQueue(queue_service, queue_name=unique_name)
+    yield queue
+    await queue.close()
 
 
 async def test_every_dependency_ok_is_200(
-    job_store: JobStore, output_store: OutputStore, queue_probe: QueueProbe
+    job_store: JobStore, output_store: OutputStore, job_queue: StorageJobQueue
 ) -> None:
     probes: dict[str, Probe] = {
         "table": lambda: probe_table(job_store),
         "blob": lambda: probe_blob(output_store),
-        "queue": queue_probe.check,
+        "queue": job_queue.probe,
     }
     response = health_response(await dependency_states(probes, seconds=5))
     assert response.status_code == 200
@@ -48,15 +48,15 @@ async def test_unreachable_dependencies_are_named_in_a_503(
 ) -> None:
     async with TableServiceClient.from_connection_string(DEAD_STORAGE) as dead_tables:
         dead_service = QueueServiceClient.from_connection_string(DEAD_STORAGE)
-        dead_queue = QueueProbe(
-            storage_queue=dead_service.get_queue_client(unique_name), storage_service=dead_service)
+        dead_queue = StorageJobQueue(dead_service, queue_name=unique_name)
         probes: dict[str, Probe] = {
             "table": lambda: probe_table(JobStore(dead_tables, jobs_table=f"{unique_name}jobs")),
             "blob": lambda: probe_blob(output_store),
-            "queue": dead_queue.check,
+            "queue": dead_queue.probe,
         }
         response = health_response(await dependency_states(probes, seconds=1))
         await dead_queue.close()
+        await dead_service.close()
     assert response.status_code == 503
     body = json.loads(response.get_body())
     assert body == {

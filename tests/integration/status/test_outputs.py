@@ -9,9 +9,9 @@ import aiohttp
 import azure.functions as func
 from PIL import Image
 
-from jobs.models import JobError, JobKind, JobStatus, Output
-from jobs.outputs import OutputStore
-from jobs.store import JobStore
+from jobs.blobs.outputs import OutputStore
+from jobs.domain.models import JobError, JobKind, JobStatus, Output
+from jobs.tables.store import JobStore
 from status.errors import answer
 from status.outputs_api import get_output
 from tests.factories import make_job

@@ -10,8 +10,8 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from jobs.models import JobError, JobStatus
-from jobs.store import JobStore
+from jobs.domain.models import JobError, JobStatus
+from jobs.tables.store import JobStore
 from status.errors import answer
 from status.jobs_api import get_job, list_jobs
 from tests.factories import make_job

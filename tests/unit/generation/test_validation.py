@@ -6,19 +6,19 @@ import pytest
 
 from generation.validation import (
     MAX_BODY_BYTES,
-    RequestInvalid,
+    InvalidRequestError,
     check_idempotency_key,
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.models import JobKind
+from jobs.domain.models import JobKind
 
 
 def _parse(body: object) -> object:
     return parse_generation_request(json.dumps(body).encode())
 
 
-def _fields(exc: pytest.ExceptionInfo[RequestInvalid]) -> set[str]:
+def _fields(exc: pytest.ExceptionInfo[InvalidRequestError]) -> set[str]:
     return {error["field"] for error in exc.value.errors}
 
 
@@ -40,14 +40,14 @@ def test_every_field_accepted() -> None:
     [b"", b"not json", b"{'prompt': 1}", b"\xff\xfe", b'{"prompt": "x"'],
 )
 def test_non_json_is_400(body: bytes) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         parse_generation_request(body)
     assert exc.value.status == 400
 
 
 def test_oversize_body_is_413() -> None:
     body = json.dumps({"prompt": "x" * MAX_BODY_BYTES}).encode()
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         parse_generation_request(body)
     assert exc.value.status == 413
 
@@ -78,7 +78,7 @@ def test_oversize_body_is_413() -> None:
     ],
 )
 def test_bad_fields_are_422_and_named(body: object, bad: set[str]) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         _parse(body)
     assert exc.value.status == 422
     assert _fields(exc) == bad
@@ -91,7 +91,7 @@ def test_prompt_at_the_limit_is_fine() -> None:
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\tkey"])
 def test_malformed_idempotency_key(key: str) -> None:
-    with pytest.raises(RequestInvalid) as exc:
+    with pytest.raises(InvalidRequestError) as exc:
         check_idempotency_key(key)
     assert exc.value.status == 400
 

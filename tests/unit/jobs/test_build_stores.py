@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from azure.identity.aio import DefaultAzureCredential
 
+from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner
 from jobs.clients import build_credential, build_stores
-from jobs.queue import ServiceBusJobQueue, StorageJobQueue
-from jobs.sas import AccountKeySigner, DelegationKeySigner
-from jobs.settings import load_settings
+from jobs.config.settings import load_settings
+from jobs.queues.servicebus import ServiceBusJobQueue
+from jobs.queues.storage import StorageJobQueue
 
 IDENTITY = {
     "GENERATION_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net",

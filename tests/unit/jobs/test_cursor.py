@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from jobs.cursor import decode_cursor, encode_cursor
-from jobs.errors import InvalidCursor
+from jobs.domain.errors import InvalidCursorError
+from jobs.tables.cursor import decode_cursor, encode_cursor
 
 ROW_KEY = "8234567890123456_0b9c1f7e-2f55-4a0e-9d0c-6f1f3f0f8a11"
 
@@ -45,9 +45,9 @@ def test_round_trip_is_url_safe() -> None:
     ],
 )
 def test_malformed_cursors_are_invalid(cursor: str) -> None:
-    with pytest.raises(InvalidCursor):
+    with pytest.raises(InvalidCursorError):
         decode_cursor(cursor)
 
 
 def test_invalid_cursor_is_a_value_error() -> None:
-    assert issubclass(InvalidCursor, ValueError)
+    assert issubclass(InvalidCursorError, ValueError)

@@ -6,7 +6,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from jobs.entities import (
+from jobs.domain.models import JobError, JobKind, JobStatus, Output
+from jobs.tables.entities import (
     CHUNK_COUNT,
     index_row_key,
     is_valid_key,
@@ -17,12 +18,8 @@ from jobs.entities import (
     split_utf16,
     user_partition,
 )
-from jobs.models import JobError, JobKind, JobStatus, Output
 from tests.factories import make_job
-
-
-def _utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+from tests.helpers.text import utf16_units
 
 
 def test_job_round_trips_through_an_entity() -> None:
@@ -47,7 +44,7 @@ def test_long_outputs_are_chunked_under_the_property_limit_and_reassembled() -> 
     properties = outputs_properties(outputs)
     chunks = [str(properties[f"Outputs{i}"]) for i in range(int(properties[CHUNK_COUNT]))]
     assert len(chunks) > 1
-    assert all(_utf16_units(chunk) <= 30_000 for chunk in chunks)
+    assert all(utf16_units(chunk) <= 30_000 for chunk in chunks)
     assert outputs_from_properties(properties) == outputs
 
 
@@ -61,7 +58,7 @@ def test_split_utf16_never_splits_a_character() -> None:
     text = "a🦊" * 10
     chunks = split_utf16(text, limit=4)
     assert "".join(chunks) == text
-    assert all(_utf16_units(chunk) <= 4 for chunk in chunks)
+    assert all(utf16_units(chunk) <= 4 for chunk in chunks)
     assert split_utf16("") == [""]
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import azure.functions as func
-import pytest
 
-from jobs.http import base_url, json_response, problem, status_url, trust_forwarded_headers
+from jobs.http.responses import json_response, problem
+from jobs.http.urls import ROUTE_PREFIX, base_url, route_prefix, status_url
 
 
 def _request(url: str, headers: dict[str, str] | None = None) -> func.HttpRequest:
@@ -79,22 +80,20 @@ def test_base_url_ignores_a_forwarded_proto_that_is_not_http() -> None:
     assert base_url(req, trust_forwarded=True) == "http://h:1"
 
 
-def test_base_url_reads_the_trust_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    req = _request("http://h:1/api/x", {"Host": "h:1", "X-Forwarded-Host": "front.example"})
-    monkeypatch.setenv("TRUST_FORWARDED_HEADERS", "false")
-    assert base_url(req) == "http://h:1"
-    monkeypatch.setenv("TRUST_FORWARDED_HEADERS", "true")
-    assert base_url(req) == "http://front.example"
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, True), ("true", True), ("TRUE", True), ("false", False), ("0", False), ("off", False),
-])
-def test_trust_forwarded_headers_defaults_to_true(value: str | None, expected: bool) -> None:
-    environ = {} if value is None else {"TRUST_FORWARDED_HEADERS": value}
-    assert trust_forwarded_headers(environ) is expected
-
-
 def test_status_url_is_absolute_and_escapes_the_id() -> None:
     assert status_url("https://h", "abc") == "https://h/api/generations/abc"
     assert status_url("https://h/", "a/b") == "https://h/api/generations/a%2Fb"
+
+
+def test_status_url_follows_the_route_prefix() -> None:
+    assert status_url("https://h", "abc", prefix="") == "https://h/generations/abc"
+    assert status_url("https://h", "abc", prefix="v2/api") == "https://h/v2/api/generations/abc"
+
+
+def test_route_prefix_is_read_from_host_json(tmp_path: Path) -> None:
+    host_json = tmp_path / "host.json"
+    host_json.write_text(json.dumps({"version": "2.0", "extensions": {"http": {"routePrefix": "/v1/"}}}))
+    assert route_prefix(host_json) == "v1"
+    host_json.write_text(json.dumps({"version": "2.0"}))
+    assert route_prefix(host_json) == "api"
+    assert ROUTE_PREFIX == "api"  # this app's host.json

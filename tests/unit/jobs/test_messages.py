@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobs.messages import (
+from jobs.domain.messages import (
     JobMessage,
     job_message_body,
     parse_job_message,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
-from jobs.sas import AccountKeySigner, delegation_key_usable, parse_key_time
+from jobs.blobs.sas import AccountKeySigner, delegation_key_usable, parse_key_time
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

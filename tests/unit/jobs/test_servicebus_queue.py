@@ -3,7 +3,7 @@
 No Service Bus emulator runs here, so: message building is checked on the SDK's real message types;
 sending and dead-letter redrive run against a small in-memory stand-in for the client that hands
 out real `ServiceBusReceivedMessage`s decoded from the AMQP bytes our own messages encode to; and a
-real client pointed at a closed port shows a connection failure becoming QueueUnavailable.
+real client pointed at a closed port shows a connection failure becoming QueueUnavailableError.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
-from jobs.messages import parse_job_message
-from jobs.models import JobKind
-from jobs.queue import QueueUnavailable, ServiceBusJobQueue, build_service_bus_message
-from jobs.servicebus_queue import redrive_copy
+from jobs.domain.errors import QueueUnavailableError
+from jobs.domain.messages import parse_job_message
+from jobs.domain.models import JobKind
+from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
 from tests.factories import make_job
 
 
@@ -52,6 +52,8 @@ class DeadLetterReceiver:
     def __init__(self, messages: list[ServiceBusReceivedMessage]) -> None:
         self.pending = list(messages)
         self.completed: list[ServiceBusReceivedMessage] = []
+        self.peeked = 0
+        self.closed = False
 
     async def __aenter__(self) -> DeadLetterReceiver:
         return self
@@ -65,6 +67,13 @@ class DeadLetterReceiver:
 
     async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
         self.completed.append(message)
+
+    async def peek_messages(self, *, max_message_count: int) -> list[Any]:
+        self.peeked += 1
+        return self.pending[:max_message_count]
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class Client:
@@ -131,25 +140,53 @@ async def test_send_failure_becomes_queue_unavailable() -> None:
     cause = ServiceBusConnectionError(message="link detached")
     queue = _queue(Client(Sender(fail_with=cause)))
 
-    with pytest.raises(QueueUnavailable) as caught:
+    with pytest.raises(QueueUnavailableError) as caught:
         await queue.send(make_job())
 
     assert caught.value.__cause__ is cause
 
 
-async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> None:
+def _unreachable() -> str:
+    """A connection string to a port nothing listens on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens once the socket is closed
-    connection = (
+    return (
         f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
         "SharedAccessKey=not-a-real-key;UseDevelopmentEmulator=true;"
     )
-    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(connection, retry_total=0))
+
+
+async def test_real_client_that_cannot_connect_raises_queue_unavailable() -> None:
+    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(_unreachable(), retry_total=0))
     try:
-        with pytest.raises(QueueUnavailable) as caught:
+        with pytest.raises(QueueUnavailableError) as caught:
             await queue.send(make_job())
         assert isinstance(caught.value.__cause__, ServiceBusConnectionError)
+    finally:
+        await queue.close()
+
+
+async def test_probe_peeks_without_taking_a_message() -> None:
+    waiting = [delivered(build_service_bus_message(make_job()))]
+    client = Client(Sender(), dead_letters=waiting)
+    queue = _queue(client)
+
+    await queue.probe()
+    await queue.probe()
+
+    assert client.receiver.peeked == 2
+    assert client.receiver_args == {"queue_name": "jobs-q"}  # the queue itself, not its dead letters
+    assert client.receiver.pending == waiting and client.receiver.completed == []
+    await queue.close()
+    assert client.receiver.closed
+
+
+async def test_probe_of_a_queue_that_cannot_be_reached_raises() -> None:
+    queue = ServiceBusJobQueue(ServiceBusClient.from_connection_string(_unreachable(), retry_total=0))
+    try:
+        with pytest.raises(ServiceBusConnectionError):
+            await queue.probe()
     finally:
         await queue.close()
 
@@ -170,9 +207,9 @@ async def test_redrive_dead_letters_resends_then_completes() -> None:
     client = Client(Sender(), dead_letters=dead)
     queue = _queue(client)
 
-    assert await queue.redrive_dead_letters(limit=3) == 3
+    assert await queue.redrive(limit=3) == 3
     assert await queue.redrive(limit=1000) == 2
-    assert await queue.redrive_dead_letters() == 0
+    assert await queue.redrive() == 0
 
     assert client.receiver_args["sub_queue"] == ServiceBusSubQueue.DEAD_LETTER
     assert client.receiver_args["queue_name"] == "jobs-q"
@@ -185,6 +222,6 @@ async def test_redrive_stops_before_completing_what_it_could_not_send() -> None:
     client = Client(Sender(fail_with=ServiceBusConnectionError(message="down")), dead_letters=dead)
 
     with pytest.raises(ServiceBusConnectionError):
-        await _queue(client).redrive_dead_letters()
+        await _queue(client).redrive()
 
     assert client.receiver.completed == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from devhost.azurite import CONNECTION_STRING as AZURITE_CONNECTION_STRING
-from jobs.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
-from jobs.models import JobKind
-from jobs.settings import SettingsError, get_settings, load_settings, reset_settings
+from jobs.config.connections import DEVELOPMENT_STORAGE_CONNECTION_STRING
+from jobs.config.settings import get_settings, load_settings, reset_settings
+from jobs.domain.errors import SettingsError
+from jobs.domain.models import JobKind
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
 IDENTITY = {
@@ -92,7 +93,8 @@ def test_service_bus_queue_does_not_need_a_storage_queue_uri() -> None:
     }
     settings = load_settings(env)
     assert settings.queue_kind == "servicebus"
-    assert settings.servicebus_namespace == "ns.servicebus.windows.net"
+    assert settings.servicebus is not None
+    assert settings.servicebus.fully_qualified_namespace == "ns.servicebus.windows.net"
     assert settings.servicebus_connection is None
 
 
@@ -139,22 +141,6 @@ def test_bad_choices_name_the_setting(name: str, value: str) -> None:
         load_settings({**LOCAL, name: value})
 
 
-def test_require_line_names_each_missing_setting() -> None:
-    with pytest.raises(SettingsError, match="LINE_CHANNEL_SECRET is not set"):
-        load_settings(LOCAL).require_line()
-    with pytest.raises(SettingsError, match="LINE_CHANNEL_ACCESS_TOKEN is not set"):
-        load_settings({**LOCAL, "LINE_CHANNEL_SECRET": "s"}).require_line()
-    env = {
-        **LOCAL,
-        "LINE_CHANNEL_SECRET": "s",
-        "LINE_CHANNEL_ACCESS_TOKEN": "t",
-        "LINE_API_HOST": "http://127.0.0.1:9",
-    }
-    line = load_settings(env).require_line()
-    assert (line.channel_secret, line.channel_access_token, line.api_host) == ("s", "t", "http://127.0.0.1:9")
-    assert line.reply_token_ttl_seconds == 50
-
-
 def test_secrets_stay_out_of_repr() -> None:
     secrets = {
         "OPENAI_API_KEY": "sk-secret",
@@ -179,3 +165,11 @@ def test_get_settings_is_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> 
         assert get_settings().offline_latency_ms == 7
     finally:
         reset_settings()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, True), ("", True), ("true", True), ("TRUE", True), ("false", False), ("0", False), ("off", False),
+])
+def test_trust_forwarded_headers_is_on_unless_switched_off(value: str | None, expected: bool) -> None:
+    env = LOCAL if value is None else {**LOCAL, "TRUST_FORWARDED_HEADERS": value}
+    assert load_settings(env).trust_forwarded_headers is expected

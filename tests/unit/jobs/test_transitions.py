@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import InvalidTransition, JobError, JobStatus, Output
-from jobs.transitions import apply_cancel, apply_finish, apply_progress, merge_outputs, start_running
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import JobError, JobStatus, Output
+from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, merge_outputs, start_running
 from tests.factories import make_job
 
 OK0, OK1 = Output(index=0, blob_name="b0"), Output(index=1, blob_name="b1")
@@ -16,7 +17,7 @@ def test_start_running() -> None:
     running = start_running(make_job())
     assert running is not None and running.status is JobStatus.RUNNING
     assert start_running(running) is None
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         start_running(make_job(status=JobStatus.CANCELED))
 
 
@@ -50,7 +51,7 @@ def test_finish_requires_a_terminal_status_and_a_live_job() -> None:
         apply_finish(running, status=JobStatus.RUNNING, outputs=(), error=None)
     done = apply_finish(running, status=JobStatus.SUCCEEDED, outputs=[OK0], error=None)
     assert (done.status, done.completed, done.outputs) == (JobStatus.SUCCEEDED, 1, (OK0,))
-    with pytest.raises(InvalidTransition) as caught:
+    with pytest.raises(InvalidTransitionError) as caught:
         apply_finish(done, status=JobStatus.CANCELED, outputs=(), error=None)
     assert caught.value.current is JobStatus.SUCCEEDED
 
@@ -67,7 +68,7 @@ def test_cancel() -> None:
     flagged = apply_cancel(make_job(status=JobStatus.RUNNING))
     assert flagged is not None and flagged.status is JobStatus.RUNNING and flagged.cancel_requested
     assert apply_cancel(flagged) is None
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         apply_cancel(canceled)
 
 

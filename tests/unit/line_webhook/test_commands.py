@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import MAX_PROMPT_CHARS, JobKind
+from jobs.domain.models import MAX_PROMPT_CHARS, JobKind
 from line_webhook.commands import Action, Command, parse_command
 
 

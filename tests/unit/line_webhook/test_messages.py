@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 from linebot.v3.messaging import ImageMessage, TextMessage
 
-from jobs.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobRequest, JobStatus, Output
 from line_webhook import texts
 from line_webhook.messages import (
     EMPTY_ANSWER,
@@ -13,8 +13,8 @@ from line_webhook.messages import (
     build_messages,
     in_batches,
     split_text,
-    utf16_units,
 )
+from tests.helpers.text import utf16_units
 
 
 def _job(kind: JobKind = JobKind.IMAGE, n: int = 1, **changes: object) -> Job:

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from jobs.models import JobKind, JobRequest
+from jobs.domain.models import JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
-from line_webhook.webhook import WebhookBodyInvalid, parse_events
+from line_webhook.webhook import InvalidWebhookBodyError, parse_events
 from tests.factories_line import (
     as_redelivery,
     follow_event,
@@ -120,5 +120,5 @@ def test_unknown_event_types_are_parsed_and_ignored() -> None:
 
 @pytest.mark.parametrize("body", [b"\xff\xfe not utf-8", b"[]", b'{"events": [{"type": "message"}]}', b"{}"])
 def test_unreadable_bodies_are_refused(body: bytes) -> None:
-    with pytest.raises(WebhookBodyInvalid):
+    with pytest.raises(InvalidWebhookBodyError):
         parse_events(body)

@@ -5,7 +5,7 @@ import base64
 import azure.functions as func
 import pytest
 
-from jobs.settings import reset_settings
+from jobs.config.settings import reset_settings
 from line_webhook.signature import expected_signature, signature_is_valid
 from line_webhook.webhook import respond
 from tests.factories_line import CHANNEL_SECRET, sign, text_event, webhook_body

@@ -18,7 +18,7 @@ from generation.maintenance import (
     plan_job,
     plan_maintenance,
 )
-from jobs.models import Channel, Job, JobStatus
+from jobs.domain.models import Channel, Job, JobStatus
 from tests.factories import make_job
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

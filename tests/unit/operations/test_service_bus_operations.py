@@ -34,14 +34,14 @@ from PIL import Image
 
 from devhost.functions import load_app
 from generation import operations
+from jobs.blobs.outputs import OutputStore
 from jobs.clients import Stores
-from jobs.events import EventLedger
-from jobs.messages import parse_job_message
-from jobs.models import Channel, JobKind, JobStatus, utcnow
-from jobs.outputs import OutputStore
-from jobs.queue import ServiceBusJobQueue, build_service_bus_message
-from jobs.settings import Settings, load_settings
-from jobs.store import JobStore
+from jobs.config.settings import Settings, load_settings
+from jobs.domain.messages import parse_job_message
+from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
+from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
+from jobs.tables.events import EventLedger
+from jobs.tables.store import JobStore
 from tests.factories import make_job
 from tests.helpers.durable_engine import drop_task_hub, running_engine
 

@@ -12,12 +12,12 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 
 from generation.providers.base import (
-    ContentRejected,
+    ContentRejectedError,
     ProviderConfigError,
     ProviderError,
-    ProviderTimeout,
-    RateLimited,
-    UpstreamUnavailable,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamUnavailableError,
 )
 from generation.providers.errors import SettingsHint, sanitize, translate
 
@@ -79,7 +79,7 @@ def openai_error(
 )
 def test_content_policy_refusals_are_permanent_content_rejections(error: dict[str, Any]) -> None:
     result = translate(status_error(400, error), hint=AZURE_IMAGE)
-    assert isinstance(result, ContentRejected)
+    assert isinstance(result, ContentRejectedError)
     assert result.code == "content_rejected"
     assert result.retryable is False
     assert "content policy" in str(result)
@@ -90,7 +90,7 @@ def test_rejection_is_found_in_a_body_that_was_not_unwrapped() -> None:
     exc = openai.BadRequestError(
         "Error code: 400", response=response, body={"error": {"code": "content_filter"}}
     )
-    assert isinstance(translate(exc, hint=AZURE_IMAGE), ContentRejected)
+    assert isinstance(translate(exc, hint=AZURE_IMAGE), ContentRejectedError)
 
 
 def test_a_plain_bad_request_is_a_configuration_error_with_the_providers_words() -> None:
@@ -110,7 +110,7 @@ def test_rate_limits_are_retryable_and_carry_the_providers_wait(
     headers: dict[str, str], expected: float | None
 ) -> None:
     result = translate(status_error(429, openai_error("rate_limit_exceeded"), headers), hint=OPENAI_IMAGE)
-    assert isinstance(result, RateLimited)
+    assert isinstance(result, RateLimitedError)
     assert (result.code, result.retryable, result.retry_after) == ("rate_limited", True, expected)
 
 
@@ -125,7 +125,7 @@ def test_exhausted_quota_is_not_worth_retrying() -> None:
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 409])
 def test_server_errors_are_upstream_unavailable(status: int) -> None:
     result = translate(status_error(status, openai_error(None), {"retry-after": "5"}), hint=OPENAI_IMAGE)
-    assert isinstance(result, UpstreamUnavailable)
+    assert isinstance(result, UpstreamUnavailableError)
     assert (result.code, result.retryable, result.retry_after) == ("provider_unavailable", True, 5.0)
 
 
@@ -133,9 +133,9 @@ def test_connection_errors_and_timeouts_are_transient() -> None:
     unavailable = translate(openai.APIConnectionError(request=REQUEST), hint=OPENAI_IMAGE)
     timed_out = translate(openai.APITimeoutError(request=REQUEST), hint=OPENAI_IMAGE)
     gateway_timeout = translate(status_error(408, openai_error(None)), hint=OPENAI_IMAGE)
-    assert isinstance(unavailable, UpstreamUnavailable)
-    assert isinstance(timed_out, ProviderTimeout)
-    assert isinstance(gateway_timeout, ProviderTimeout)
+    assert isinstance(unavailable, UpstreamUnavailableError)
+    assert isinstance(timed_out, ProviderTimeoutError)
+    assert isinstance(gateway_timeout, ProviderTimeoutError)
     assert (timed_out.code, timed_out.retryable) == ("timeout", True)
 
 
@@ -169,7 +169,8 @@ def test_a_bare_not_found_also_points_at_the_endpoint_and_version() -> None:
 
 
 def test_a_filtered_answer_is_a_content_rejection() -> None:
-    assert isinstance(translate(openai.ContentFilterFinishReasonError(), hint=OPENAI_IMAGE), ContentRejected)
+    result = translate(openai.ContentFilterFinishReasonError(), hint=OPENAI_IMAGE)
+    assert isinstance(result, ContentRejectedError)
 
 
 @pytest.mark.parametrize(
@@ -182,10 +183,10 @@ def test_entra_id_token_failures_are_configuration_errors(exc: Exception) -> Non
 
 
 def test_provider_errors_pass_through_and_unknown_errors_are_generic() -> None:
-    original = RateLimited("slow down", retry_after=3.0)
+    original = RateLimitedError("slow down", retry_after=3.0)
     assert translate(original, hint=OPENAI_IMAGE) is original
     unknown = translate(RuntimeError(f"boom {KEY}"), hint=OPENAI_IMAGE)
-    assert isinstance(unknown, UpstreamUnavailable)
+    assert isinstance(unknown, UpstreamUnavailableError)
     assert KEY not in str(unknown)
 
 
@@ -202,10 +203,10 @@ def test_sanitize_removes_secrets_and_key_like_tokens_and_keeps_one_short_line()
 @pytest.mark.parametrize(
     ("error", "code", "retryable"),
     [
-        (ContentRejected("x"), "content_rejected", False),
-        (RateLimited("x", retry_after=2.5), "rate_limited", True),
-        (UpstreamUnavailable("x"), "provider_unavailable", True),
-        (ProviderTimeout("x"), "timeout", True),
+        (ContentRejectedError("x"), "content_rejected", False),
+        (RateLimitedError("x", retry_after=2.5), "rate_limited", True),
+        (UpstreamUnavailableError("x"), "provider_unavailable", True),
+        (ProviderTimeoutError("x"), "timeout", True),
         (ProviderConfigError("x"), "configuration", False),
     ],
 )

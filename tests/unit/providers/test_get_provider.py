@@ -7,17 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from generation.providers import (
-    AzureOpenAIProvider,
-    OfflineProvider,
-    OpenAIProvider,
-    Provider,
-    ProviderConfigError,
-    build_provider,
-    close_providers,
-    get_provider,
-)
-from jobs.settings import Settings, load_settings, reset_settings
+from generation.providers import build_provider, close_providers, get_provider
+from generation.providers.azure_provider import AzureOpenAIProvider
+from generation.providers.base import Provider, ProviderConfigError
+from generation.providers.offline import OfflineProvider
+from generation.providers.openai_provider import OpenAIProvider
+from jobs.config.settings import Settings, load_settings, reset_settings
 
 STORAGE = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
 

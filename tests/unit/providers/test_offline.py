@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from generation.providers import offline
-from generation.providers.base import ContentRejected, ProviderConfigError
+from generation.providers.base import ContentRejectedError, ProviderConfigError
 from generation.providers.images import PNG_SIGNATURE
 from generation.providers.offline import OfflineProvider
 
@@ -46,9 +46,9 @@ async def test_a_bad_size_is_a_configuration_error(size: str) -> None:
 
 async def test_the_reject_marker_gives_a_content_rejection_for_both_kinds() -> None:
     provider = OfflineProvider()
-    with pytest.raises(ContentRejected) as image_error:
+    with pytest.raises(ContentRejectedError) as image_error:
         await provider.generate_image(prompt="draw this [reject] please", size="1024x1024", index=0)
-    with pytest.raises(ContentRejected):
+    with pytest.raises(ContentRejectedError):
         await provider.generate_text(prompt="[reject]")
     assert image_error.value.retryable is False
     assert image_error.value.code == "content_rejected"

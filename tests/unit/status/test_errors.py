@@ -8,9 +8,9 @@ import logging
 import azure.functions as func
 import pytest
 
-from jobs.errors import InvalidCursor, JobNotFound
+from jobs.domain.errors import InvalidCursorError, JobNotFoundError
 from status.errors import answer
-from status.queries import QueryInvalid
+from status.queries import InvalidQueryError
 
 
 async def _raise(exc: Exception) -> func.HttpResponse:
@@ -32,11 +32,11 @@ async def test_unexpected_error_is_a_500_problem_and_logged_with_the_job_id(
 
 
 async def test_known_errors_map_to_4xx() -> None:
-    assert (await answer(lambda: _raise(JobNotFound("j1")))).status_code == 404
-    cursor = await answer(lambda: _raise(InvalidCursor("bad")))
+    assert (await answer(lambda: _raise(JobNotFoundError("j1")))).status_code == 404
+    cursor = await answer(lambda: _raise(InvalidCursorError("bad")))
     assert cursor.status_code == 400
     assert json.loads(cursor.get_body())["errors"][0]["field"] == "cursor"
-    query = await answer(lambda: _raise(QueryInvalid([{"field": "limit", "message": "too big"}])))
+    query = await answer(lambda: _raise(InvalidQueryError([{"field": "limit", "message": "too big"}])))
     assert query.status_code == 400
     assert json.loads(query.get_body())["errors"] == [{"field": "limit", "message": "too big"}]
 

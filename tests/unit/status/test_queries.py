@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.models import JobStatus
+from jobs.domain.models import JobStatus
 from status.queries import (
     DEFAULT_LIMIT,
-    QueryInvalid,
+    InvalidQueryError,
     parse_index,
     parse_list_query,
     parse_variant,
@@ -26,7 +26,7 @@ def test_wait_is_clamped_to_thirty_seconds(raw: str | None, expected: int) -> No
 
 @pytest.mark.parametrize("raw", ["-1", "1.5", "abc", " 3", "+3", "1e3", "\uff13"])
 def test_wait_must_be_a_whole_non_negative_number(raw: str) -> None:
-    with pytest.raises(QueryInvalid) as caught:
+    with pytest.raises(InvalidQueryError) as caught:
         parse_wait({"wait": raw})
     assert caught.value.errors == [
         {"field": "wait", "message": "must be a whole number of seconds, 0 or more"}]
@@ -44,13 +44,13 @@ def test_list_query_reads_every_parameter() -> None:
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "2.0"])
 def test_list_limit_out_of_range_is_named(limit: str) -> None:
-    with pytest.raises(QueryInvalid) as caught:
+    with pytest.raises(InvalidQueryError) as caught:
         parse_list_query({"limit": limit})
     assert [error["field"] for error in caught.value.errors] == ["limit"]
 
 
 def test_every_bad_list_parameter_is_named_at_once() -> None:
-    with pytest.raises(QueryInvalid) as caught:
+    with pytest.raises(InvalidQueryError) as caught:
         parse_list_query({"status": "done", "limit": "1000", "user": "u" * 65})
     assert sorted(error["field"] for error in caught.value.errors) == ["limit", "status", "user"]
     assert "queued, running, succeeded, failed, canceled" in str(caught.value)
@@ -59,7 +59,7 @@ def test_every_bad_list_parameter_is_named_at_once() -> None:
 def test_variant() -> None:
     assert parse_variant({}) == "original"
     assert parse_variant({"variant": "preview"}) == "preview"
-    with pytest.raises(QueryInvalid):
+    with pytest.raises(InvalidQueryError):
         parse_variant({"variant": "thumbnail"})
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jobs.models import Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import Channel, Job, JobError, JobKind, JobStatus, Output
 
 JOB_ROW_KEY = "job"
 IDEMPOTENCY_ROW_KEY = "key"

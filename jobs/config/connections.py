@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from jobs.errors import SettingsError
+from jobs.domain.errors import SettingsError
 
 # The emulator's well-known development account (public, only valid against Azurite); this is what
 # "UseDevelopmentStorage=true" means to the Azure SDKs' host.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from jobs.entities import IDEMPOTENCY_ROW_KEY, idempotency_partition
+from jobs.tables.entities import IDEMPOTENCY_ROW_KEY, idempotency_partition
 
 
 def record_entity(partition: str, *, job_id: str, fingerprint: str) -> dict[str, str]:

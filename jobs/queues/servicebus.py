@@ -9,12 +9,12 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
-from jobs.errors import QueueUnavailable
-from jobs.messages import job_message_body
-from jobs.models import Job
+from jobs.domain.errors import QueueUnavailableError
+from jobs.domain.messages import job_message_body
+from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class ServiceBusJobQueue:
     def __init__(self, client: ServiceBusClient, *, queue_name: str = DEFAULT_QUEUE_NAME) -> None:
         self._client = client
         self._sender: ServiceBusSender | None = None
+        self._peeker: ServiceBusReceiver | None = None
         self.queue_name = queue_name
 
     def _get_sender(self) -> ServiceBusSender:
@@ -76,10 +77,16 @@ class ServiceBusJobQueue:
             await self._get_sender().send_messages(build_service_bus_message(job))
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: Service Bus queue unavailable: %s", job.id, type(exc).__name__)
-            raise QueueUnavailable(f"could not queue job {job.id}") from exc
+            raise QueueUnavailableError(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on Service Bus %s", job.id, self.queue_name)
 
-    async def redrive_dead_letters(self, limit: int = 1000) -> int:
+    async def probe(self) -> None:
+        # A peek locks nothing and starts no work: the read-only check the health endpoint needs.
+        if self._peeker is None:
+            self._peeker = self._client.get_queue_receiver(queue_name=self.queue_name)
+        await self._peeker.peek_messages(max_message_count=1)
+
+    async def redrive(self, limit: int = 1000) -> int:
         """Re-send up to `limit` dead-lettered messages (same message id), completing each after."""
         moved = 0
         receiver = self._client.get_queue_receiver(
@@ -109,10 +116,8 @@ class ServiceBusJobQueue:
         logger.info("redrove %d dead-lettered messages on %s", moved, self.queue_name)
         return moved
 
-    async def redrive(self, limit: int = 1000) -> int:
-        return await self.redrive_dead_letters(limit)
-
     async def close(self) -> None:
-        sender, self._sender = self._sender, None
-        await asyncio.gather(*([sender.close()] if sender else []))
+        links = [link for link in (self._sender, self._peeker) if link is not None]
+        self._sender = self._peeker = None
+        await asyncio.gather(*(link.close() for link in links))
         await self._client.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.http import status_url
-from jobs.models import Job, Output
+from jobs.domain.models import Job, Output
+from jobs.http.urls import status_url
 
 PREVIEW_VARIANT = "preview"
 
@@ -41,7 +41,7 @@ def output_resource(output: Output, *, job_id: str, base_url: str) -> dict[str, 
 
 
 def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
-    """The DESIGN job resource; channel data (`delivery`), ETags and cancel flags stay private."""
+    """The job resource of docs/api.md; channel data (`delivery`), ETags and cancel flags stay private."""
     outputs = sorted(job.outputs, key=lambda output: output.index)
     return {
         "id": job.id,

@@ -12,8 +12,14 @@ from azure.core.exceptions import AzureError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
-from jobs.entities import ALL_PARTITION, index_partitions, index_row_key, inverted_ticks, user_partition
-from jobs.models import Job, JobStatus
+from jobs.domain.models import Job, JobStatus
+from jobs.tables.entities import (
+    ALL_PARTITION,
+    index_partitions,
+    index_row_key,
+    inverted_ticks,
+    user_partition,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -10,19 +10,16 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from jobs.errors import OutputNotFound
-from jobs.models import Output
+from jobs.blobs.previews import PNG_SIGNATURE, prepare_image
+from jobs.blobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
+from jobs.domain.errors import OutputNotFoundError
+from jobs.domain.models import Output
 from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
-from jobs.previews import prepare_image
-from jobs.sas import AccountKeySigner, DelegationKeySigner, SasSigner
-
-__all__ = ["OutputNotFound", "OutputStore"]
 
 logger = logging.getLogger(__name__)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Containers known to exist, shared by every event loop of the process.
 _created: set[str] = set()
 
@@ -114,7 +111,7 @@ class OutputStore:
             downloader = await self._container.download_blob(blob_name)
             return await downloader.readall()
         except ResourceNotFoundError as exc:
-            raise OutputNotFound(blob_name) from exc
+            raise OutputNotFoundError(blob_name) from exc
 
     async def delete_job(self, job_id: str) -> int:
         """Delete every blob of a job; returns how many were deleted."""

@@ -7,29 +7,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from jobs.connections import (
+from jobs.config.connections import (
     ServiceBusSettings,
     StorageSettings,
     load_service_bus_settings,
     load_storage_settings,
 )
-from jobs.errors import SettingsError
-from jobs.models import JobKind
+from jobs.domain.errors import SettingsError
+from jobs.domain.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
-from jobs.provider_settings import LineSettings
-
-__all__ = [
-    "LineSettings",
-    "ServiceBusSettings",
-    "Settings",
-    "SettingsError",
-    "StorageSettings",
-    "get_settings",
-    "load_settings",
-    "reset_settings",
-]
 
 PROVIDERS = ("offline", "openai", "azure_openai")
+DEFAULT_IMAGE_MODEL = "gpt-image-1"
+DEFAULT_TEXT_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_API_VERSION = "2025-04-01-preview"
 QUEUE_KINDS = ("storage", "servicebus")
 # A user-delegation key (and so any SAS signed with it) lives at most 7 days.
 MAX_IMAGE_URL_TTL_HOURS = 168
@@ -39,17 +30,17 @@ _STORAGE_QUEUE_NAME = re.compile(r"^(?=.{3,56}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting the app reads (DESIGN.md, "Settings"); secrets are kept out of repr()."""
+    """Every setting the app reads (the README's "Configuration" table); secrets are kept out of repr()."""
 
     storage: StorageSettings
     provider: str = "offline"
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
-    openai_image_model: str = "gpt-image-1"
-    openai_text_model: str = "gpt-4o-mini"
+    openai_image_model: str = DEFAULT_IMAGE_MODEL
+    openai_text_model: str = DEFAULT_TEXT_MODEL
     azure_openai_endpoint: str | None = None
     azure_openai_api_key: str | None = field(default=None, repr=False)
-    openai_api_version: str = "2025-04-01-preview"
+    openai_api_version: str = DEFAULT_OPENAI_API_VERSION
     azure_openai_image_deployment: str | None = None
     azure_openai_text_deployment: str | None = None
     azure_client_id: str | None = None
@@ -65,28 +56,11 @@ class Settings:
     queue_kind: str = "storage"
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
+    trust_forwarded_headers: bool = True
 
     @property
     def servicebus_connection(self) -> str | None:
         return self.servicebus.connection_string if self.servicebus else None
-
-    @property
-    def servicebus_namespace(self) -> str | None:
-        return self.servicebus.fully_qualified_namespace if self.servicebus else None
-
-    def require_line(self) -> LineSettings:
-        if not self.line_channel_secret:
-            raise SettingsError("LINE_CHANNEL_SECRET is not set")
-        if not self.line_channel_access_token:
-            raise SettingsError("LINE_CHANNEL_ACCESS_TOKEN is not set")
-        return LineSettings(
-            channel_secret=self.line_channel_secret,
-            channel_access_token=self.line_channel_access_token,
-            api_host=self.line_api_host,
-            default_kind=self.line_default_kind,
-            reply_token_ttl_seconds=self.line_reply_token_ttl_seconds,
-            image_url_ttl_hours=self.line_image_url_ttl_hours,
-        )
 
     def require_servicebus(self) -> ServiceBusSettings:
         if self.servicebus is None:
@@ -112,6 +86,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """On unless set to an explicit "off" word (a typo must not quietly turn a feature off)."""
+    return env.get(name, "true").strip().lower() not in ("false", "0", "no", "off")
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -130,11 +109,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         provider=_choice(env, "GENERATION_PROVIDER", "offline", PROVIDERS),
         openai_api_key=env.get("OPENAI_API_KEY"),
         openai_base_url=env.get("OPENAI_BASE_URL"),
-        openai_image_model=env.get("OPENAI_IMAGE_MODEL", "gpt-image-1"),
-        openai_text_model=env.get("OPENAI_TEXT_MODEL", "gpt-4o-mini"),
+        openai_image_model=env.get("OPENAI_IMAGE_MODEL", DEFAULT_IMAGE_MODEL),
+        openai_text_model=env.get("OPENAI_TEXT_MODEL", DEFAULT_TEXT_MODEL),
         azure_openai_endpoint=env.get("AZURE_OPENAI_ENDPOINT"),
         azure_openai_api_key=env.get("AZURE_OPENAI_API_KEY"),
-        openai_api_version=env.get("OPENAI_API_VERSION", "2025-04-01-preview"),
+        openai_api_version=env.get("OPENAI_API_VERSION", DEFAULT_OPENAI_API_VERSION),
         azure_openai_image_deployment=env.get("AZURE_OPENAI_IMAGE_DEPLOYMENT"),
         azure_openai_text_deployment=env.get("AZURE_OPENAI_TEXT_DEPLOYMENT"),
         azure_client_id=env.get("AZURE_CLIENT_ID"),
@@ -152,6 +131,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queue_kind=queue_kind,
         queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
+        # Status URLs believe X-Forwarded-Proto/-Host; "false" when clients can bypass the front door.
+        trust_forwarded_headers=_flag(env, "TRUST_FORWARDED_HEADERS"),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()

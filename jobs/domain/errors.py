@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from jobs.models import InvalidTransition
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "IdempotencyConflict",
-    "InvalidCursor",
-    "InvalidTransition",
-    "JobContention",
-    "JobExists",
-    "JobNotFound",
-    "OutputNotFound",
-    "QueueUnavailable",
-    "SettingsError",
-]
+if TYPE_CHECKING:
+    from jobs.domain.models import JobStatus
 
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the setting (never its secret value)."""
 
 
-class JobNotFound(LookupError):
+class JobNotFoundError(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} not found")
         self.job_id = job_id
 
 
-class JobExists(Exception):
+class JobExistsError(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} already exists")
         self.job_id = job_id
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflictError(Exception):
     """The idempotency key was already used, by `job_id`; `same_request` says whether the bodies match."""
 
     def __init__(self, job_id: str, same_request: bool) -> None:
@@ -43,11 +34,11 @@ class IdempotencyConflict(Exception):
         self.same_request = same_request
 
 
-class InvalidCursor(ValueError):
+class InvalidCursorError(ValueError):
     """A listing cursor that this service did not issue (or that was altered)."""
 
 
-class JobContention(RuntimeError):
+class JobContentionError(RuntimeError):
     """A job row kept changing under a transition for more attempts than any real race needs."""
 
     def __init__(self, job_id: str, attempts: int) -> None:
@@ -55,11 +46,21 @@ class JobContention(RuntimeError):
         self.job_id = job_id
 
 
-class OutputNotFound(LookupError):
+class OutputNotFoundError(LookupError):
     def __init__(self, blob_name: str) -> None:
         super().__init__(f"output blob {blob_name} not found")
         self.blob_name = blob_name
 
 
-class QueueUnavailable(Exception):
+class QueueUnavailableError(Exception):
     """The job queue could not take the message (network, service or auth failure); cause chained."""
+
+
+class InvalidTransitionError(Exception):
+    """A status change the state machine does not allow (e.g. finishing a canceled job)."""
+
+    def __init__(self, job_id: str, current: JobStatus, requested: JobStatus) -> None:
+        super().__init__(f"job {job_id}: cannot go from {current} to {requested}")
+        self.job_id = job_id
+        self.current = current
+        self.requested = requested

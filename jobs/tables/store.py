@@ -14,8 +14,19 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from jobs.cursor import decode_cursor, encode_cursor
-from jobs.entities import (
+from jobs.domain.errors import (
+    IdempotencyConflictError,
+    InvalidTransitionError,
+    JobContentionError,
+    JobExistsError,
+    JobNotFoundError,
+)
+from jobs.domain.models import Job, JobError, JobStatus, Output
+from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
+from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
+from jobs.tables.cursor import decode_cursor, encode_cursor
+from jobs.tables.ensure import ensure_tables
+from jobs.tables.entities import (
     JOB_ROW_KEY,
     index_entity,
     index_partitions,
@@ -23,22 +34,8 @@ from jobs.entities import (
     job_from_entity,
     job_to_entity,
 )
-from jobs.errors import IdempotencyConflict, InvalidCursor, JobContention, JobExists, JobNotFound
-from jobs.idempotency import IdempotencyRecords, record_entity
-from jobs.index import IndexEntry, JobIndex
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output
-from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
-from jobs.tables import ensure_tables
-from jobs.transitions import apply_cancel, apply_finish, apply_progress, start_running
-
-__all__ = [
-    "IdempotencyConflict",
-    "InvalidCursor",
-    "InvalidTransition",
-    "JobExists",
-    "JobNotFound",
-    "JobStore",
-]
+from jobs.tables.idempotency import IdempotencyRecords, record_entity
+from jobs.tables.index import IndexEntry, JobIndex
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +78,10 @@ class JobStore:
         for _ in range(MAX_ATTEMPTS):
             try:
                 return await self._create_once(job, idempotency_key, fingerprint)
-            except _RecordVanished:
+            except _RecordVanishedError:
                 # The first holder of the key rolled back between our insert and our read: retry.
                 continue
-        raise JobContention(job.id, MAX_ATTEMPTS)
+        raise JobContentionError(job.id, MAX_ATTEMPTS)
 
     async def _create_once(self, job: Job, key: str | None, fingerprint: str | None) -> Job:
         record_pk = self._idempotency.partition(job.user, key) if key is not None else None
@@ -113,15 +110,15 @@ class JobStore:
         if record_pk is not None and isinstance(results[-1], ResourceExistsError):
             raise await self._conflict(record_pk, fingerprint or "")
         if isinstance(results[0], ResourceExistsError):
-            raise JobExists(job.id) from results[0]
+            raise JobExistsError(job.id) from results[0]
         raise failures[0]
 
-    async def _conflict(self, record_pk: str, fingerprint: str) -> IdempotencyConflict:
+    async def _conflict(self, record_pk: str, fingerprint: str) -> IdempotencyConflictError:
         record = await self._idempotency.read(record_pk)
         if record is None:
-            raise _RecordVanished
+            raise _RecordVanishedError
         first_job_id, first_fingerprint = record
-        return IdempotencyConflict(first_job_id, same_request=first_fingerprint == fingerprint)
+        return IdempotencyConflictError(first_job_id, same_request=first_fingerprint == fingerprint)
 
     async def find(self, job_id: str) -> Job | None:
         """The job, or None; a single point read."""
@@ -140,7 +137,7 @@ class JobStore:
     async def get(self, job_id: str) -> Job:
         job = await self.find(job_id)
         if job is None:
-            raise JobNotFound(job_id)
+            raise JobNotFoundError(job_id)
         return job
 
     async def mark_running(self, job_id: str) -> Job:
@@ -161,7 +158,7 @@ class JobStore:
         outputs: Sequence[Output] = (),
         error: JobError | None = None,
     ) -> Job:
-        """Move a job to a terminal status; InvalidTransition if another finish or cancel won."""
+        """Move a job to a terminal status; InvalidTransitionError if another finish or cancel won."""
         job = await self._transition(
             job_id, lambda job: apply_finish(job, status=status, outputs=outputs, error=error)
         )
@@ -192,7 +189,7 @@ class JobStore:
             read = None
             try:
                 updated = change(current)
-            except InvalidTransition:
+            except InvalidTransitionError:
                 await self._repair_index(current, index_status)
                 raise
             if updated is None:
@@ -207,11 +204,11 @@ class JobStore:
                 logger.debug("job %s: row changed concurrently; re-reading", job_id)
                 continue
             if isinstance(results[0], ResourceNotFoundError):
-                raise JobNotFound(job_id) from results[0]
+                raise JobNotFoundError(job_id) from results[0]
             if isinstance(results[0], BaseException):
                 raise results[0]
             return replace(updated, etag=str(results[0]))
-        raise JobContention(job_id, MAX_ATTEMPTS)
+        raise JobContentionError(job_id, MAX_ATTEMPTS)
 
     async def _repair_index(self, truth: Job, written: JobStatus | None) -> None:
         # A lost race may have copied the loser's status into the index; put the winner's back.
@@ -232,7 +229,7 @@ class JobStore:
         """Remove the row, its index entries and its idempotency record."""
         entity = await self._read_row(job_id)
         if entity is None:
-            raise JobNotFound(job_id)
+            raise JobNotFoundError(job_id)
         job = job_from_entity(entity, etag=None)
         record_pk = entity.get("IdempotencyKey")
         removals: list[Awaitable[None]] = [self._index.remove(job)]
@@ -284,5 +281,5 @@ def _etag(metadata: object) -> str:
     return str(metadata["etag"])
 
 
-class _RecordVanished(Exception):
+class _RecordVanishedError(Exception):
     """The idempotency record that made our insert fail was gone when read."""

@@ -12,8 +12,8 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from jobs.entities import is_valid_key
-from jobs.models import MAX_OUTPUTS
+from jobs.domain.models import MAX_OUTPUTS
+from jobs.tables.entities import is_valid_key
 
 MAX_JOB_ID_CHARS = 128
 

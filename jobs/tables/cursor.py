@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 
-from jobs.errors import InvalidCursor
+from jobs.domain.errors import InvalidCursorError
 
 MAX_CURSOR_CHARS = 1024
 _URLSAFE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -22,14 +22,14 @@ def encode_cursor(after_row_key: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
-    """The index RowKey to continue after; InvalidCursor for anything this module did not produce."""
+    """The index RowKey to continue after; InvalidCursorError for anything this module did not produce."""
     if not cursor or len(cursor) > MAX_CURSOR_CHARS or not _URLSAFE.match(cursor):
-        raise InvalidCursor("cursor is not a value returned by a previous page")
+        raise InvalidCursorError("cursor is not a value returned by a previous page")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor("cursor is not a value returned by a previous page") from exc
+        raise InvalidCursorError("cursor is not a value returned by a previous page") from exc
     if (
         not isinstance(data, dict)
         or set(data) != {"v", "after"}
@@ -38,5 +38,5 @@ def decode_cursor(cursor: str) -> str:
         or not isinstance(data["after"], str)
         or not _ROW_KEY.match(data["after"])
     ):
-        raise InvalidCursor("cursor is not a value returned by a previous page")
+        raise InvalidCursorError("cursor is not a value returned by a previous page")
     return data["after"]

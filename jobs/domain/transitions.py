@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from jobs.models import InvalidTransition, Job, JobError, JobStatus, Output, utcnow
+from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.models import Job, JobError, JobStatus, Output, utcnow
 
 CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
 
@@ -54,7 +55,7 @@ def apply_finish(job: Job, *, status: JobStatus, outputs: Sequence[Output], erro
     if not status.is_terminal:
         raise ValueError(f"finish needs a terminal status, not {status}")
     if job.status.is_terminal:
-        raise InvalidTransition(job.id, job.status, status)
+        raise InvalidTransitionError(job.id, job.status, status)
     merged = merge_outputs(job.outputs, outputs)
     if status is JobStatus.CANCELED and error is None:
         error = CANCELED_ERROR
@@ -69,4 +70,4 @@ def apply_cancel(job: Job) -> Job | None:
         return job.with_status(JobStatus.CANCELED, error=CANCELED_ERROR)
     if job.status is JobStatus.RUNNING:
         return None if job.cancel_requested else replace(job, cancel_requested=True, updated_at=utcnow())
-    raise InvalidTransition(job.id, job.status, JobStatus.CANCELED)
+    raise InvalidTransitionError(job.id, job.status, JobStatus.CANCELED)

@@ -1,46 +1,24 @@
-"""The job queue: one message per accepted job, on a Storage queue or on Service Bus."""
+"""The job queue on an Azure Storage queue, with its poison queue."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from jobs.errors import QueueUnavailable
-from jobs.messages import parse_job_message, storage_message_text
-from jobs.models import Job
+from jobs.domain.errors import QueueUnavailableError
+from jobs.domain.messages import parse_job_message, storage_message_text
+from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME, poison_queue_name
-from jobs.servicebus_queue import ServiceBusJobQueue, build_service_bus_message
-
-__all__ = [
-    "JobQueue",
-    "QueueUnavailable",
-    "ServiceBusJobQueue",
-    "StorageJobQueue",
-    "build_service_bus_message",
-    "parse_job_message",
-]
 
 logger = logging.getLogger(__name__)
 
 # Long enough for one send + delete per message of a redrive batch; a crash mid-way makes the
 # message visible again in the poison queue, and a second copy is harmless (instance id = job id).
 REDRIVE_VISIBILITY_SECONDS = 60
-
-
-class JobQueue(Protocol):
-    async def send(self, job: Job) -> None:
-        """Queue the job for the pipeline; QueueUnavailable (cause chained) if that fails."""
-        ...
-
-    async def redrive(self, limit: int = 1000) -> int:
-        """Move messages that failed too often back to the queue; returns how many were moved."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class StorageJobQueue:
@@ -58,7 +36,7 @@ class StorageJobQueue:
             await self._send_text(storage_message_text(job.id, job.total))
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: queue %s unavailable: %s", job.id, self.queue_name, type(exc).__name__)
-            raise QueueUnavailable(f"could not queue job {job.id}") from exc
+            raise QueueUnavailableError(f"could not queue job {job.id}") from exc
         logger.info("job %s: queued on %s", job.id, self.queue_name)
 
     async def _send_text(self, text: str) -> None:
@@ -73,7 +51,12 @@ class StorageJobQueue:
                 pass
             await self._queue.send_message(text)
 
-    async def redrive_poison(self, limit: int = 1000) -> int:
+    async def probe(self) -> None:
+        # The queue is created on the first send; a "not found" answer still shows the service is up.
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._queue.get_queue_properties()
+
+    async def redrive(self, limit: int = 1000) -> int:
         """Move up to `limit` messages from `<queue>-poison` back to the queue (send, then delete)."""
         moved = 0
         if limit < 1:
@@ -93,9 +76,6 @@ class StorageJobQueue:
             pass  # no poison queue: nothing ever failed
         logger.info("redrove %d messages from %s", moved, poison_queue_name(self.queue_name))
         return moved
-
-    async def redrive(self, limit: int = 1000) -> int:
-        return await self.redrive_poison(limit)
 
     async def close(self) -> None:
         await asyncio.gather(self._queue.close(), self._poison.close())

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from jobs.domain.errors import InvalidTransitionError
+
 
 class JobStatus(StrEnum):
     """Azure REST API guidelines' long-running-operation states."""
@@ -51,19 +53,9 @@ MAX_PROMPT_CHARS = 4000
 MAX_USER_CHARS = 64
 
 
-class InvalidTransition(Exception):
-    """A status change the state machine does not allow (e.g. finishing a canceled job)."""
-
-    def __init__(self, job_id: str, current: JobStatus, requested: JobStatus) -> None:
-        super().__init__(f"job {job_id}: cannot go from {current} to {requested}")
-        self.job_id = job_id
-        self.current = current
-        self.requested = requested
-
-
 def check_transition(job_id: str, current: JobStatus, requested: JobStatus) -> None:
     if requested not in ALLOWED_TRANSITIONS[current]:
-        raise InvalidTransition(job_id, current, requested)
+        raise InvalidTransitionError(job_id, current, requested)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from PIL import Image
 
 # LINE's previewImageUrl must be a JPEG of at most 1 MB; 1024 px on the long side is plenty.
 MAX_PREVIEW_BYTES = 1_000_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PREVIEW_SIDE = 1024
 _QUALITIES = (85, 75, 65, 50, 35)
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.entities import is_valid_key
-from jobs.models import utcnow
+from jobs.domain.models import utcnow
 from jobs.names import WEBHOOK_EVENTS_TABLE
-from jobs.tables import ensure_tables
+from jobs.tables.ensure import ensure_tables
+from jobs.tables.entities import is_valid_key
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,5 @@
+"""Configuration.
+
+- `settings`: `Settings`, every setting the app reads, loaded and checked once.
+- `connections`: Storage and Service Bus connections (connection strings or identity-based URIs).
+"""

@@ -1,0 +1,7 @@
+"""The job domain, free of I/O.
+
+- `models`: `Job`, `JobStatus`, `JobKind`, `Channel`, `JobRequest`, `Output`, `JobError`, limits.
+- `transitions`: pure status changes applied to a freshly read job.
+- `errors`: every exception the core raises.
+- `messages`: the job queue message (`JobMessage`, read and write).
+"""

@@ -1,0 +1,6 @@
+"""What every HTTP function answers with.
+
+- `responses`: RFC 9457 problem details and JSON answers.
+- `urls`: the client's base URL and status URLs under host.json's route prefix.
+- `resource`: the public JSON shape of a job.
+"""
