@@ -249,7 +249,8 @@ def _switch_off_disabled(catalog: Catalog) -> None:
     """As on Azure: a disabled function's trigger stops (its route answers 404), but the admin API
     (the portal's Test/Run) still runs it."""
     catalog.http = [function for function in catalog.http if not _disabled(function.spec.name)]
-    listeners: list[QueueListener | ServiceBusListener | TimerJob] = [*catalog.queues, *catalog.buses, *catalog.timers]
+    listeners: list[QueueListener | ServiceBusListener | TimerJob] = [
+        *catalog.queues, *catalog.buses, *catalog.timers]
     for listener in listeners:
         if _disabled(listener.spec.name):
             catalog.disabled.add(listener.spec.name)

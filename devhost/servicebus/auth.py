@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 PREFIX = "SharedAccessSignature "
 
 
-class TokenRejected(Exception):
+class TokenRejectedError(Exception):
     """The token is malformed, expired, signed with another key, or does not cover the audience."""
 
 
@@ -39,7 +39,7 @@ def check_token(token: str, *, key_name: str, key: str, audience: str, now: floa
     """The grant a SAS token gives (signature, key name, expiry and scope checked)."""
     now = time.time() if now is None else now
     if not token.startswith(PREFIX):
-        raise TokenRejected("InvalidToken: the token is not a SharedAccessSignature.")
+        raise TokenRejectedError("InvalidToken: the token is not a SharedAccessSignature.")
     fields = {
         name: values[0] for name, values in parse_qs(token[len(PREFIX) :], keep_blank_values=True).items()
     }
@@ -47,15 +47,15 @@ def check_token(token: str, *, key_name: str, key: str, audience: str, now: floa
         resource, signature, expiry, name = fields["sr"], fields["sig"], fields["se"], fields["skn"]
         expires_at = float(int(expiry))
     except (KeyError, ValueError) as exc:
-        raise TokenRejected("InvalidToken: sr, sig, se and skn are required.") from exc
+        raise TokenRejectedError("InvalidToken: sr, sig, se and skn are required.") from exc
     expected = base64.b64encode(
         hmac.new(key.encode("utf-8"), f"{quote_plus(resource)}\n{expiry}".encode(), hashlib.sha256).digest()
     ).decode()
     if name != key_name or not hmac.compare_digest(expected, signature):
-        raise TokenRejected("InvalidSignature: The token has an invalid signature.")
+        raise TokenRejectedError("InvalidSignature: The token has an invalid signature.")
     if expires_at <= now:
-        raise TokenRejected("ExpiredToken: The token is expired.")
+        raise TokenRejectedError("ExpiredToken: The token is expired.")
     grant = Grant(path=_path(resource), expires_at=expires_at)
     if not grant.covers(_path(audience), now):
-        raise TokenRejected("InvalidAudience: The token does not cover the requested audience.")
+        raise TokenRejectedError("InvalidAudience: The token does not cover the requested audience.")
     return grant

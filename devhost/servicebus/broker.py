@@ -8,13 +8,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from proton import Condition, Delivery, Endpoint, Event, Handler, Link, Message, Sender, symbol
+from proton import Condition, Delivery, Endpoint, Handler, Link, Message, Sender, symbol
 
 from devhost.servicebus import wire
-from devhost.servicebus.auth import Grant, TokenRejected, check_token
+from devhost.servicebus.auth import Grant, TokenRejectedError, check_token
 from devhost.servicebus.entities import STANDARD_MAX_MESSAGE_BYTES, NamespaceConfig, entity_parts
 from devhost.servicebus.management import Answer, Operations, settle
-from devhost.servicebus.store import LockLost, MessageStore
+from devhost.servicebus.store import LockLostError, MessageStore
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +28,18 @@ CREDIT = 100
 _OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Delivery.REJECTED: "suspended"}
 
 
-def _refuse(link: Link, condition: str, description: str) -> None:
+def _refuse(link: Any, condition: str, description: str) -> None:
     """Answer an attach with the service's error: attach without a terminus, then detach with it."""
     link.condition = Condition(condition, description)
     link.open()
     link.close()
 
 
-class Broker(Handler):  # type: ignore[misc]
-    """One namespace served on one port; runs on the container's thread only."""
+class Broker(Handler):
+    """One namespace served on one port; runs on the container's thread only.
+
+    Proton's endpoints are typed as optional unions and carry the attributes set on them here
+    (sb_kind, sb_queue, ...), so they are handled as Any."""
 
     def __init__(
         self, store: MessageStore, namespace: NamespaceConfig, *, address: str, on_ready: Callable[[], None]
@@ -50,45 +53,45 @@ class Broker(Handler):  # type: ignore[misc]
         self._container: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------
-    def on_reactor_init(self, event: Event) -> None:
+    def on_reactor_init(self, event: Any) -> None:
         self._container = event.container
         event.container.listen(self._address)
         event.container.schedule(TICK_SECONDS, self)
         self._on_ready()
 
-    def on_servicebus_emulator_stop(self, _event: Event) -> None:
+    def on_servicebus_emulator_stop(self, _event: Any) -> None:
         self._container.stop()
 
-    def on_timer_task(self, event: Event) -> None:
+    def on_timer_task(self, event: Any) -> None:
         self._store.sweep()
         for key in list(self._receivers):
             self._dispatch_all(key)
         event.container.schedule(TICK_SECONDS, self)
 
-    def on_connection_bound(self, event: Event) -> None:
+    def on_connection_bound(self, event: Any) -> None:
         # The SDKs offer SASL ANONYMOUS and authenticate afterwards with a CBS token.
         sasl = event.transport.sasl()
         sasl.allowed_mechs("ANONYMOUS PLAIN")
         event.connection.sb_grants = []
 
-    def on_connection_remote_open(self, event: Event) -> None:
+    def on_connection_remote_open(self, event: Any) -> None:
         event.connection.open()
 
-    def on_session_remote_open(self, event: Event) -> None:
+    def on_session_remote_open(self, event: Any) -> None:
         event.session.open()
 
-    def on_link_remote_close(self, event: Event) -> None:
+    def on_link_remote_close(self, event: Any) -> None:
         self._forget(event.link)
         event.link.close()
 
-    def on_session_remote_close(self, event: Event) -> None:
+    def on_session_remote_close(self, event: Any) -> None:
         event.session.close()
 
-    def on_connection_remote_close(self, event: Event) -> None:
+    def on_connection_remote_close(self, event: Any) -> None:
         self._forget_connection(event.connection)
         event.connection.close()
 
-    def on_transport_closed(self, event: Event) -> None:
+    def on_transport_closed(self, event: Any) -> None:
         if event.connection is not None:
             self._forget_connection(event.connection)
 
@@ -98,13 +101,13 @@ class Broker(Handler):  # type: ignore[misc]
             self._forget(link)
             link = link.next(0)
 
-    def _forget(self, link: Link) -> None:
+    def _forget(self, link: Any) -> None:
         key = getattr(link, "sb_queue", None)
         if key is not None and link in self._receivers.get(key, []):
             self._receivers[key].remove(link)
 
     # --- attach ----------------------------------------------------------------------------
-    def on_link_remote_open(self, event: Event) -> None:
+    def on_link_remote_open(self, event: Any) -> None:
         link = event.link
         address = (link.remote_source.address if link.is_sender else link.remote_target.address) or ""
         if link.remote_target.type == 3 or (link.is_receiver and link.remote_target.address is None):
@@ -140,7 +143,7 @@ class Broker(Handler):  # type: ignore[misc]
         if link.is_sender and not mgmt:
             self._receivers.setdefault(link.sb_queue, []).append(link)
 
-    def _open(self, link: Link, *, kind: str) -> None:
+    def _open(self, link: Any, *, kind: str) -> None:
         link.sb_kind = kind
         link.source.copy(link.remote_source)
         link.target.copy(link.remote_target)
@@ -149,19 +152,19 @@ class Broker(Handler):  # type: ignore[misc]
             link.flow(CREDIT)
         link.open()
 
-    def _authorized(self, link: Link, entity: str) -> bool:
+    def _authorized(self, link: Any, entity: str) -> bool:
         now = time.time()
         return any(grant.covers(entity, now) for grant in link.connection.sb_grants)
 
     # --- transfers -------------------------------------------------------------------------
-    def on_link_flow(self, event: Event) -> None:
+    def on_link_flow(self, event: Any) -> None:
         link = event.link
         if link.is_sender and getattr(link, "sb_kind", None) == "queue":
             self._dispatch(link)
         elif link.is_sender:
             self._flush_replies(link)
 
-    def on_delivery(self, event: Event) -> None:
+    def on_delivery(self, event: Any) -> None:
         delivery = event.delivery
         link = delivery.link
         if link.is_sender:
@@ -189,7 +192,7 @@ class Broker(Handler):  # type: ignore[misc]
         if link.credit < CREDIT // 2:
             link.flow(CREDIT - link.credit)
 
-    def _accept_send(self, link: Link, delivery: Delivery, raw: bytes) -> None:
+    def _accept_send(self, link: Any, delivery: Any, raw: bytes) -> None:
         queue, dead = link.sb_queue
         error = None
         if dead:
@@ -231,7 +234,7 @@ class Broker(Handler):  # type: ignore[misc]
         for link in list(self._receivers.get(key, [])):
             self._dispatch(link)
 
-    def _dispatch(self, link: Sender) -> None:
+    def _dispatch(self, link: Any) -> None:
         queue, dead = link.sb_queue
         presettled = link.remote_snd_settle_mode == Link.SND_SETTLED
         while link.credit > 0 and link.state & Endpoint.LOCAL_ACTIVE:
@@ -249,7 +252,7 @@ class Broker(Handler):  # type: ignore[misc]
         if link.drain_mode and link.credit > 0:
             link.drained()
 
-    def _settle(self, link: Link, delivery: Delivery) -> None:
+    def _settle(self, link: Any, delivery: Any) -> None:
         queue, dead = link.sb_queue
         state = delivery.remote_state
         remote = delivery.remote
@@ -267,7 +270,7 @@ class Broker(Handler):  # type: ignore[misc]
                 reason=info.get("DeadLetterReason"),
                 description=info.get("DeadLetterErrorDescription"),
             )
-        except LockLost:
+        except LockLostError:
             delivery.local.condition = _condition(
                 LOCK_LOST,
                 "The lock supplied is invalid. Either the lock expired, or the message has "
@@ -281,7 +284,7 @@ class Broker(Handler):  # type: ignore[misc]
             self._dispatch_all((queue, dead))
 
     @staticmethod
-    def _echo(delivery: Delivery, state: Any, remote: Any) -> None:
+    def _echo(delivery: Any, state: Any, remote: Any) -> None:
         """Confirm the outcome applied, echoing the requested one as the service does."""
         if state == Delivery.MODIFIED:
             delivery.local.failed = remote.failed
@@ -291,7 +294,7 @@ class Broker(Handler):  # type: ignore[misc]
         )
 
     # --- request/response nodes ------------------------------------------------------------
-    def _request(self, link: Link, delivery: Delivery, raw: bytes) -> None:
+    def _request(self, link: Any, delivery: Any, raw: bytes) -> None:
         request = Message()
         request.decode(raw)
         delivery.update(Delivery.ACCEPTED)
@@ -299,16 +302,17 @@ class Broker(Handler):  # type: ignore[misc]
         if link.sb_kind == "cbs":
             reply = self._put_token(link, request)
         else:
-            answer = link.sb_ops.run(str((request.properties or {}).get("operation", "")), request.body)
+            properties: dict[Any, Any] = dict(request.properties or {})
+            answer = link.sb_ops.run(str(properties.get("operation", "")), request.body)
             reply = _reply(answer)
             for key in answer.changed:
                 self._dispatch_all(key)
         reply.correlation_id = request.id
-        reply.address = request.reply_to
+        reply.address = request.reply_to or ""
         self._reply_on(link, reply)
 
-    def _put_token(self, link: Link, request: Message) -> Message:
-        properties = request.properties or {}
+    def _put_token(self, link: Any, request: Message) -> Message:
+        properties: dict[Any, Any] = dict(request.properties or {})
         audience = str(properties.get("name", ""))
         try:
             grant: Grant = check_token(
@@ -317,13 +321,13 @@ class Broker(Handler):  # type: ignore[misc]
                 key=self._namespace.key,
                 audience=audience,
             )
-        except TokenRejected as exc:
+        except TokenRejectedError as exc:
             logger.warning("CBS put-token for %s refused: %s", audience, exc)
             return Message(properties={"status-code": 401, "status-description": str(exc)})
         link.connection.sb_grants.append(grant)
         return Message(properties={"status-code": 202, "status-description": "Accepted"})
 
-    def _reply_on(self, request_link: Link, reply: Message) -> None:
+    def _reply_on(self, request_link: Any, reply: Message) -> None:
         """Send on the connection's sender link for the same node (the SDKs pair them by address)."""
         connection = request_link.connection
         address = request_link.remote_target.address
@@ -339,7 +343,7 @@ class Broker(Handler):  # type: ignore[misc]
         logger.warning("no reply link for %s; response dropped", address)
 
     @staticmethod
-    def _flush_replies(link: Sender) -> None:
+    def _flush_replies(link: Any) -> None:
         pending = getattr(link, "sb_replies", [])
         while pending and link.credit > 0:
             delivery = link.send(pending.pop(0))

@@ -10,7 +10,7 @@ from typing import Any
 from proton import UNDESCRIBED, Array, Data, symbol, timestamp
 
 from devhost.servicebus import wire
-from devhost.servicebus.store import LockLost, MessageStore
+from devhost.servicebus.store import LockLostError, MessageStore
 
 VENDOR = "com.microsoft:"
 LOCK_LOST = symbol(VENDOR + "message-lock-lost")
@@ -31,7 +31,7 @@ class Answer:
     changed: set[tuple[str, bool]] = field(default_factory=set)  # sub-queues with new work
 
 
-class Failure(Exception):
+class RequestFailedError(Exception):
     def __init__(self, status: int, condition: Any, description: str) -> None:
         super().__init__(description)
         self.answer = Answer(status, description, None, condition)
@@ -42,11 +42,12 @@ def _elements(value: Any) -> list[Any]:
         return list(value.elements)
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise Failure(400, ARGUMENT_ERROR, f"expected an array, got {type(value).__name__}")
+    raise RequestFailedError(400, ARGUMENT_ERROR, f"expected an array, got {type(value).__name__}")
 
 
 def _long_array(values: Iterable[int]) -> Array:
-    return Array(UNDESCRIBED, Data.LONG, *values)
+    return Array(UNDESCRIBED,  # type: ignore[arg-type]
+                  Data.LONG, *values)
 
 
 class Operations:
@@ -78,7 +79,7 @@ class Operations:
             )
         try:
             return handler(body if isinstance(body, Mapping) else {})
-        except Failure as failure:
+        except RequestFailedError as failure:
             return failure.answer
         except (KeyError, TypeError, ValueError) as exc:
             return Answer(400, f"Malformed request: {exc!r}", None, ARGUMENT_ERROR)
@@ -99,7 +100,8 @@ class Operations:
         for entry in body["messages"]:
             incoming = wire.read_incoming(bytes(entry["message"]))
             if incoming.session_id:
-                raise Failure(400, symbol("amqp:not-allowed"), "Sessions are not supported by the emulator.")
+                raise RequestFailedError(400, symbol("amqp:not-allowed"),
+                                         "Sessions are not supported by the emulator.")
             seq = self._store.enqueue(
                 self._queue,
                 incoming.payload,
@@ -119,15 +121,16 @@ class Operations:
         for token in _elements(body["lock-tokens"]):
             try:
                 expirations.append(self._store.renew(self._queue, str(token)))
-            except LockLost:
-                raise Failure(
+            except LockLostError:
+                raise RequestFailedError(
                     410,
                     LOCK_LOST,
                     "The lock supplied is invalid. Either the lock expired, or the "
                     "message has already been removed from the queue.",
                 ) from None
         stamps = [timestamp(int(value * 1000)) for value in expirations]
-        return Answer(200, body={"expirations": Array(UNDESCRIBED, Data.TIMESTAMP, *stamps)})
+        return Answer(200, body={"expirations": Array(UNDESCRIBED,  # type: ignore[arg-type]
+                  Data.TIMESTAMP, *stamps)})
 
     def _receive_deferred(self, body: Mapping[str, Any]) -> Answer:
         numbers = [int(n) for n in _elements(body["sequence-numbers"])]
@@ -135,7 +138,7 @@ class Operations:
         try:
             found = self._store.receive_deferred(self._queue, numbers, dead=self._dead, lock=lock)
         except LookupError as exc:
-            raise Failure(
+            raise RequestFailedError(
                 404,
                 MESSAGE_NOT_FOUND,
                 f"Failed to lock one or more specified messages. Sequence number {exc.args[0]} "
@@ -162,8 +165,8 @@ class Operations:
                     reason=body.get("deadletter-reason"),
                     description=body.get("deadletter-description"),
                 )
-        except LockLost:
-            raise Failure(
+        except LockLostError:
+            raise RequestFailedError(
                 410,
                 LOCK_LOST,
                 "The lock supplied is invalid. Either the lock expired, or the "
@@ -175,7 +178,7 @@ class Operations:
 def settle(
     store: MessageStore, queue: str, token: str, *, status: str, reason: Any = None, description: Any = None
 ) -> None:
-    """Apply one settlement (the management link's names); LockLost when the lock is gone."""
+    """Apply one settlement (the management link's names); LockLostError when the lock is gone."""
     if status == "completed":
         store.complete(queue, token)
     elif status == "abandoned":

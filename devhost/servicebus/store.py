@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from devhost.servicebus.entities import NamespaceConfig, QueueConfig
 
@@ -58,7 +59,7 @@ class Stored:
     dead: bool
 
 
-class LockLost(Exception):
+class LockLostError(Exception):
     """The lock token names no message this queue holds locked (expired, settled or unknown)."""
 
 
@@ -69,7 +70,20 @@ _COLUMNS = (
 
 
 def _stored(row: Sequence[object]) -> Stored:
-    return Stored(*row[:10], dead=bool(row[10]))  # type: ignore[arg-type]
+    seq, payload, enqueued, expires, deliveries, token, until, reason, description, scheduled, dead = row
+    values: dict[str, Any] = {
+        "seq": seq,
+        "payload": payload,
+        "enqueued_at": enqueued,
+        "expires_at": expires,
+        "deliveries": deliveries,
+        "lock_token": token,
+        "locked_until": until,
+        "dl_reason": reason,
+        "dl_description": description,
+        "scheduled_at": scheduled,
+    }
+    return Stored(**values, dead=bool(dead))
 
 
 class MessageStore:
@@ -200,7 +214,7 @@ class MessageStore:
             (queue.lower(), token, self._now()),
         ).fetchone()
         if row is None:
-            raise LockLost(token)
+            raise LockLostError(token)
         return _stored(row)
 
     def complete(self, queue: str, token: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from proton import Data, Message, symbol, timestamp
 
@@ -56,7 +57,8 @@ def read_incoming(payload: bytes) -> Incoming:
         message.decode(payload)
     except Exception as exc:
         raise ValueError(f"not an AMQP message: {exc}") from exc
-    scheduled = (message.annotations or {}).get(SCHEDULED_ENQUEUE_TIME)
+    annotations: dict[Any, Any] = dict(message.annotations or {})
+    scheduled = annotations.get(SCHEDULED_ENQUEUE_TIME)
     return Incoming(
         payload=payload,
         message_id=None if message.id is None else str(message.id),
@@ -81,12 +83,12 @@ def outgoing(stored: Stored, *, queue: str) -> bytes:
         annotations[symbol("x-opt-lock-token")] = uuid.UUID(stored.lock_token)
     if stored.dead:
         annotations[symbol("x-opt-deadletter-source")] = queue
-        properties = dict(message.properties or {})
+        properties: dict[Any, Any] = dict(message.properties or {})
         if stored.dl_reason is not None:
             properties["DeadLetterReason"] = stored.dl_reason
         if stored.dl_description is not None:
             properties["DeadLetterErrorDescription"] = stored.dl_description
-        message.properties = properties
+        message.properties = properties  # type: ignore[assignment]
     message.annotations = annotations
     # The AMQP header counts earlier failed deliveries: one less than the deliveries so far when
     # this one is under way (the SDKs for .NET and Java add the 1 back; Python shows it as is).
