@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from proton import Condition, Delivery, Endpoint, Handler, Link, Message, Sender, symbol
+from proton import Delivery, Endpoint, Handler, Link, Message, Sender, symbol
 
 from devhost.servicebus import wire
-from devhost.servicebus.auth import Grant, TokenRejectedError, check_token
 from devhost.servicebus.entities import STANDARD_MAX_MESSAGE_BYTES, NamespaceConfig, entity_parts
-from devhost.servicebus.management import Answer, Operations, settle
+from devhost.servicebus.links import (
+    condition,
+    filters,
+    flush_replies,
+    management_reply,
+    put_token,
+    refuse,
+    reply_on,
+)
+from devhost.servicebus.management import Operations, settle
 from devhost.servicebus.store import LockLostError, MessageStore
 
 logger = logging.getLogger(__name__)
@@ -26,13 +33,6 @@ TICK_SECONDS = 0.2
 CREDIT = 100
 # A peer's disposition on a message it received: the management link's settlement names.
 _OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Delivery.REJECTED: "suspended"}
-
-
-def _refuse(link: Any, condition: str, description: str) -> None:
-    """Answer an attach with the service's error: attach without a terminus, then detach with it."""
-    link.condition = Condition(condition, description)
-    link.open()
-    link.close()
 
 
 class Broker(Handler):
@@ -111,7 +111,7 @@ class Broker(Handler):
         link = event.link
         address = (link.remote_source.address if link.is_sender else link.remote_target.address) or ""
         if link.remote_target.type == 3 or (link.is_receiver and link.remote_target.address is None):
-            _refuse(link, "amqp:not-implemented", "Transactions are not supported by the emulator.")
+            refuse(link, "amqp:not-implemented", "Transactions are not supported by the emulator.")
             return
         if address == CBS:
             self._open(link, kind="cbs")
@@ -121,7 +121,7 @@ class Broker(Handler):
         queue, dead = entity_parts(entity)
         config = self._namespace.queue(queue)
         if config is None:
-            _refuse(
+            refuse(
                 link,
                 "amqp:not-found",
                 f"The messaging entity '{address}' could not be found. "
@@ -129,12 +129,12 @@ class Broker(Handler):
             )
             return
         if not self._authorized(link, f"{queue}/$deadletterqueue" if dead else queue):
-            _refuse(
+            refuse(
                 link, "amqp:unauthorized-access", f"Unauthorized access to '{address}': put a token first."
             )
             return
-        if link.is_sender and SESSION_FILTER in (link.remote_source.filter.get_object() or {}):
-            _refuse(link, "amqp:not-implemented", "Sessions are not supported by the emulator.")
+        if link.is_sender and SESSION_FILTER in filters(link):
+            refuse(link, "amqp:not-implemented", "Sessions are not supported by the emulator.")
             return
         link.sb_queue = (config.name, dead)
         if mgmt:
@@ -162,7 +162,7 @@ class Broker(Handler):
         if link.is_sender and getattr(link, "sb_kind", None) == "queue":
             self._dispatch(link)
         elif link.is_sender:
-            self._flush_replies(link)
+            flush_replies(link)
 
     def on_delivery(self, event: Any) -> None:
         delivery = event.delivery
@@ -206,7 +206,7 @@ class Broker(Handler):
         if error is None:
             error = self._store_all(queue, wire.split_transfer(raw))
         if error is not None:
-            delivery.local.condition = _condition(*error)
+            delivery.local.condition = condition(*error)
             delivery.update(Delivery.REJECTED)
         else:
             delivery.update(Delivery.ACCEPTED)
@@ -271,7 +271,7 @@ class Broker(Handler):
                 description=info.get("DeadLetterErrorDescription"),
             )
         except LockLostError:
-            delivery.local.condition = _condition(
+            delivery.local.condition = condition(
                 LOCK_LOST,
                 "The lock supplied is invalid. Either the lock expired, or the message has "
                 "already been removed from the queue.",
@@ -300,64 +300,13 @@ class Broker(Handler):
         delivery.update(Delivery.ACCEPTED)
         delivery.settle()
         if link.sb_kind == "cbs":
-            reply = self._put_token(link, request)
+            reply = put_token(self._namespace, link, request)
         else:
             properties: dict[Any, Any] = dict(request.properties or {})
             answer = link.sb_ops.run(str(properties.get("operation", "")), request.body)
-            reply = _reply(answer)
+            reply = management_reply(answer)
             for key in answer.changed:
                 self._dispatch_all(key)
         reply.correlation_id = request.id
         reply.address = request.reply_to or ""
-        self._reply_on(link, reply)
-
-    def _put_token(self, link: Any, request: Message) -> Message:
-        properties: dict[Any, Any] = dict(request.properties or {})
-        audience = str(properties.get("name", ""))
-        try:
-            grant: Grant = check_token(
-                str(request.body),
-                key_name=self._namespace.key_name,
-                key=self._namespace.key,
-                audience=audience,
-            )
-        except TokenRejectedError as exc:
-            logger.warning("CBS put-token for %s refused: %s", audience, exc)
-            return Message(properties={"status-code": 401, "status-description": str(exc)})
-        link.connection.sb_grants.append(grant)
-        return Message(properties={"status-code": 202, "status-description": "Accepted"})
-
-    def _reply_on(self, request_link: Any, reply: Message) -> None:
-        """Send on the connection's sender link for the same node (the SDKs pair them by address)."""
-        connection = request_link.connection
-        address = request_link.remote_target.address
-        link = connection.link_head(Endpoint.LOCAL_ACTIVE)
-        while link is not None:
-            if link.is_sender and link.remote_source.address == address:
-                pending = getattr(link, "sb_replies", [])
-                pending.append(reply)
-                link.sb_replies = pending
-                self._flush_replies(link)
-                return
-            link = link.next(Endpoint.LOCAL_ACTIVE)
-        logger.warning("no reply link for %s; response dropped", address)
-
-    @staticmethod
-    def _flush_replies(link: Any) -> None:
-        pending = getattr(link, "sb_replies", [])
-        while pending and link.credit > 0:
-            delivery = link.send(pending.pop(0))
-            delivery.settle()
-        link.sb_replies = pending
-
-
-def _condition(name: str, description: str) -> Condition:
-    # With an info map, as the service sends: the SDK reads the error as [condition, description, info].
-    return Condition(name, description, {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())})
-
-
-def _reply(answer: Answer) -> Message:
-    properties: dict[str, Any] = {"statusCode": answer.status, "statusDescription": answer.description}
-    if answer.condition is not None:
-        properties["errorCondition"] = answer.condition
-    return Message(properties=properties, body=answer.body)
+        reply_on(link, reply)
