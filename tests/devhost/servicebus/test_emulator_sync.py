@@ -220,5 +220,8 @@ def test_a_sender_to_an_unknown_queue_fails_without_hanging(client: ServiceBusCl
 def test_sessions_are_refused_not_hung(client: ServiceBusClient) -> None:
     with client.get_queue_sender("plain") as sender, pytest.raises(ServiceBusError):
         sender.send_messages(ServiceBusMessage("x", session_id=str(uuid.uuid4())))
-    with pytest.raises(ServiceBusError), client.get_queue_receiver("plain", session_id="s", max_wait_time=2) as r:
+    with (
+        pytest.raises(ServiceBusError),
+        client.get_queue_receiver("plain", session_id="s", max_wait_time=2) as r,
+    ):
         r.receive_messages(max_wait_time=1)
