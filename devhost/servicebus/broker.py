@@ -65,6 +65,8 @@ class Broker(Handler):
     def on_timer_task(self, event: Any) -> None:
         self._store.sweep()
         for key in list(self._receivers):
+            for link in self._receivers[key]:
+                link.sb_paused = False  # a link that released a message gets it again a tick later
             self._dispatch_all(key)
         event.container.schedule(TICK_SECONDS, self)
 
@@ -160,6 +162,7 @@ class Broker(Handler):
     def on_link_flow(self, event: Any) -> None:
         link = event.link
         if link.is_sender and getattr(link, "sb_kind", None) == "queue":
+            link.sb_paused = False  # fresh credit: the client wants messages again
             self._dispatch(link)
         elif link.is_sender:
             flush_replies(link)
@@ -236,6 +239,8 @@ class Broker(Handler):
 
     def _dispatch(self, link: Any) -> None:
         queue, dead = link.sb_queue
+        if getattr(link, "sb_paused", False):
+            return
         presettled = link.remote_snd_settle_mode == Link.SND_SETTLED
         while link.credit > 0 and link.state & Endpoint.LOCAL_ACTIVE:
             message = self._store.take_next(queue, dead=dead, lock=not presettled)
@@ -280,6 +285,10 @@ class Broker(Handler):
         else:
             self._echo(delivery, state, remote)
         delivery.settle()
+        if status == "released":
+            # The client gave it back unseen (it was not receiving): offer it elsewhere, and to this
+            # link once it asks again or on the next tick, or the two would toss it back and forth.
+            link.sb_paused = True
         if status != "completed":
             self._dispatch_all((queue, dead))
 

@@ -53,7 +53,6 @@ class ServiceBusListener:
         self._client = build_client(self.connection)
         self._options = options
         self._invoke = invoker
-        self._slots = asyncio.Semaphore(options.max_concurrent_calls)
         self._stopping = asyncio.Event()
         self._unreachable = False
 
@@ -67,46 +66,40 @@ class ServiceBusListener:
         await self._client.close()
 
     async def run(self) -> None:
+        """maxConcurrentCalls receive loops, each on its own link: at most that many invocations at
+        once, and each loop asks for one message only when it can run it (as the host's processor)."""
+        loops = range(self._options.max_concurrent_calls)
+        await asyncio.gather(*(self._receive_forever(number) for number in loops))
+
+    async def _receive_forever(self, number: int) -> None:
         while not self._stopping.is_set():
             try:
-                receiver = self._client.get_queue_receiver(
-                    self.queue_name, prefetch_count=self._options.prefetch_count
-                )
+                receiver = self._client.get_queue_receiver(self.queue_name,
+                                                           prefetch_count=self._options.prefetch_count)
                 async with receiver:
                     await self._receive_loop(receiver)
             except (ServiceBusError, OSError) as exc:
-                if not self._unreachable:
-                    logger.warning(
-                        "Service Bus queue '%s' unreachable (function '%s'): %s",
-                        self.queue_name,
-                        self.spec.name,
-                        exc,
-                    )
-                self._unreachable = True
+                if not self._unreachable and number == 0:
+                    logger.warning("Service Bus queue '%s' unreachable (function '%s'): %s",
+                                   self.queue_name, self.spec.name, exc)
+                    self._unreachable = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=RETRY_SECONDS)
 
     async def _receive_loop(self, receiver: ServiceBusReceiver) -> None:
-        # One message per call: the SDK returns it the moment it arrives (asking for more would
-        # wait a further 200 ms for company); prefetchCount still fills the SDK's buffer ahead.
         while not self._stopping.is_set():
-            await self._slots.acquire()
-            try:
-                messages = await receiver.receive_messages(
-                    max_message_count=1, max_wait_time=RECEIVE_WAIT_SECONDS
-                )
-            except BaseException:
-                self._slots.release()
-                raise
-            if self._unreachable:
+            # One message per call: the SDK returns it the moment it arrives (asking for more would
+            # wait a further 200 ms for company).
+            messages = await receiver.receive_messages(max_message_count=1,
+                                                       max_wait_time=RECEIVE_WAIT_SECONDS)
+            if self._unreachable and messages:
                 logger.info("Service Bus queue '%s' reachable again", self.queue_name)
                 self._unreachable = False
-            if not messages:
-                self._slots.release()
             for message in messages:
-                self._invoke.spawn(
-                    self._process(receiver, message), name=f"{self.spec.name}:{message.message_id}"
-                )
+                # Spawned so that shutdown drains it; shielded so that stopping this loop does not cut it.
+                task = self._invoke.spawn(self._process(receiver, message),
+                                          name=f"{self.spec.name}:{message.message_id}")
+                await asyncio.shield(task)
 
     async def _process(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
         renewing = asyncio.create_task(self._keep_lock(receiver, message))
@@ -126,8 +119,6 @@ class ServiceBusListener:
         else:
             renewing.cancel()
             await self._settle(receiver, message, complete=True)
-        finally:
-            self._slots.release()
 
     async def _settle(
         self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage, *, complete: bool
