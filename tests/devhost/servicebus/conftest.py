@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from devhost.servicebus.entities import NamespaceConfig, QueueConfig
+from devhost.servicebus.entities import QueueConfig
 from devhost.servicebus.server import Emulator
-from tests.helpers.devhost import free_port
+from tests.helpers.servicebus import running_emulator
 
-KEY_NAME = "RootManageSharedAccessKey"
-KEY = "test-dummy-key"
 QUEUES = [
     QueueConfig(name="plain"),
     QueueConfig(name="short-lock", lock_duration=1.0, max_delivery_count=2),
@@ -23,16 +21,10 @@ QUEUES = [
 ]
 
 
-def namespace() -> NamespaceConfig:
-    return NamespaceConfig(key_name=KEY_NAME, key=KEY, queues={q.name: q for q in QUEUES})
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = Emulator(namespace(), port=free_port(), data_dir=Path(tmp_path_factory.mktemp("servicebus")))
-    server.start()
-    yield server
-    server.stop()
+    with running_emulator(QUEUES, Path(tmp_path_factory.mktemp("servicebus"))) as server:
+        yield server
 
 
 @pytest.fixture
