@@ -1,8 +1,7 @@
 """The operator functions with the Azure job queue: Service Bus.
 
-No Service Bus emulator runs here, so the queue is `ServiceBusJobQueue` over a small in-memory broker
-that keeps every message as the AMQP bytes the SDK encodes and hands receivers the SDK's own
-`ServiceBusReceivedMessage` decoded from them, with duplicate detection on the message id. Everything
+The queue is `ServiceBusJobQueue` on the real SDK against devhost's Service Bus emulator (one per
+test, in this process), its queue with duplicate detection as on Azure (a short window). Everything
 else is real: job rows, blobs and de-duplication records on Azurite (tables of this test's own), and
 orchestration instances in devhost's Durable engine, reached through the SDK's
 `DurableOrchestrationClient` over HTTP.
@@ -18,7 +17,8 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from types import SimpleNamespace, TracebackType
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import azure.durable_functions as df
@@ -26,13 +26,14 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
-from azure.servicebus._pyamqp._encode import encode_payload
-from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
+from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusConnectionError
 from azure.storage.blob.aio import BlobServiceClient
 from PIL import Image
 
 from devhost.functions import load_app
+from devhost.servicebus.entities import QueueConfig
+from devhost.servicebus.server import Emulator
 from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.clients import Stores
@@ -44,91 +45,54 @@ from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from tests.factories import make_job
 from tests.helpers.durable_engine import drop_task_hub, running_engine
+from tests.helpers.servicebus import running_emulator
 
 QUEUE = "generation-jobs"
+# 2 minutes on Azure; short here so that a redrive (same message ids) can come after it, as the daily
+# redrive does on Azure.
+DUPLICATE_WINDOW_SECONDS = 3.0
 
 
-# ------------------------------------------------------------------------- the broker stand-in
-def wire(message: ServiceBusMessage) -> bytes:
-    """The message as the SDK puts it on the wire (AMQP 1.0)."""
-    amqp = PyamqpTransport.to_outgoing_amqp_message(message.raw_amqp_message)
-    return bytes(encode_payload(bytearray(), amqp))
-
-
+# ------------------------------------------------------------------------------- the broker
 class Broker:
-    """One queue with its dead-letter sub-queue; a message id seen before is dropped (duplicate detection)."""
+    """The emulator's queue as the tests look at it; `refused_ids` makes sends of those jobs fail."""
 
-    def __init__(self) -> None:
-        self.active: list[bytes] = []
-        self.dead_letters: list[bytes] = []
-        self.sent_ids: list[str] = []
+    def __init__(self, bus: ServiceBusClient) -> None:
+        self.bus = bus
+        self.real_sender = bus.get_queue_sender  # the test's own sends never refuse
         self.refused_ids: set[str] = set()
-        self._seen: set[str] = set()
 
-    def accept(self, message: ServiceBusMessage) -> None:
-        if message.message_id in self.refused_ids:
-            raise ServiceBusConnectionError(message="connection lost")
-        self.sent_ids.append(str(message.message_id))
-        if message.message_id not in self._seen:
-            self._seen.add(str(message.message_id))
-            self.active.append(wire(message))
+    async def received(self) -> list[ServiceBusReceivedMessage]:
+        async with self.bus.get_queue_receiver(QUEUE) as receiver:
+            return list(await receiver.peek_messages(max_message_count=50))
 
-    def received(self) -> list[ServiceBusReceivedMessage]:
-        return [ServiceBusReceivedMessage.from_bytes(data) for data in self.active]
+    async def dead_letters(self) -> list[ServiceBusReceivedMessage]:
+        async with self.bus.get_queue_receiver(QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+            return list(await receiver.peek_messages(max_message_count=50))
+
+    async def dead_letter(self, messages: list[ServiceBusMessage]) -> None:
+        """What the service leaves after maxDeliveryCount failed deliveries."""
+        async with self.real_sender(queue_name=QUEUE) as sender:
+            await sender.send_messages(messages)
+        async with self.bus.get_queue_receiver(QUEUE) as receiver:
+            for message in await receiver.receive_messages(max_message_count=len(messages), max_wait_time=5):
+                await receiver.dead_letter_message(message, reason="MaxDeliveryCountExceeded")
 
 
-class Sender:
-    def __init__(self, broker: Broker) -> None:
+class RefusingSender:
+    """The real sender, except that a refused job's send fails as a lost connection would."""
+
+    def __init__(self, broker: Broker, sender: Any) -> None:
         self._broker = broker
+        self._sender = sender
 
     async def send_messages(self, message: ServiceBusMessage) -> None:
-        self._broker.accept(message)
+        if message.message_id in self._broker.refused_ids:
+            raise ServiceBusConnectionError(message="connection lost")
+        await self._sender.send_messages(message)
 
     async def close(self) -> None:
-        return None
-
-
-class DeadLetterReceiver:
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-        self._locked: dict[int, bytes] = {}
-
-    async def __aenter__(self) -> DeadLetterReceiver:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._broker.dead_letters.extend(self._locked.values())  # locks lapse: messages come back
-        self._locked.clear()
-
-    async def receive_messages(self, *, max_message_count: int, max_wait_time: float) -> list[Any]:
-        taken = self._broker.dead_letters[:max_message_count]
-        del self._broker.dead_letters[:max_message_count]
-        batch = [ServiceBusReceivedMessage.from_bytes(data) for data in taken]
-        self._locked.update((id(message), data) for message, data in zip(batch, taken, strict=True))
-        return batch
-
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
-        del self._locked[id(message)]
-
-
-class BrokerClient:
-    """The part of `azure.servicebus.aio.ServiceBusClient` the job queue uses."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    def get_queue_sender(self, *, queue_name: str) -> Sender:
-        assert queue_name == QUEUE
-        return Sender(self._broker)
-
-    def get_queue_receiver(
-        self, *, queue_name: str, sub_queue: ServiceBusSubQueue, **_: Any
-    ) -> DeadLetterReceiver:
-        assert (queue_name, sub_queue) == (QUEUE, ServiceBusSubQueue.DEAD_LETTER)
-        return DeadLetterReceiver(self._broker)
-
-    async def close(self) -> None:
-        return None
+        await self._sender.close()
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -186,18 +150,29 @@ async def durable(
 
 
 @pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    queue = QueueConfig(name=QUEUE, requires_duplicate_detection=True,
+                        duplicate_detection_window=DUPLICATE_WINDOW_SECONDS, max_delivery_count=5)
+    with running_emulator([queue], tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
 async def world(
     azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator,
 ) -> AsyncIterator[World]:
     tables = TableServiceClient.from_connection_string(azurite_connection_string)
     blobs = BlobServiceClient.from_connection_string(azurite_connection_string)
-    broker = Broker()
+    bus = ServiceBusClient.from_connection_string(emulator.connection_string)
+    broker = Broker(bus)
+    monkeypatch.setattr(bus, "get_queue_sender",
+                        lambda **kwargs: RefusingSender(broker, broker.real_sender(**kwargs)))
     stores = Stores(
         jobs=JobStore(tables, jobs_table=f"{unique_name}jobs", index_table=f"{unique_name}index",
                       idempotency_table=f"{unique_name}idem"),
         outputs=OutputStore(blobs, container=unique_name),
-        queue=ServiceBusJobQueue(BrokerClient(broker), queue_name=QUEUE),  # type: ignore[arg-type]
+        queue=ServiceBusJobQueue(bus, queue_name=QUEUE),
         events=EventLedger(tables, table=f"{unique_name}events"),
     )
     settings = settings_for(azurite_connection_string)
@@ -208,6 +183,7 @@ async def world(
         await tables.delete_table(f"{unique_name}{suffix}")
     with contextlib.suppress(ResourceNotFoundError):
         await blobs.delete_container(unique_name)
+    await stores.queue.close()
     await tables.close()
     await blobs.close()
 
@@ -220,8 +196,7 @@ async def test_a_lost_job_is_sent_again_with_its_id_so_repeats_are_dropped(world
     second = await operations.run_maintenance(world.client, now=utcnow())
 
     assert (first.redriven, second.redriven, first.errors, second.errors) == (1, 1, 0, 0)
-    assert world.broker.sent_ids == [lost.id, lost.id]
-    [message] = world.broker.received()  # the second send fell to duplicate detection
+    [message] = await world.broker.received()  # the second send fell to duplicate detection
     assert message.message_id == lost.id
     assert parse_job_message(b"".join(message.body)) == lost.id
     assert message.application_properties == {b"kind": b"image", b"n": 2}
@@ -242,7 +217,7 @@ async def test_an_overdue_job_is_failed_and_its_orchestration_terminated(world: 
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.code == "deadline_exceeded"
     assert await world.runtime_status(stuck.id) == "Terminated"
-    assert world.broker.sent_ids == []
+    assert await world.broker.received() == []
 
 
 async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
@@ -254,7 +229,7 @@ async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
     summary = await operations.run_maintenance(world.client, now=utcnow())
 
     assert (summary.redriven, summary.errors) == (1, 1)
-    assert [message.message_id for message in world.broker.received()] == [sent.id]
+    assert [message.message_id for message in await world.broker.received()] == [sent.id]
 
 
 def _png() -> bytes:
@@ -293,14 +268,15 @@ async def test_redrive_dead_letters_moves_them_back_to_the_queue(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     jobs = [make_job(kind=JobKind.TEXT), make_job(n=3), make_job()]
-    world.broker.dead_letters.extend(wire(build_service_bus_message(job)) for job in jobs)
+    await world.broker.dead_letter([build_service_bus_message(job) for job in jobs])
+    await asyncio.sleep(DUPLICATE_WINDOW_SECONDS + 0.5)  # dead-lettered longer ago than the window
     timer = SimpleNamespace(past_due=False)
 
     with caplog.at_level(logging.INFO, logger=operations.__name__):
         await operations.redrive_dead_letters._function.get_user_function()(timer)
 
-    assert world.broker.dead_letters == []
-    moved = world.broker.received()
+    assert await world.broker.dead_letters() == []
+    moved = await world.broker.received()
     assert [message.message_id for message in moved] == [job.id for job in jobs]
     assert [parse_job_message(b"".join(message.body)) for message in moved] == [job.id for job in jobs]
     assert [message.application_properties[b"n"] for message in moved] == [1, 3, 1]
