@@ -7,9 +7,11 @@ from generation.blueprint import bp as generation_bp
 from generation.operations import bp as operations_bp
 from line_webhook.blueprint import bp as line_bp
 from status.blueprint import bp as status_bp
+from web.blueprint import bp as web_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(generation_bp)
 app.register_functions(status_bp)
 app.register_functions(line_bp)
 app.register_functions(operations_bp)
+app.register_functions(web_bp)

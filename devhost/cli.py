@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devhost import azurite
+from devhost import azurite, easyauth
 from devhost.auth import Keys
 from devhost.functions import load_app
 from devhost.host import Host
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     app_dir = Path(args.app_dir).resolve()
     document = load_local_settings(app_dir / args.settings)
     apply_values(document.get("Values") or {})
+    if easyauth.stand_in():
+        logger.warning("%s: principal headers are trusted as sent (a local stand-in for Easy Auth)",
+                       easyauth.SETTING)
     port = args.port or int((document.get("Host") or {}).get("LocalHttpPort") or DEFAULT_PORT)
     emulator = None
     if args.azurite:

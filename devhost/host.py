@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from azure.storage.queue.aio import QueueServiceClient
 
+from devhost import easyauth
 from devhost.admin import AdminApi, AdminCall
 from devhost.auth import Keys
 from devhost.functions import FunctionSpec
@@ -79,6 +80,8 @@ class Host:
         admin.add_routes(app)
         if self.engine is not None:
             self.engine.add_routes(app)
+        if easyauth.enabled():
+            easyauth.add_routes(app)
         router = HttpRouter(self.catalog.http, prefix=self.config.route_prefix, keys=self.keys,
                             invoker=self.invoker)
         # Registered last: aiohttp tries routes in order, so admin and Durable routes win.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -16,7 +17,8 @@ from generation.validation import (
 )
 from jobs.config.settings import get_settings
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
-from jobs.domain.models import Channel
+from jobs.domain.models import Channel, JobRequest
+from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
 from jobs.http.urls import base_url, status_url
@@ -61,13 +63,22 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
         return problem(500, detail="The request could not be completed; try again later.")
 
 
+def _owned_request(req: func.HttpRequest) -> JobRequest:
+    """The validated request, owned by the signed-in caller behind Easy Auth."""
+    owner = owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
+    request = parse_generation_request(req.get_body())
+    return replace(request, user=claimed_user(request.user, owner, field="user"))
+
+
 async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     """Validate, accept, answer; nothing is stored or queued unless the request is valid."""
     try:
-        request = parse_generation_request(req.get_body())
+        request = _owned_request(req)
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
     except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
+    except (NotSignedInError, NotYoursError) as exc:
+        return refusal(exc)
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(

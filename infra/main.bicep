@@ -197,6 +197,10 @@ param lineReplyTokenTtlSeconds int = 50
 @maxValue(168)
 param lineImageUrlTtlHours int = 168
 
+// ---------------------------------------------------------------- sign-in (optional)
+@description('Client id of an Entra ID app registration. Set: App Service Authentication (Easy Auth) signs callers in with Entra ID and the signed-in principal owns its jobs. Empty (default): function keys only.')
+param easyAuthClientId string = ''
+
 // ---------------------------------------------------------------- names
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -510,6 +514,7 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    easyAuthClientId: easyAuthClientId
   }
   // The app resolves Key Vault references and reaches storage as soon as it starts.
   dependsOn: [
@@ -524,6 +529,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = functionApp.outputs.url
+output WEB_PAGE_URL string = '${functionApp.outputs.url}/api/ui'
 output API_BASE_URL string = '${functionApp.outputs.url}/api'
 output LINE_WEBHOOK_URL string = '${functionApp.outputs.url}/api/line/webhook'
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name

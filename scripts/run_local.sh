@@ -41,8 +41,10 @@ cat <<HINT
     # 3. save the first image (303 to a short-lived read-only blob URL)
     curl -sL -o image.png ${base}/api/generations/<id>/outputs/0
 
-    # or all in one go (submits, follows the status URL, saves the images):
-    .venv/bin/python scripts/try_it.py --base ${base} --prompt "a lighthouse at dawn"
+    # or all in one go (submits, waits with a progress bar, saves the images):
+    .venv/bin/genctl --base-url ${base} submit "a lighthouse at dawn" --n 2 -o .
+
+    # or open the web page: ${base}/api/ui
 
   Ctrl+C stops the app (Azurite keeps its data in .azurite/, the Service Bus emulator in .servicebus/).
 

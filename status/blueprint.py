@@ -7,6 +7,7 @@ import azure.functions as func
 
 from jobs.clients import stores
 from jobs.config.settings import get_settings
+from jobs.http.principal import owner_of
 from jobs.http.responses import json_response
 from jobs.http.urls import base_url
 from status import control, health, jobs_api, outputs_api
@@ -20,12 +21,18 @@ def _base(req: func.HttpRequest) -> str:
     return base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
 
 
+def _owner(req: func.HttpRequest) -> str | None:
+    """Behind Easy Auth the signed-in principal, whose jobs alone this request may touch."""
+    return owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
+
+
 @bp.function_name("get_generation")
 @bp.route(route="generations/{id}", methods=["GET"])
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: jobs_api.get_job(job_id, req.params, jobs=stores().jobs, base_url=_base(req)),
+        lambda: jobs_api.get_job(
+            job_id, req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -33,7 +40,8 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("list_generations")
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
-    return await answer(lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req)))
+    return await answer(
+        lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -42,7 +50,8 @@ async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: outputs_api.get_output(
-            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs),
+            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs,
+            owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -55,7 +64,8 @@ async def cancel_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.cancel_job(job_id, jobs=stores().jobs, client=client, base_url=_base(req)),
+        lambda: control.cancel_job(
+            job_id, jobs=stores().jobs, client=client, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -68,7 +78,8 @@ async def delete_generation(
 ) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: control.delete_job(job_id, jobs=stores().jobs, outputs=stores().outputs, client=client),
+        lambda: control.delete_job(
+            job_id, jobs=stores().jobs, outputs=stores().outputs, client=client, owner=_owner(req)),
         job_id=job_id,
     )
 

@@ -10,6 +10,7 @@ import azure.functions as func
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobStatus
+from jobs.http.principal import check_owner
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
 from jobs.http.urls import status_url
@@ -49,8 +50,11 @@ async def signal_cancel(client: Orchestrations, job_id: str) -> None:
 
 
 async def cancel_job(
-    job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str
+    job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
+    if owner is not None:
+        # Only behind Easy Auth: the cancel itself is a write, so ownership needs a read first.
+        check_owner(await jobs.get(job_id), owner)
     try:
         job = await jobs.request_cancel(job_id)
     except InvalidTransitionError as done:
@@ -99,8 +103,9 @@ async def delete_job(
     outputs: OutputStore,
     client: Orchestrations,
     settle_seconds: float = DELETE_SETTLE_SECONDS,
+    owner: str | None = None,
 ) -> func.HttpResponse:
-    job = await jobs.get(job_id)
+    job = check_owner(await jobs.get(job_id), owner)
     await _stop_if_unfinished(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     # Blobs before the row: if a step fails the job is still there and the DELETE can be repeated.
     removed = await outputs.delete_job(job_id)

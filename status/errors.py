@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import azure.functions as func
 
 from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http.principal import NotSignedInError, NotYoursError, refusal
 from jobs.http.responses import problem
 from status.queries import InvalidQueryError
 
@@ -27,6 +28,8 @@ async def answer(
     """
     try:
         return await work()
+    except (NotSignedInError, NotYoursError) as refused:
+        return refusal(refused)
     except InvalidQueryError as invalid:
         return problem(400, title="Invalid query", detail=str(invalid), errors=invalid.errors)
     except InvalidCursorError:

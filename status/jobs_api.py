@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import azure.functions as func
 
 from jobs.domain.models import Job, JobStatus
+from jobs.http.principal import check_owner, claimed_user
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response
 from jobs.tables.store import JobStore
@@ -41,19 +42,22 @@ async def wait_until_terminal(jobs: JobStore, job: Job, *, seconds: float) -> Jo
 
 
 async def get_job(
-    job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str
+    job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
     wait = parse_wait(params)
-    job = await jobs.get(job_id)
+    job = check_owner(await jobs.get(job_id), owner)
     if wait:
         job = await wait_until_terminal(jobs, job, seconds=wait)
     headers = {"Cache-Control": "no-store", **retry_after(job)}
     return json_response(job_resource(job, base_url=base_url), headers=headers)
 
 
-async def list_jobs(params: Mapping[str, str], *, jobs: JobStore, base_url: str) -> func.HttpResponse:
+async def list_jobs(
+    params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
+) -> func.HttpResponse:
     query = parse_list_query(params)
+    user = claimed_user(query.user, owner, field="user")
     found, next_cursor = await jobs.list_jobs(
-        user=query.user, status=query.status, limit=query.limit, cursor=query.cursor)
+        user=user, status=query.status, limit=query.limit, cursor=query.cursor)
     body = {"items": [job_resource(job, base_url=base_url) for job in found], "next_cursor": next_cursor}
     return json_response(body, headers={"Cache-Control": "no-store"})

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.models import Job, Output
+from jobs.http.principal import check_owner
 from jobs.http.responses import problem
 from jobs.tables.store import JobStore
 from status.jobs_api import retry_after
@@ -46,10 +47,11 @@ async def _link(output: Output, *, variant: str, outputs: OutputStore, job_id: s
 
 
 async def get_output(
-    job_id: str, raw_index: str, params: Mapping[str, str], *, jobs: JobStore, outputs: OutputStore
+    job_id: str, raw_index: str, params: Mapping[str, str], *, jobs: JobStore, outputs: OutputStore,
+    owner: str | None = None,
 ) -> func.HttpResponse:
     variant = parse_variant(params)
-    job = await jobs.get(job_id)
+    job = check_owner(await jobs.get(job_id), owner)
     index = parse_index(raw_index)
     output = None if index is None else _find(job, index)
     if output is None:

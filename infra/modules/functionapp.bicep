@@ -22,6 +22,8 @@ param instanceMemoryMB int
 @description('Always-ready instances for the `durable` function group (Durable Functions triggers).')
 @minValue(0)
 param durableAlwaysReadyInstances int = 0
+@description('Client id of the Entra ID app registration for App Service Authentication; empty leaves it off.')
+param easyAuthClientId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -107,6 +109,60 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// Optional sign-in (Easy Auth) with Entra ID. The platform then signs people in, writes the caller into
+// X-MS-CLIENT-PRINCIPAL-* headers (stripping any a client sent) and sets WEBSITE_AUTH_ENABLED, which is
+// how the app knows to make the principal the owner of its jobs. Function keys still apply on top.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(easyAuthClientId)) {
+  // checkov reads every sites/config resource as the site's `web` config; these checks are about that one.
+  //checkov:skip=CKV_AZURE_13:this resource is the App Service Authentication setting itself
+  //checkov:skip=CKV_AZURE_63:HTTP logging belongs to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_65:detailed errors belong to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_66:request tracing belongs to the web config, not to authsettingsV2
+  //checkov:skip=CKV_AZURE_80:no .NET Framework here (Python app)
+  //checkov:skip=CKV_AZURE_88:storage mounts belong to the web config, not to authsettingsV2
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      // LINE cannot sign in (its signature is the check); the probe and the API description hold nothing private.
+      excludedPaths: [
+        '/api/line/webhook'
+        '/api/health'
+        '/api/openapi.json'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: easyAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            easyAuthClientId
+          ]
+        }
+      }
+    }
+    login: {
+      // The web page asks /.auth/me who is signed in, which the token store answers.
+      tokenStore: {
+        enabled: true
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 

@@ -57,6 +57,7 @@ class Settings:
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
     trust_forwarded_headers: bool = True
+    easy_auth_enabled: bool = False
 
     @property
     def servicebus_connection(self) -> str | None:
@@ -133,6 +134,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
         # Status URLs believe X-Forwarded-Proto/-Host; "false" when clients can bypass the front door.
         trust_forwarded_headers=_flag(env, "TRUST_FORWARDED_HEADERS"),
+        # App Service sets this when its Authentication (Easy Auth) is on; only then are the
+        # X-MS-CLIENT-PRINCIPAL-* headers the platform's rather than whatever a client sent.
+        easy_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() in ("true", "1"),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()

@@ -56,14 +56,19 @@ async def test_save_image_twice_overwrites(output_store: OutputStore) -> None:
     assert await output_store.read("job-2/1.png") == second
 
 
-async def test_sas_url_is_fetchable_and_read_only(output_store: OutputStore) -> None:
+async def test_sas_url_is_fetchable_and_read_only(
+    output_store: OutputStore, azurite_connection_string: str
+) -> None:
     png = noisy_png(64, 64)
     output = await output_store.save_image("job-3", 0, png)
     assert output.blob_name and output.preview_blob_name
     url = await output_store.url_for(output.blob_name, ttl=timedelta(minutes=5))
     preview_url = await output_store.url_for(output.preview_blob_name, ttl=timedelta(hours=168))
 
-    assert url.startswith("http://127.0.0.1:10000/")
+    blob_endpoint = dict(
+        part.split("=", 1) for part in azurite_connection_string.split(";") if part
+    )["BlobEndpoint"]
+    assert url.startswith(blob_endpoint + "/")
     async with aiohttp.ClientSession() as session:
         async with session.get(url) as response:
             assert response.status == 200

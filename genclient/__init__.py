@@ -1,0 +1,1 @@
+"""`genctl`: a command line for the generation service, built on its public HTTP API only."""
