@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 RECEIVE_WAIT_SECONDS = 5.0  # how long one receive call holds its credit open on the link
 RETRY_SECONDS = 1.0
+SHUTDOWN_SETTLE_SECONDS = 5.0  # the host's default shutdown grace
 
 
 def build_client(setting: str, environ: Mapping[str, str] | None = None) -> ServiceBusClient:
@@ -99,7 +100,13 @@ class ServiceBusListener:
                 # Spawned so that shutdown drains it; shielded so that stopping this loop does not cut it.
                 task = self._invoke.spawn(self._process(receiver, message),
                                           name=f"{self.spec.name}:{message.message_id}")
-                await asyncio.shield(task)
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    # Shutdown: the message can only be settled on this link, so keep it open a while
+                    # for the invocation to finish (the invoker's drain cancels it later if need be).
+                    await asyncio.wait({task}, timeout=SHUTDOWN_SETTLE_SECONDS)
+                    raise
 
     async def _process(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
         renewing = asyncio.create_task(self._keep_lock(receiver, message))

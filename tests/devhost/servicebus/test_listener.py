@@ -161,3 +161,22 @@ async def test_max_concurrent_calls_bounds_the_running_invocations(bus: ServiceB
         await _stop(listener, invoker, task)
     assert finished == 6
     assert peak == 2
+
+
+async def test_shutdown_lets_a_running_invocation_finish_and_complete(bus: ServiceBusClient) -> None:
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def handler(msg: func.ServiceBusMessage) -> None:
+        started.set()
+        await asyncio.sleep(1)
+        finished.append(str(msg.message_id))
+
+    listener, invoker, task = await _listen("plain", handler, ServiceBusOptions())
+    await _send(bus, "plain", ServiceBusMessage("in flight", message_id="shutdown-1"))
+    await asyncio.wait_for(started.wait(), timeout=10)
+    await _stop(listener, invoker, task)  # as the host stops: loops cancelled, then the drain
+
+    assert finished == ["shutdown-1"]
+    async with bus.get_queue_receiver("plain") as receiver:
+        assert await receiver.peek_messages(max_message_count=5) == []  # completed, not left locked
