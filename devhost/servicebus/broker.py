@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from proton import Delivery, Endpoint, Handler, Link, Message, Sender, symbol
+from proton import Delivery, Endpoint, Handler, Link, Message, Sender, Terminus, symbol
 
 from devhost.servicebus import wire
 from devhost.servicebus.entities import STANDARD_MAX_MESSAGE_BYTES, NamespaceConfig, entity_parts
@@ -112,7 +112,8 @@ class Broker(Handler):
     def on_link_remote_open(self, event: Any) -> None:
         link = event.link
         address = (link.remote_source.address if link.is_sender else link.remote_target.address) or ""
-        if link.remote_target.type == 3 or (link.is_receiver and link.remote_target.address is None):
+        coordinator = link.remote_target.type == Terminus.COORDINATOR
+        if coordinator or (link.is_receiver and link.remote_target.address is None):
             refuse(link, "amqp:not-implemented", "Transactions are not supported by the emulator.")
             return
         if address == CBS:
