@@ -12,13 +12,15 @@ from proton import Delivery, Endpoint, Handler, Link, Message, Sender, Terminus,
 from devhost.servicebus import wire
 from devhost.servicebus.entities import STANDARD_MAX_MESSAGE_BYTES, NamespaceConfig, entity_parts
 from devhost.servicebus.links import (
-    condition,
+    echo_outcome,
     filters,
     flush_replies,
     management_reply,
     put_token,
     refuse,
+    reject,
     reply_on,
+    requested_settlement,
 )
 from devhost.servicebus.management import Operations, settle
 from devhost.servicebus.store import LockLostError, MessageStore
@@ -31,8 +33,8 @@ SESSION_FILTER = symbol("com.microsoft:session-filter")
 LOCK_LOST = "com.microsoft:message-lock-lost"
 TICK_SECONDS = 0.2
 CREDIT = 100
-# A peer's disposition on a message it received: the management link's settlement names.
-_OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Delivery.REJECTED: "suspended"}
+LOCK_LOST_TEXT = ("The lock supplied is invalid. Either the lock expired, or the message has already been "
+                  "removed from the queue.")
 
 
 class Broker(Handler):
@@ -210,8 +212,7 @@ class Broker(Handler):
         if error is None:
             error = self._store_all(queue, wire.split_transfer(raw))
         if error is not None:
-            delivery.local.condition = condition(*error)
-            delivery.update(Delivery.REJECTED)
+            reject(delivery, *error)
         else:
             delivery.update(Delivery.ACCEPTED)
         delivery.settle()
@@ -259,32 +260,16 @@ class Broker(Handler):
             link.drained()
 
     def _settle(self, link: Any, delivery: Any) -> None:
+        """A client's disposition of a message it received on this link, answered as the service does."""
         queue, dead = link.sb_queue
-        state = delivery.remote_state
-        remote = delivery.remote
-        if state == Delivery.MODIFIED:
-            status = "defered" if remote.undeliverable else "abandoned"
-        else:
-            status = _OUTCOMES.get(state, "released")
-        info = (remote.condition.info if remote.condition is not None else None) or {}
+        status, reason, description = requested_settlement(delivery)
         try:
-            settle(
-                self._store,
-                queue,
-                delivery.sb_token,
-                status=status,
-                reason=info.get("DeadLetterReason"),
-                description=info.get("DeadLetterErrorDescription"),
-            )
+            settle(self._store, queue, delivery.sb_token, status=status, reason=reason,
+                   description=description)
         except LockLostError:
-            delivery.local.condition = condition(
-                LOCK_LOST,
-                "The lock supplied is invalid. Either the lock expired, or the message has "
-                "already been removed from the queue.",
-            )
-            delivery.update(Delivery.REJECTED)
+            reject(delivery, LOCK_LOST, LOCK_LOST_TEXT)
         else:
-            self._echo(delivery, state, remote)
+            echo_outcome(delivery)
         delivery.settle()
         if status == "released":
             # The client gave it back unseen (it was not receiving): offer it elsewhere, and to this
@@ -292,16 +277,6 @@ class Broker(Handler):
             link.sb_paused = True
         if status != "completed":
             self._dispatch_all((queue, dead))
-
-    @staticmethod
-    def _echo(delivery: Any, state: Any, remote: Any) -> None:
-        """Confirm the outcome applied, echoing the requested one as the service does."""
-        if state == Delivery.MODIFIED:
-            delivery.local.failed = remote.failed
-            delivery.local.undeliverable = remote.undeliverable
-        delivery.update(
-            state if state in (Delivery.ACCEPTED, Delivery.MODIFIED, Delivery.REJECTED) else Delivery.RELEASED
-        )
 
     # --- request/response nodes ------------------------------------------------------------
     def _request(self, link: Any, delivery: Any, raw: bytes) -> None:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from proton import Condition, Endpoint, Message, symbol
+from proton import Condition, Delivery, Endpoint, Message, symbol
 
 from devhost.servicebus.auth import TokenRejectedError, check_token
 from devhost.servicebus.entities import NamespaceConfig
@@ -78,3 +78,33 @@ def management_reply(answer: Answer) -> Message:
     if answer.condition is not None:
         properties["errorCondition"] = answer.condition
     return Message(properties=properties, body=answer.body)
+
+
+# A client's disposition on a message it received: the management link's settlement names.
+_OUTCOMES = {Delivery.ACCEPTED: "completed", Delivery.RELEASED: "released", Delivery.REJECTED: "suspended"}
+
+
+def requested_settlement(delivery: Any) -> tuple[str, Any, Any]:
+    """(settlement, dead-letter reason, description) a client's disposition asks for."""
+    state, remote = delivery.remote_state, delivery.remote
+    if state == Delivery.MODIFIED:
+        status = "defered" if remote.undeliverable else "abandoned"
+    else:
+        status = _OUTCOMES.get(state, "released")
+    info = (remote.condition.info if remote.condition is not None else None) or {}
+    return status, info.get("DeadLetterReason"), info.get("DeadLetterErrorDescription")
+
+
+def echo_outcome(delivery: Any) -> None:
+    """Confirm the outcome applied, echoing the requested one as the service does (the SDK awaits it)."""
+    state, remote = delivery.remote_state, delivery.remote
+    if state == Delivery.MODIFIED:
+        delivery.local.failed = remote.failed
+        delivery.local.undeliverable = remote.undeliverable
+    known = (Delivery.ACCEPTED, Delivery.MODIFIED, Delivery.REJECTED)
+    delivery.update(state if state in known else Delivery.RELEASED)
+
+
+def reject(delivery: Any, name: str, description: str) -> None:
+    delivery.local.condition = condition(name, description)
+    delivery.update(Delivery.REJECTED)

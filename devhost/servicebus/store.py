@@ -6,84 +6,18 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from devhost.servicebus.entities import NamespaceConfig, QueueConfig
+from devhost.servicebus.records import COLUMNS, SCHEMA, Stored, stored_from_row
 
 MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"
 TTL_REASON = "TTLExpiredException"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue TEXT NOT NULL,            -- lower-cased queue name
-    dead INTEGER NOT NULL DEFAULT 0, -- 1: in the $DeadLetterQueue sub-queue
-    state TEXT NOT NULL,            -- active | scheduled | deferred
-    payload BLOB NOT NULL,          -- the bare message as the sender encoded it
-    message_id TEXT,
-    enqueued_at REAL NOT NULL,
-    available_at REAL NOT NULL,     -- scheduled enqueue time (= enqueued_at unless scheduled)
-    expires_at REAL NOT NULL,
-    deliveries INTEGER NOT NULL DEFAULT 0,
-    lock_token TEXT,
-    locked_until REAL,
-    dl_reason TEXT,
-    dl_description TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, dead, state, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
-CREATE TABLE IF NOT EXISTS duplicates (
-    queue TEXT NOT NULL, message_id TEXT NOT NULL, seen_at REAL NOT NULL,
-    PRIMARY KEY (queue, message_id)
-);
-"""
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One message with the broker's own properties."""
-
-    seq: int
-    payload: bytes
-    enqueued_at: float
-    expires_at: float
-    deliveries: int
-    lock_token: str | None
-    locked_until: float | None
-    dl_reason: str | None
-    dl_description: str | None
-    scheduled_at: float | None
-    dead: bool
-
-
 class LockLostError(Exception):
     """The lock token names no message this queue holds locked (expired, settled or unknown)."""
-
-
-_COLUMNS = (
-    "seq, payload, enqueued_at, expires_at, deliveries, lock_token, locked_until, dl_reason, "
-    "dl_description, CASE WHEN state = 'scheduled' OR available_at > enqueued_at THEN available_at END, dead"
-)
-
-
-def _stored(row: Sequence[object]) -> Stored:
-    seq, payload, enqueued, expires, deliveries, token, until, reason, description, scheduled, dead = row
-    values: dict[str, Any] = {
-        "seq": seq,
-        "payload": payload,
-        "enqueued_at": enqueued,
-        "expires_at": expires,
-        "deliveries": deliveries,
-        "lock_token": token,
-        "locked_until": until,
-        "dl_reason": reason,
-        "dl_description": description,
-        "scheduled_at": scheduled,
-    }
-    return Stored(**values, dead=bool(dead))
 
 
 class MessageStore:
@@ -98,7 +32,7 @@ class MessageStore:
         # failure devhost has to survive; FULL would fsync every message for no gain here.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._namespace = namespace
         self._now = clock
 
@@ -164,13 +98,13 @@ class MessageStore:
         """The next available message: locked for peek-lock, removed for receive-and-delete."""
         self.sweep()
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND state = 'active'"
+            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND state = 'active'"
             " AND (locked_until IS NULL OR locked_until <= ?) ORDER BY seq LIMIT 1",
             (queue.lower(), int(dead), self._now()),
         ).fetchone()
         if row is None:
             return None
-        return self._deliver(queue, _stored(row), lock=lock)
+        return self._deliver(queue, stored_from_row(row), lock=lock)
 
     def _deliver(self, queue: str, message: Stored, *, lock: bool) -> Stored:
         deliveries = message.deliveries + 1
@@ -189,33 +123,33 @@ class MessageStore:
         found = []
         for seq in seqs:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND seq = ?"
+                f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND seq = ?"
                 " AND state = 'deferred' AND (locked_until IS NULL OR locked_until <= ?)",
                 (queue.lower(), int(dead), seq, self._now()),
             ).fetchone()
             if row is None:
                 raise LookupError(seq)
-            found.append(self._deliver(queue, _stored(row), lock=lock))
+            found.append(self._deliver(queue, stored_from_row(row), lock=lock))
         return found
 
     def peek(self, queue: str, *, dead: bool, from_seq: int, count: int) -> list[Stored]:
         """Messages in sequence order from `from_seq`, without locks (active, deferred and scheduled)."""
         self.sweep()
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND dead = ? AND seq >= ? ORDER BY seq LIMIT ?",
             (queue.lower(), int(dead), from_seq, count),
         ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_from_row(row) for row in rows]
 
     # --- settling ------------------------------------------------------------------------------
     def _locked(self, queue: str, token: str) -> Stored:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE queue = ? AND lock_token = ? AND locked_until > ?",
+            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND lock_token = ? AND locked_until > ?",
             (queue.lower(), token, self._now()),
         ).fetchone()
         if row is None:
             raise LockLostError(token)
-        return _stored(row)
+        return stored_from_row(row)
 
     def complete(self, queue: str, token: str) -> None:
         self._db.execute("DELETE FROM messages WHERE seq = ?", (self._locked(queue, token).seq,))

@@ -8,7 +8,7 @@ from typing import Any
 
 from proton import Data, Message, symbol, timestamp
 
-from devhost.servicebus.store import Stored
+from devhost.servicebus.records import Stored
 
 DATA_SECTION = 0x75
 SCHEDULED_ENQUEUE_TIME = symbol("x-opt-scheduled-enqueue-time")
