@@ -43,9 +43,8 @@ class Broker(Handler):
     Proton's endpoints are typed as optional unions and carry the attributes set on them here
     (sb_kind, sb_queue, ...), so they are handled as Any."""
 
-    def __init__(
-        self, store: MessageStore, namespace: NamespaceConfig, *, address: str, on_ready: Callable[[], None]
-    ) -> None:
+    def __init__(self, store: MessageStore, namespace: NamespaceConfig, *, address: str,
+                 on_ready: Callable[[], None]) -> None:
         super().__init__()
         self._store = store
         self._namespace = namespace
@@ -126,17 +125,18 @@ class Broker(Handler):
         queue, dead = entity_parts(entity)
         config = self._namespace.queue(queue)
         if config is None:
-            refuse(
-                link,
-                "amqp:not-found",
-                f"The messaging entity '{address}' could not be found. "
-                "The emulator hosts queues only (no topics or subscriptions).",
-            )
+            missing = (f"The messaging entity '{address}' could not be found. "
+                       "The emulator hosts queues only (no topics or subscriptions).")
+            if link.is_receiver:
+                # A sender's attach is accepted and its sends answered with the error: the SDK's sender
+                # then raises MessagingEntityNotFoundError (a refused attach reaches it as a failed send).
+                link.sb_missing = missing
+                self._open(link, kind="missing")
+            else:
+                refuse(link, "amqp:not-found", missing)
             return
         if not self._authorized(link, f"{queue}/$deadletterqueue" if dead else queue):
-            refuse(
-                link, "amqp:unauthorized-access", f"Unauthorized access to '{address}': put a token first."
-            )
+            refuse(link, "amqp:unauthorized-access", f"Unauthorized access to '{address}': no token.")
             return
         if link.is_sender and SESSION_FILTER in filters(link):
             refuse(link, "amqp:not-implemented", "Sessions are not supported by the emulator.")
@@ -190,6 +190,9 @@ class Broker(Handler):
         kind = getattr(link, "sb_kind", None)
         if kind == "queue":
             self._accept_send(link, delivery, raw)
+        elif kind == "missing":
+            reject(delivery, "amqp:not-found", link.sb_missing)
+            delivery.settle()
         elif kind is not None:
             self._request(link, delivery, raw)
         else:  # a transfer racing the detach of a refused link

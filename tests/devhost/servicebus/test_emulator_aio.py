@@ -84,6 +84,9 @@ async def test_failure_answers(emulator: Emulator) -> None:
         with pytest.raises(MessagingEntityNotFoundError):
             async with bus.get_queue_receiver("missing") as receiver:
                 await receiver.receive_messages(max_wait_time=2)
+        with pytest.raises(MessagingEntityNotFoundError):
+            async with bus.get_queue_sender("missing") as sender:
+                await sender.send_messages(ServiceBusMessage("x"))
     wrong = emulator.connection_string.replace("test-dummy-key", "wrong-key")
     async with _client(emulator, wrong) as bus:
         with pytest.raises(ServiceBusAuthenticationError):

@@ -211,9 +211,8 @@ def test_wrong_key_is_an_authentication_error(emulator: Emulator) -> None:
         sender.send_messages(ServiceBusMessage("x"))
 
 
-def test_a_sender_to_an_unknown_queue_fails_without_hanging(client: ServiceBusClient) -> None:
-    # The SDK's sender sees the refused attach as a failed send (no entity-specific error class).
-    with pytest.raises(ServiceBusError), client.get_queue_sender("no-such-queue") as sender:
+def test_a_sender_to_an_unknown_queue_is_not_found(client: ServiceBusClient) -> None:
+    with pytest.raises(MessagingEntityNotFoundError), client.get_queue_sender("no-such-queue") as sender:
         sender.send_messages(ServiceBusMessage("x"))
 
 
