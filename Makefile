@@ -54,6 +54,7 @@ bench: setup
 	$(PY) bench/pipeline.py
 	$(PY) bench/orchestration.py
 	$(PY) bench/line_webhook.py
+	$(PY) bench/goodput.py
 
 azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite

@@ -17,8 +17,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from devhost.azurite import start_azurite  # noqa: E402
-from tests.helpers.devhost import DevhostProcess, free_port  # noqa: E402
-from tests.helpers.product_app import product_settings, service_bus_overrides  # noqa: E402
+from testing.devhost import DevhostProcess, free_port  # noqa: E402
+from testing.product_app import product_settings, service_bus_overrides  # noqa: E402
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -23,7 +23,7 @@ import aiohttp
 from _common import add_azurite_option, fresh_azurite, measure, percentile, start_product_app, summary
 from azure.storage.queue.aio import QueueClient
 
-from tests.factories_line import (
+from testing.factories_line import (
     CHANNEL_ACCESS_TOKEN,
     CHANNEL_SECRET,
     signed_request,
@@ -31,7 +31,7 @@ from tests.factories_line import (
     text_event,
     user_id,
 )
-from tests.fakes.line_server import FakeLine
+from testing.fakes.line_server import FakeLine
 
 TARGET_P99_MS = 300.0
 IMAGE_JOB = "text message -> image job"

@@ -25,8 +25,8 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from azure.storage.queue.aio import QueueClient
 
-from tests.helpers.devhost import DevhostProcess, free_port
-from tests.helpers.product_app import emulator_connection_string
+from testing.devhost import DevhostProcess, free_port
+from testing.product_app import emulator_connection_string
 
 APP_DIR = REPO_ROOT / "bench" / "trigger_app"
 RECEIVED = re.compile(r"bench-received (\w+) (\{.*?\}) ([0-9.]+)")

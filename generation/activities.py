@@ -4,68 +4,75 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from generation.providers import get_provider
+from generation.pacing_activities import report_provider_answer
+from generation.providers import provider_for
 from generation.providers.base import ProviderError
-from jobs.clients import stores
-from jobs.config.settings import get_settings
+from jobs.contracts import (
+    CANCELED,
+    DEADLINE_EXCEEDED,
+    FinalizeResult,
+    Outcome,
+    OutputResult,
+    StartResult,
+    error_payload,
+)
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.services import Services
 from jobs.tables.store import Conclusion
 
 logger = logging.getLogger(__name__)
 
-CANCELED = JobError("canceled", "The job was canceled.")
-DEADLINE = JobError("deadline_exceeded", "The job did not finish in time.")
-GONE = JobError("canceled", "The job was deleted.")
 # When every output failed, the job's error is the most telling of theirs.
 ERROR_PRECEDENCE = ("content_rejected", "configuration", "rate_limited", "provider_unavailable", "timeout")
 
 
-async def mark_job_running(job_id: str) -> dict[str, Any]:
+async def mark_job_running(services: Services, job_id: str) -> StartResult:
     """Move the job to running; tell the orchestrator whether to go on and what it needs to know."""
     try:
-        job = await stores().jobs.mark_running(job_id)
+        job = await services.jobs.mark_running(job_id)
     except JobNotFoundError:
         logger.warning("job %s: row not found; orchestration ends", job_id)
         return {"proceed": False, "status": "missing"}
     except InvalidTransitionError as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
         if exc.current is JobStatus.CANCELED:
-            return await _canceled_while_queued(job_id)
+            return await _canceled_while_queued(services, job_id)
         return {"proceed": False, "status": exc.current.value}
     if job.cancel_requested:
         # Asked to stop while no orchestration could hear the event (e.g. one started again).
-        return await _cancel_before_start(job_id)
+        return await _cancel_before_start(services, job_id)
     return {
         "proceed": True,
         "status": job.status.value,
         "total": job.total,
         "channel": job.channel.value,
-        "deadline_seconds": get_settings().generation_deadline_seconds,
+        "deadline_seconds": services.settings.generation_deadline_seconds,
+        "kind": job.kind.value,
+        "user": job.user,
     }
 
 
-async def _cancel_before_start(job_id: str) -> dict[str, Any]:
+async def _cancel_before_start(services: Services, job_id: str) -> StartResult:
     try:
-        job = await stores().jobs.finish(job_id, status=JobStatus.CANCELED, error=CANCELED)
+        job = await services.jobs.finish(job_id, status=JobStatus.CANCELED, error=CANCELED)
     except InvalidTransitionError as exc:
         return {"proceed": False, "status": exc.current.value}
     logger.info("job %s: cancel requested before the work started; canceled", job_id)
     return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
 
 
-async def _canceled_while_queued(job_id: str) -> dict[str, Any]:
+async def _canceled_while_queued(services: Services, job_id: str) -> StartResult:
     """Canceled before its orchestration ran: the chat it came from still hears about it, once
     (the orchestration for a job id runs once)."""
-    job = await stores().jobs.find(job_id)
+    job = await services.jobs.find(job_id)
     if job is None:
         return {"proceed": False, "status": "missing"}
     return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
 
 
-def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, Any]:
+def _provider_failure(job_id: str, index: int, exc: ProviderError) -> OutputResult:
     logger.warning("job %s output %d: %s (%s, retryable=%s)", job_id, index, exc.code, exc, exc.retryable)
     return {
         "index": index,
@@ -75,48 +82,50 @@ def _provider_failure(job_id: str, index: int, exc: ProviderError) -> dict[str, 
     }
 
 
-async def _produce(job: Job, index: int) -> tuple[Output, Job | None]:
+async def _produce(services: Services, job: Job, index: int) -> tuple[Output, Job | None]:
     """The output, and the row as read meanwhile (None when it was deleted, or for text)."""
-    provider = get_provider()
+    provider = services.component(provider_for)
     if job.kind is JobKind.TEXT:
         text = await provider.generate_text(prompt=job.prompt)
         return Output(index=index, content_type="text/plain", text=text), None
     png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
     # The row is read while the blobs upload: recording the output needs its latest ETag.
-    return await asyncio.gather(stores().outputs.save_image(job.id, index, png), stores().jobs.find(job.id))
+    return await asyncio.gather(services.outputs.save_image(job.id, index, png), services.jobs.find(job.id))
 
 
-async def generate_output(job_id: str, index: int) -> dict[str, Any]:
+async def generate_output(services: Services, job_id: str, index: int) -> OutputResult:
     """Produce one output and record it on the row; provider failures come back as data, not raises.
 
     `canceled` means the row says stop (canceled, finished by someone else, or a cancel asked for);
     `job_finished` means the write that recorded this output also finished the job as succeeded.
     """
-    job = await stores().jobs.find(job_id)
+    job = await services.jobs.find(job_id)
     if job is None:
-        return {"index": index, "status": "failed", "error": GONE.to_dict()}
+        return {"index": index, "status": "failed", "error": error_payload(CANCELED)}
     if any(output.index == index and output.error is None for output in job.outputs):
         # A redelivered activity whose first run finished: the output is already stored.
         return {"index": index, "status": "succeeded", "job_finished": job.status is JobStatus.SUCCEEDED}
     if job.status.is_terminal or job.cancel_requested:
         return {"index": index, "status": "canceled"}
     try:
-        output, read = await _produce(job, index)
+        output, read = await _produce(services, job, index)
     except ProviderError as exc:
+        await report_provider_answer(services, job.kind, exc)
         return _provider_failure(job_id, index, exc)
+    await report_provider_answer(services, job.kind, None)
     try:
-        recorded = await stores().jobs.record_progress(job_id, [output], read=read)
+        recorded = await services.jobs.record_progress(job_id, [output], read=read)
     except JobNotFoundError:
         # Deleted while this output was being made: take back what was just written.
-        await stores().outputs.delete_job(job_id)
+        await services.outputs.delete_job(job_id)
         logger.info("job %s was deleted during generation; its blobs are removed", job_id)
-        return {"index": index, "status": "failed", "error": GONE.to_dict()}
+        return {"index": index, "status": "failed", "error": error_payload(CANCELED)}
     finished = recorded.status is JobStatus.SUCCEEDED
     logger.info("job %s output %d stored%s", job_id, index, "; job succeeded" if finished else "")
     return {"index": index, "status": "succeeded", "job_finished": finished}
 
 
-def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> list[Output]:
+def _final_outputs(job: Job, outcome: Outcome, failures: dict[int, JobError]) -> list[Output]:
     done = {output.index: output for output in job.outputs if output.error is None}
     outputs: list[Output] = []
     for index in range(job.total):
@@ -125,13 +134,13 @@ def _final_outputs(job: Job, outcome: str, failures: dict[int, JobError]) -> lis
         elif index in failures:
             outputs.append(Output(index=index, error=failures[index]))
         elif outcome == "deadline_exceeded":
-            outputs.append(Output(index=index, error=DEADLINE))
+            outputs.append(Output(index=index, error=DEADLINE_EXCEEDED))
     return outputs
 
 
-def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
+def _job_error(outcome: Outcome, failures: dict[int, JobError]) -> JobError:
     if outcome == "deadline_exceeded" or not failures:
-        return DEADLINE
+        return DEADLINE_EXCEEDED
     by_code = {error.code: error for error in failures.values()}
     for code in ERROR_PRECEDENCE:
         if code in by_code:
@@ -139,7 +148,9 @@ def _job_error(outcome: str, failures: dict[int, JobError]) -> JobError:
     return failures[min(failures)]
 
 
-async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError]) -> dict[str, Any]:
+async def finalize_job(
+    services: Services, job_id: str, outcome: Outcome, failures: dict[int, JobError]
+) -> FinalizeResult:
     """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won.
 
     A job already succeeded was finished by this pipeline (only its output writes and this activity
@@ -156,7 +167,7 @@ async def finalize_job(job_id: str, outcome: str, failures: dict[int, JobError])
         return JobStatus.FAILED, outputs, _job_error(outcome, failures)
 
     try:
-        final = await stores().jobs.conclude(job_id, decide)
+        final = await services.jobs.conclude(job_id, decide)
     except JobNotFoundError:
         logger.info("job %s was deleted before finalizing", job_id)
         return {"status": "missing", "notify": False}

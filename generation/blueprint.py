@@ -7,9 +7,29 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, orchestration, starter, submit
+from generation import activities, orchestration, pacing_activities, starter, submit
+from jobs.config.pacing import pacing_enabled
+from jobs.contracts import (
+    ACQUIRE_PROVIDER_SLOTS,
+    FINALIZE_JOB,
+    GENERATE_OUTPUT,
+    GENERATION_ORCHESTRATOR,
+    LEAVE_PROVIDER_QUEUE,
+    MARK_JOB_RUNNING,
+    FinalizeRequest,
+    FinalizeResult,
+    JobRef,
+    LeaveRequest,
+    OutputRequest,
+    OutputResult,
+    SlotAnswer,
+    SlotRequest,
+    StartResult,
+    error_from_payload,
+)
+from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
 from jobs.domain.messages import read_job_message
-from jobs.domain.models import JobError
+from jobs.services import services
 
 bp = df.Blueprint()
 
@@ -17,14 +37,14 @@ bp = df.Blueprint()
 @bp.function_name("submit_generation")
 @bp.route(route="generations", methods=["POST"])
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    return await submit.submit_generation(req)
+    return await submit.submit_generation(req, services())
 
 
 @bp.function_name("start_generation_from_queue")
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()))
+    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -35,35 +55,51 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()))
+    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
 
 
-@bp.function_name("generation_orchestrator")
+def _paced() -> bool:
+    return pacing_enabled(services().settings)
+
+
+@bp.function_name(GENERATION_ORCHESTRATOR)
 @bp.orchestration_trigger(context_name="context")
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Any:
     return orchestration.generation_orchestrator(context)
 
 
-@bp.function_name("deliver_job")
+@bp.function_name(DELIVER_JOB)
 @bp.orchestration_trigger(context_name="context")
 def deliver_job(context: df.DurableOrchestrationContext) -> Any:
     return orchestration.deliver_job(context)
 
 
-@bp.function_name("mark_job_running")
+@bp.function_name(MARK_JOB_RUNNING)
 @bp.activity_trigger(input_name="payload")
-async def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
-    return await activities.mark_job_running(payload["job_id"])
+async def mark_job_running(payload: JobRef) -> StartResult:
+    return await activities.mark_job_running(services(), payload["job_id"])
 
 
-@bp.function_name("generate_output")
+@bp.function_name(GENERATE_OUTPUT)
 @bp.activity_trigger(input_name="payload")
-async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
-    return await activities.generate_output(payload["job_id"], int(payload["index"]))
+async def generate_output(payload: OutputRequest) -> OutputResult:
+    return await activities.generate_output(services(), payload["job_id"], int(payload["index"]))
 
 
-@bp.function_name("finalize_job")
+@bp.function_name(ACQUIRE_PROVIDER_SLOTS)
 @bp.activity_trigger(input_name="payload")
-async def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
-    failures = {int(index): JobError(**error) for index, error in payload.get("failures", {}).items()}
-    return await activities.finalize_job(payload["job_id"], payload["outcome"], failures)
+async def acquire_provider_slots(payload: SlotRequest) -> SlotAnswer:
+    return await pacing_activities.acquire_provider_slots(services(), payload)
+
+
+@bp.function_name(LEAVE_PROVIDER_QUEUE)
+@bp.activity_trigger(input_name="payload")
+async def leave_provider_queue(payload: LeaveRequest) -> int:
+    return await pacing_activities.leave_provider_queue(services(), payload)
+
+
+@bp.function_name(FINALIZE_JOB)
+@bp.activity_trigger(input_name="payload")
+async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
+    failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
+    return await activities.finalize_job(services(), payload["job_id"], payload["outcome"], failures)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from generation.delivery import delivery_activity
+from jobs.contracts import DEADLINE_EXCEEDED, INTERNAL, delivery_activity
 from jobs.domain.models import Job, JobError, JobStatus
 
 # A queued job normally starts within seconds; one left this long lost its queue message (a failed
@@ -22,8 +22,6 @@ STALE_AFTER = timedelta(minutes=3)
 # one maintenance period (5 minutes), so a job is never failed while its deadline timer is still due.
 DEADLINE_GRACE = timedelta(minutes=5)
 
-DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
-STOPPED = JobError("internal", "The job stopped unexpectedly. Please try again.")
 
 
 class InstanceState(StrEnum):
@@ -114,7 +112,7 @@ def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: Maintenan
     if state is InstanceState.MISSING and job.status is JobStatus.QUEUED:
         return _fail(job, DEADLINE_EXCEEDED, terminate=False) if overdue else Redrive(job.id)
     # Running without an orchestration, or an orchestration that ended without finishing the row.
-    return _fail(job, STOPPED, terminate=False)
+    return _fail(job, INTERNAL, terminate=False)
 
 
 def plan_maintenance(

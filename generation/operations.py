@@ -28,16 +28,15 @@ from generation.maintenance import (
     instance_state,
     plan_maintenance,
 )
-from jobs.clients import Stores, stores
-from jobs.config.settings import get_settings
+from jobs.contracts import DELIVER_ORCHESTRATOR, DeliverJobInput, deliver_instance_id, job_instance_ids
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobStatus, utcnow
+from jobs.services import Services, services
 
 logger = logging.getLogger(__name__)
 
 bp = df.Blueprint()
 
-DELIVER_ORCHESTRATOR = "deliver_job"
 # Durable client calls are small HTTP requests to the host; a few at a time keeps a big backlog quick
 # without flooding the host's connection pool.
 STATUS_CONCURRENCY = 16
@@ -58,10 +57,6 @@ class MaintenanceSummary:
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
-
-
-def deliver_instance_id(job_id: str) -> str:
-    return f"{job_id}:deliver"
 
 
 async def _bounded(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
@@ -92,7 +87,7 @@ async def _instance_states(
     return states
 
 
-async def _redrive(store: Stores, job_id: str) -> bool:
+async def _redrive(store: Services, job_id: str) -> bool:
     job = await store.jobs.get(job_id)
     if job.status is not JobStatus.QUEUED:
         return False  # it started (or finished) since the listing
@@ -101,7 +96,7 @@ async def _redrive(store: Stores, job_id: str) -> bool:
     return True
 
 
-async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
+async def _fail(store: Services, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
     try:
         await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
     except (InvalidTransitionError, JobNotFoundError):
@@ -113,17 +108,16 @@ async def _fail(store: Stores, client: df.DurableOrchestrationClient, action: Fa
         except Exception as exc:  # already ended on its own: the row is what counts
             logger.info("job %s: orchestration not terminated: %s", action.job_id, exc)
     if action.deliver_channel is not None:
+        delivery: DeliverJobInput = {"job_id": action.job_id, "channel": action.deliver_channel}
         await client.start_new(
-            DELIVER_ORCHESTRATOR,
-            instance_id=deliver_instance_id(action.job_id),
-            client_input={"job_id": action.job_id, "channel": action.deliver_channel},
+            DELIVER_ORCHESTRATOR, instance_id=deliver_instance_id(action.job_id), client_input=delivery
         )
         logger.info("job %s: failure delivery started on %s", action.job_id, action.deliver_channel)
     return True
 
 
 async def _apply(
-    store: Stores, client: df.DurableOrchestrationClient, action: Action, summary: MaintenanceSummary
+    store: Services, client: df.DurableOrchestrationClient, action: Action, summary: MaintenanceSummary
 ) -> None:
     try:
         if isinstance(action, Redrive):
@@ -138,10 +132,10 @@ async def _apply(
         logger.exception("job %s: maintenance step failed", action.job_id)
 
 
-async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: Job) -> None:
+async def _purge_job(store: Services, client: df.DurableOrchestrationClient, job: Job) -> None:
     """Blobs and history first, the row last: a run cut short leaves the row to find the rest again."""
     await store.outputs.delete_job(job.id)
-    for instance_id in (job.id, deliver_instance_id(job.id)):
+    for instance_id in job_instance_ids(job.id):
         await client.purge_instance_history(instance_id)
     with contextlib.suppress(JobNotFoundError):  # deleted through the API while this run was purging
         await store.jobs.delete(job.id)
@@ -149,7 +143,7 @@ async def _purge_job(store: Stores, client: df.DurableOrchestrationClient, job: 
 
 
 async def _purge_expired(
-    store: Stores, client: df.DurableOrchestrationClient, cutoff: datetime, summary: MaintenanceSummary
+    store: Services, client: df.DurableOrchestrationClient, cutoff: datetime, summary: MaintenanceSummary
 ) -> None:
     for job in await store.jobs.list_expired(cutoff):
         try:
@@ -165,13 +159,14 @@ async def _purge_expired(
         logger.exception("webhook de-duplication records: purge failed")
 
 
-async def run_maintenance(client: df.DurableOrchestrationClient, *, now: datetime) -> MaintenanceSummary:
+async def run_maintenance(
+    store: Services, client: df.DurableOrchestrationClient, *, now: datetime
+) -> MaintenanceSummary:
     """Re-drive lost queued jobs, fail stuck ones, purge expired ones; returns the counts."""
-    settings = get_settings()
+    settings = store.settings
     policy = MaintenancePolicy.from_settings(
         deadline_seconds=settings.generation_deadline_seconds, retention_days=settings.job_retention_days
     )
-    store = stores()
     summary = MaintenanceSummary()
     try:
         jobs = await store.jobs.list_unfinished(policy.unfinished_cutoff(now))
@@ -185,24 +180,25 @@ async def run_maintenance(client: df.DurableOrchestrationClient, *, now: datetim
     return summary
 
 
-async def redrive_dead_letter_messages(*, limit: int = REDRIVE_LIMIT) -> int:
+async def redrive_dead_letter_messages(store: Services, *, limit: int = REDRIVE_LIMIT) -> int:
     """Move dead-lettered (Service Bus) or poisoned (Storage queue) job messages back to the queue."""
-    return await stores().queue.redrive(limit)
+    return await store.queue.redrive(limit)
 
 
 @bp.function_name("maintenance")
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def maintenance(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    summary = await run_maintenance(client, now=utcnow())
+    summary = await run_maintenance(services(), client, now=utcnow())
     logger.info("maintenance finished: %s past_due=%s", summary.line(), timer.past_due)
 
 
 @bp.function_name("redrive_dead_letters")
 @bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
 async def redrive_dead_letters(timer: func.TimerRequest) -> None:
-    moved = await redrive_dead_letter_messages()
+    store = services()
+    moved = await redrive_dead_letter_messages(store)
     logger.info(
         "redrive_dead_letters finished: moved=%d queue=%s past_due=%s",
-        moved, get_settings().queue_name, timer.past_due,
+        moved, store.settings.queue_name, timer.past_due,
     )

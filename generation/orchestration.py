@@ -1,7 +1,7 @@
 """The generation orchestrator: a deterministic generator replayed by Durable Functions.
 
 No I/O, clock, random or settings reads here: the activities do those, the orchestrator only decides.
-History carries ids and small dicts, never image bytes or answers.
+History carries ids and the small typed payloads of `jobs.contracts`, never image bytes or answers.
 """
 
 from __future__ import annotations
@@ -12,11 +12,28 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from generation.delivery import delivery_activity
+from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import may_retry, retry_delay
+from jobs.contracts import (
+    CANCEL_EVENT,
+    FINALIZE_JOB,
+    GENERATE_OUTPUT,
+    INTERNAL,
+    MARK_JOB_RUNNING,
+    DeliverJobInput,
+    ErrorPayload,
+    FinalizeRequest,
+    FinalizeResult,
+    JobRef,
+    Outcome,
+    OutputRequest,
+    OutputResult,
+    StartResult,
+    delivery_activity,
+    error_payload,
+)
 from jobs.domain.messages import usable_output_count
 
-CANCEL_EVENT = "cancel"
 DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
 
 Steps = Generator[Any, Any, Any]
@@ -28,7 +45,7 @@ class _Progress:
     def __init__(self, total: int) -> None:
         self.total = total
         self.attempts = dict.fromkeys(range(total), 0)
-        self.failures: dict[int, dict[str, str]] = {}
+        self.failures: dict[int, ErrorPayload] = {}
         self.succeeded = 0
         self.job_finished = False  # the write that stored the last output also finished the job
 
@@ -36,16 +53,18 @@ class _Progress:
         return {"state": state, "completed": self.succeeded, "total": self.total}
 
 
-def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int, attempt: int) -> Any:
-    return context.call_activity("generate_output", {"job_id": job_id, "index": index, "attempt": attempt})
+def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int) -> Any:
+    request: OutputRequest = {"job_id": job_id, "index": index}
+    return context.call_activity(GENERATE_OUTPUT, request)
 
 
-def _result_of(task: Any, index: int) -> dict[str, Any]:
+def _result_of(task: Any, index: int) -> OutputResult:
     """An activity's answer; an activity that crashed counts as a transient failure."""
     value = task.result
     if isinstance(value, dict):
-        return value
-    return {"index": index, "status": "retry", "error": {"code": "internal", "message": "The worker failed."}}
+        result: OutputResult = value  # type: ignore[assignment]  # JSON from the generate_output activity
+        return result
+    return {"index": index, "status": "retry", "error": error_payload(INTERNAL)}
 
 
 def _planned_outputs(plan: Any) -> int:
@@ -53,43 +72,108 @@ def _planned_outputs(plan: Any) -> int:
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
 
 
-def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any]) -> Steps:
-    """Run one activity per output (some `started` already), retrying transient failures, until done,
-    canceled or out of time."""
-    cancel = context.wait_for_external_event(CANCEL_EVENT)
-    deadline_timer = context.create_timer(deadline)
-    in_flight = {index: started.get(index) or _attempt(context, job_id, index, 0)
-                 for index in range(progress.total)}
-    waiting: dict[int, Any] = {}
-    while in_flight or waiting:
-        winner = yield context.task_any([*in_flight.values(), *waiting.values(), cancel, deadline_timer])
-        if winner is cancel:
-            return "canceled"
-        if winner is deadline_timer:
-            return "deadline_exceeded"
-        retry_due = [i for i, task in waiting.items() if task is winner]
-        if retry_due:
-            index = retry_due[0]
-            del waiting[index]
-            progress.attempts[index] += 1
-            in_flight[index] = _attempt(context, job_id, index, progress.attempts[index])
-            continue
-        index = next(i for i, task in in_flight.items() if task is winner)
-        del in_flight[index]
+def _stopped(winner: Any, cancel: Any) -> Outcome:
+    return "canceled" if winner is cancel else "deadline_exceeded"
+
+
+def _first_slots(context: df.DurableOrchestrationContext, pacing: Pacing | None, total: int,
+                 stop: list[Any]) -> Steps:
+    """Timers until each output's provider slot ({} unpaced), or the stop task that ended the wait."""
+    if pacing is None:
+        return {}
+    times = yield from wait_for_slots(context, pacing, entry="start", count=total, stop=stop)
+    return slot_starts(context, times) if isinstance(times, list) else times
+
+
+def _retry_slot(context: df.DurableOrchestrationContext, pacing: Pacing | None, index: int,
+                attempt: int, stop: list[Any]) -> Steps:
+    """A timer until the retry's provider slot (None: go now), or the stop task that ended the wait."""
+    if pacing is None:
+        return None
+    times = yield from wait_for_slots(context, pacing, entry=f"{index}:{attempt}", count=1, stop=stop)
+    if not isinstance(times, list):
+        return times
+    return context.create_timer(times[0]) if times and times[0] > context.current_utc_datetime else None
+
+
+class _Fanout:
+    """The outputs under way: activities in flight, and timers until a retry or a provider slot."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, *,
+                 pacing: Pacing | None, stop: list[Any]) -> None:
+        self.context, self.job_id, self.progress = context, job_id, progress
+        self.pacing, self.stop = pacing, stop
+        self.in_flight: dict[int, Any] = {}
+        self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
+
+    def tasks(self) -> list[Any]:
+        return [*self.in_flight.values(), *(timer for timer, _ in self.waiting.values()), *self.stop]
+
+    def timer_fired(self, winner: Any) -> Steps:
+        """Start the output whose timer fired; a retry whose back-off ended asks for its slot first.
+        Returns the stop task when a cancel or the deadline ended that wait."""
+        index = next(i for i, (timer, _) in self.waiting.items() if timer is winner)
+        _, has_slot = self.waiting.pop(index)
+        if not has_slot:
+            self.progress.attempts[index] += 1
+            attempt = self.progress.attempts[index]
+            slot = yield from _retry_slot(self.context, self.pacing, index, attempt, self.stop)
+            if slot in self.stop:
+                return slot
+            if slot is not None:
+                self.waiting[index] = (slot, True)
+                return None
+        self.in_flight[index] = _attempt(self.context, self.job_id, index)
+        return None
+
+    def finished(self, winner: Any) -> Outcome | None:
+        """Record an activity's answer; "canceled" when the row says stop."""
+        index = next(i for i, task in self.in_flight.items() if task is winner)
+        del self.in_flight[index]
         result = _result_of(winner, index)
+        progress = self.progress
         if result["status"] == "canceled":
             return "canceled"  # the row says stop; the cancel event may still be on its way
         if result["status"] == "retry" and may_retry(progress.attempts[index]):
             delay = retry_delay(progress.attempts[index], result.get("retry_after"))
-            waiting[index] = context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
-            continue
+            moment = self.context.current_utc_datetime + timedelta(seconds=delay)
+            self.waiting[index] = (self.context.create_timer(moment), False)
+            return None
         if result["status"] == "succeeded":
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
         else:
-            progress.failures[index] = result["error"]
-        context.set_custom_status(progress.custom_status("running"))
+            progress.failures[index] = result.get("error") or error_payload(INTERNAL)
+        self.context.set_custom_status(progress.custom_status("running"))
+        return None
+
+
+def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
+                  deadline: Any, started: dict[int, Any], *,
+                  pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
+    """Run one activity per output (some `started` already), each in its provider slot when paced,
+    retrying transient failures, until done, canceled or out of time."""
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    stop = [cancel, context.create_timer(deadline)]
+    slotted = yield from _first_slots(context, pacing, progress.total, stop)
+    if not isinstance(slotted, dict):
+        return _stopped(slotted, cancel)
+    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop)
+    fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
+    for index in range(progress.total):
+        if index not in slotted:
+            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index)
+    while fanout.in_flight or fanout.waiting:
+        winner = yield context.task_any(fanout.tasks())
+        if winner in stop:
+            return _stopped(winner, cancel)
+        if winner in fanout.in_flight.values():
+            ended = fanout.finished(winner)
+        else:
+            stopped = yield from fanout.timer_fired(winner)
+            ended = None if stopped is None else _stopped(stopped, cancel)
+        if ended is not None:
+            return ended
     return "completed"
 
 
@@ -99,7 +183,8 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str)
     if activity is None:
         return False
     try:
-        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, {"job_id": job_id})
+        request: JobRef = {"job_id": job_id}
+        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, request)
     except Exception:  # the activity logged why; the job's own status is already final
         return False
     return True
@@ -108,42 +193,46 @@ def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str)
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     """Instance id = job id. Mark running and fan out together, finalize, deliver."""
     job_id = context.instance_id
-    starting = context.call_activity("mark_job_running", {"job_id": job_id})
-    # The outputs the queue message announced start with the mark, not after it. An output of a job
-    # that may not run (canceled, gone) reads the row and ends without work.
-    started = {index: _attempt(context, job_id, index, 0)
-               for index in range(_planned_outputs(context.get_input()))}
+    plan = context.get_input()
+    paced = isinstance(plan, dict) and bool(plan.get("paced"))
+    mark: JobRef = {"job_id": job_id}
+    starting = context.call_activity(MARK_JOB_RUNNING, mark)
+    # The outputs the queue message announced start with the mark, not after it (unless they must
+    # wait for provider slots). An output of a job that may not run reads the row and ends.
+    started = {} if paced else {index: _attempt(context, job_id, index)
+                                for index in range(_planned_outputs(plan))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
         context.set_custom_status(_Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
-    start = yield starting
+    start: StartResult = yield starting
     if not start["proceed"]:
         context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
-            delivered = yield from _deliver(context, job_id, start["channel"])
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""))
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
-    progress = _Progress(start["total"])
+    progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
-    deadline = context.current_utc_datetime + timedelta(seconds=start["deadline_seconds"])
-    outcome = yield from _generate_all(context, job_id, progress, deadline, started)
+    deadline = context.current_utc_datetime + timedelta(seconds=start.get("deadline_seconds", 0))
+    pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline) if paced else None
+    outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
+    final: FinalizeResult
     if outcome == "completed" and progress.job_finished:
-        final: dict[str, Any] = {"status": "succeeded", "notify": True}
+        final = {"status": "succeeded", "notify": True}
     else:
-        failures = {str(i): e for i, e in progress.failures.items()}
-        final = yield context.call_activity(
-            "finalize_job", {"job_id": job_id, "outcome": outcome, "failures": failures}
-        )
+        failures = {str(index): error for index, error in progress.failures.items()}
+        request: FinalizeRequest = {"job_id": job_id, "outcome": outcome, "failures": failures}
+        final = yield context.call_activity(FINALIZE_JOB, request)
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:
-        delivered = yield from _deliver(context, job_id, start["channel"])
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""))
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
-    data = context.get_input() or {}
+    data: DeliverJobInput = context.get_input()
     delivered = yield from _deliver(context, data["job_id"], data["channel"])
     return {"job_id": data["job_id"], "delivered": delivered}

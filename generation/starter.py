@@ -6,11 +6,10 @@ import logging
 
 import azure.durable_functions as df
 
+from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
 from jobs.domain.messages import JobMessage
 
 logger = logging.getLogger(__name__)
-
-ORCHESTRATOR = "generation_orchestrator"
 
 
 async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
@@ -18,20 +17,25 @@ async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -
     return status is not None and status.runtime_status is not None
 
 
-async def start_generation(client: df.DurableOrchestrationClient, message: JobMessage) -> bool:
+async def start_generation(
+    client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool = False
+) -> bool:
     """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
 
     The status check comes first because a start for the id of a finished instance is not refused:
     it would replace that instance and run the job's orchestration a second time. The message's
-    output count becomes the orchestration input, so the outputs can start without waiting for the row.
+    output count becomes the orchestration input, so the outputs can start without waiting for the row
+    (unless `paced`: then they wait for provider slots).
     """
     job_id = message.job_id
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)
         return False
     try:
-        plan = None if message.outputs is None else {"outputs": message.outputs}
-        await client.start_new(ORCHESTRATOR, instance_id=job_id, client_input=plan)
+        plan: GenerationPlan | None = None if message.outputs is None else {"outputs": message.outputs}
+        if paced:
+            plan = {**(plan or {}), "paced": True}
+        await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
     except Exception:
         # Two deliveries racing: the loser's start is refused because the instance now exists.
         if await _instance_exists(client, job_id):

@@ -15,13 +15,13 @@ from generation.validation import (
     parse_generation_request,
     request_fingerprint,
 )
-from jobs.config.settings import get_settings
-from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError
+from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError, QuotaExceededError
 from jobs.domain.models import Channel, JobRequest
 from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
 from jobs.http.urls import base_url, status_url
+from jobs.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,10 @@ RETRY_AFTER_SECONDS = "2"
 QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
-def _accepted_response(req: func.HttpRequest, accepted: AcceptedJob) -> func.HttpResponse:
-    base = base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+def _accepted_response(
+    req: func.HttpRequest, accepted: AcceptedJob, *, trust_forwarded: bool
+) -> func.HttpResponse:
+    base = base_url(req, trust_forwarded=trust_forwarded)
     url = status_url(base, accepted.job.id)
     headers = {"Location": url, "Operation-Location": url}
     terminal = accepted.job.status.is_terminal
@@ -51,10 +53,10 @@ def _storage_is_down(exc: Exception) -> bool:
     return isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500
 
 
-async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
+async def submit_generation(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Accept a generation request; every failure is a problem response, never a bare 500."""
     try:
-        return await _submit(req)
+        return await _submit(req, services)
     except Exception as exc:
         if _storage_is_down(exc):
             logger.warning("job storage unavailable; request answered 503: %s", type(exc).__name__)
@@ -63,17 +65,17 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
         return problem(500, detail="The request could not be completed; try again later.")
 
 
-def _owned_request(req: func.HttpRequest) -> JobRequest:
+def _owned_request(req: func.HttpRequest, *, easy_auth: bool) -> JobRequest:
     """The validated request, owned by the signed-in caller behind Easy Auth."""
-    owner = owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
+    owner = owner_of(req.headers, easy_auth=easy_auth)
     request = parse_generation_request(req.get_body())
     return replace(request, user=claimed_user(request.user, owner, field="user"))
 
 
-async def _submit(req: func.HttpRequest) -> func.HttpResponse:
+async def _submit(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Validate, accept, answer; nothing is stored or queued unless the request is valid."""
     try:
-        request = _owned_request(req)
+        request = _owned_request(req, easy_auth=services.settings.easy_auth_enabled)
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
     except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
@@ -82,7 +84,7 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
     fingerprint = request_fingerprint(request) if key else None
     try:
         accepted = await accept_job(
-            request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
+            services, request, channel=Channel.API, idempotency_key=key, fingerprint=fingerprint
         )
     except IdempotencyConflictError as exc:
         return problem(
@@ -90,7 +92,12 @@ async def _submit(req: func.HttpRequest) -> func.HttpResponse:
             detail=f"The Idempotency-Key was already used with a different request (job {exc.job_id}).",
             errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
+    except QuotaExceededError as over:
+        logger.info("request refused: over %s", over.quota)
+        return problem(
+            429, title="Quota exceeded", detail=str(over), headers={"Retry-After": str(over.retry_after)}
+        )
     except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
         return _unavailable("The job queue is unavailable; try again shortly.")
-    return _accepted_response(req, accepted)
+    return _accepted_response(req, accepted, trust_forwarded=services.settings.trust_forwarded_headers)

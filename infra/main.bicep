@@ -83,6 +83,21 @@ param generationDeadlineSeconds int = 600
 @minValue(1)
 param jobRetentionDays int = 30
 
+@description('Per-user limit of unfinished jobs; empty means unlimited.')
+param quotaJobsInFlight string = ''
+
+@description('Per-user limit of images accepted per UTC day; empty means unlimited.')
+param quotaImagesPerDay string = ''
+
+@description('Images per minute the provider allows (shared by every instance); empty: learned from its answers.')
+param providerImagesPerMinute string = ''
+
+@description('Requests per minute the provider allows; empty: learned from its answers.')
+param providerRequestsPerMinute string = ''
+
+@description('Tokens per minute the text deployment allows; empty: learned from its answers.')
+param providerTokensPerMinute string = ''
+
 @description('Simulated latency of the offline provider, in milliseconds.')
 @minValue(0)
 param offlineLatencyMs int = 1500
@@ -496,6 +511,28 @@ var appSettings = [
   {
     name: 'JOB_RETENTION_DAYS'
     value: string(jobRetentionDays)
+  }
+  // Per-user quotas at accept (docs/quotas.md).
+  {
+    name: 'QUOTA_JOBS_IN_FLIGHT'
+    value: quotaJobsInFlight
+  }
+  {
+    name: 'QUOTA_IMAGES_PER_DAY'
+    value: quotaImagesPerDay
+  }
+  // Provider pacing shared by every instance (docs/pacing.md).
+  {
+    name: 'PROVIDER_IMAGES_PER_MINUTE'
+    value: providerImagesPerMinute
+  }
+  {
+    name: 'PROVIDER_REQUESTS_PER_MINUTE'
+    value: providerRequestsPerMinute
+  }
+  {
+    name: 'PROVIDER_TOKENS_PER_MINUTE'
+    value: providerTokensPerMinute
   }
 ]
 

@@ -9,7 +9,7 @@ Sub-packages, one concern each (import from their modules; the packages re-expor
 - `jobs.config`: the typed settings, loaded once, and the connection settings.
 - `jobs.http`: HTTP answers (problem details, JSON), absolute URLs and the public job resource.
 - `jobs.names`: storage names (tables, container, queues, blob names).
-- `jobs.clients`: the stores built from the settings, one set per event loop.
+- `jobs.services`: the stores built from the settings, one set per event loop.
 
 The core imports no channel package (`generation`, `status`, `line_webhook`).
 """

@@ -6,6 +6,8 @@ JOBS_TABLE = "jobs"
 JOB_INDEX_TABLE = "jobindex"
 IDEMPOTENCY_TABLE = "idempotency"
 WEBHOOK_EVENTS_TABLE = "webhookevents"
+QUOTAS_TABLE = "quotas"
+PACING_TABLE = "pacing"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
 

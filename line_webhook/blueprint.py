@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 import azure.functions as func
 
+from jobs.contracts import DELIVER_LINE, DeliveryResult, JobRef
+from jobs.services import services
 from line_webhook import activity, webhook
 
 bp = df.Blueprint()
@@ -15,10 +15,10 @@ bp = df.Blueprint()
 @bp.function_name("line_webhook")
 @bp.route(route="line/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def line_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return await webhook.respond(req)
+    return await webhook.respond(req, services())
 
 
-@bp.function_name("deliver_line")
+@bp.function_name(DELIVER_LINE)
 @bp.activity_trigger(input_name="payload")
-async def deliver_line(payload: dict[str, Any]) -> dict[str, Any]:
-    return await activity.deliver_line(payload)
+async def deliver_line(payload: JobRef) -> DeliveryResult:
+    return await activity.deliver_line(services(), payload)

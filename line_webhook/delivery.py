@@ -22,12 +22,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from linebot.v3.messaging import AsyncMessagingApi, Message
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.models import Job, utcnow
+from jobs.contracts import DeliveryResult
+from jobs.domain.models import ChatDelivery, Job, utcnow
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from line_webhook.calls import PermanentLineError, Sent, TransientLineError, push, reply
@@ -50,20 +50,19 @@ class LineDelivery:
     image_url_ttl: timedelta
     clock: Callable[[], datetime] = utcnow
 
-    async def deliver(self, job_id: str) -> dict[str, Any]:
+    async def deliver(self, job_id: str) -> DeliveryResult:
         """Send the finished job to its chat; returns what happened (raises on transient failure)."""
         job = await self.jobs.find(job_id)
         if job is None or not job.status.is_terminal:
             reason = "job not found" if job is None else f"job is {job.status.value}"
             logger.warning("job %s: not delivered to LINE: %s", job_id, reason)
             return {"job_id": job_id, "status": "skipped", "reason": reason}
-        to = job.delivery.get("to")
-        if not isinstance(to, str) or not to:
+        if job.delivery is None:
             logger.error("job %s: no LINE chat to deliver to", job_id)
             return {"job_id": job_id, "status": "failed", "reason": "no chat to deliver to"}
         messages = build_messages(job, await image_urls(job, self.outputs, ttl=self.image_url_ttl))
         try:
-            via = await self._send(job, to, in_batches(messages))
+            via = await self._send(job, job.delivery, in_batches(messages))
         except TransientLineError as exc:
             logger.warning("job %s: LINE delivery will be retried: %s", job_id, exc)
             raise
@@ -73,24 +72,24 @@ class LineDelivery:
         logger.info(
             "job %s: delivered to LINE %s via %s (%d messages)",
             job_id,
-            job.delivery.get("source_type", "chat"),
+            job.delivery.source_type,
             via,
             len(messages),
         )
         return {"job_id": job_id, "status": "delivered", "via": via, "messages": len(messages)}
 
-    async def _send(self, job: Job, to: str, batches: Sequence[Sequence[Message]]) -> str:
-        replied = await self._reply_first(job, batches[0])
+    async def _send(self, job: Job, chat: ChatDelivery, batches: Sequence[Sequence[Message]]) -> str:
+        replied = await self._reply_first(job, chat, batches[0])
         for number in range(1 if replied else 0, len(batches)):
-            outcome = await push(self.api, to, batches[number], retry_key=retry_key(job.id, number))
+            outcome = await push(self.api, chat.to, batches[number], retry_key=retry_key(job.id, number))
             if outcome is Sent.ALREADY_SENT:
                 logger.info("job %s: push %d was accepted before (409); not sent again", job.id, number)
         return "reply" if replied else "push"
 
-    async def _reply_first(self, job: Job, batch: Sequence[Message]) -> bool:
+    async def _reply_first(self, job: Job, chat: ChatDelivery, batch: Sequence[Message]) -> bool:
         """True when the first batch is in the chat by reply (now or in an earlier attempt)."""
-        token = job.delivery.get("reply_token")
-        if not isinstance(token, str) or not token:
+        token = chat.reply_token
+        if not token:
             return False
         state = ReplyState(self.ledger)
         if not await state.take_token(job.id):
@@ -99,7 +98,7 @@ class LineDelivery:
                 "job %s: reply token used before (reply %s)", job.id, "sent" if replied else "not sent"
             )
             return replied
-        if not self._token_fresh(job):
+        if not self._token_fresh(chat):
             logger.info("job %s: reply token too old; pushing", job.id)
             return False
         if await reply(self.api, token, batch) is Sent.INVALID_REPLY_TOKEN:
@@ -108,9 +107,9 @@ class LineDelivery:
         await state.mark_replied(job.id)
         return True
 
-    def _token_fresh(self, job: Job) -> bool:
-        stamp = job.delivery.get("event_timestamp_ms")
-        if not isinstance(stamp, int):
+    def _token_fresh(self, chat: ChatDelivery) -> bool:
+        stamp = chat.event_timestamp_ms
+        if stamp is None:
             return False
         event_time = datetime.fromtimestamp(stamp / 1000, tz=UTC)
         return self.clock() - event_time < self.reply_token_ttl

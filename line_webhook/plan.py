@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from linebot.v3.webhooks import (
     FollowEvent,
@@ -14,7 +13,7 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from jobs.domain.models import JobKind, JobRequest
+from jobs.domain.models import ChatDelivery, JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.commands import Action, parse_command
 
@@ -47,7 +46,7 @@ class NewJob:
     event_id: str
     request: JobRequest
     chat: Chat
-    delivery: dict[str, Any]
+    delivery: ChatDelivery
 
 
 Plan = ReplyNow | NewJob | None
@@ -99,14 +98,14 @@ def _plan_text(event: MessageEvent, chat: Chat, reply_token: str, *, default_kin
             kind=command.kind,
             user=f"line:{chat.user_id}" if chat.user_id else None,
         )
-        delivery = {
-            "reply_token": reply_token,
-            "event_timestamp_ms": int(event.timestamp),
-            "to": chat.to,
-            "source_type": chat.source_type,
-            "user_id": chat.user_id,
-            "webhook_event_id": event.webhook_event_id,
-        }
+        delivery = ChatDelivery(
+            to=chat.to,
+            source_type=chat.source_type,
+            user_id=chat.user_id,
+            reply_token=reply_token,
+            event_timestamp_ms=int(event.timestamp),
+            webhook_event_id=event.webhook_event_id,
+        )
         return NewJob(event.webhook_event_id, request, chat, delivery)
     if command.action is Action.IGNORE:
         return None

@@ -20,6 +20,10 @@ REJECTED = (
 TOO_SLOW = "Sorry, that took too long to make. Please try again later."
 BUSY = "Sorry, I'm busy right now. Please try again in a few minutes."
 TRY_LATER = "Sorry, something went wrong while making that. Please try again later."
+TOO_MANY_AT_ONCE = (
+    "You already have {limit} requests in progress. Please send this again once one of them is done."
+)
+DAILY_LIMIT = "You reached today's limit of {limit} pictures. It starts again at midnight UTC."
 _BY_CODE = {
     "content_rejected": REJECTED,
     "timeout": TOO_SLOW,
@@ -27,6 +31,12 @@ _BY_CODE = {
     "rate_limited": BUSY,
     "canceled": CANCELED,
 }
+
+
+def over_quota(quota: str, limit: int) -> str:
+    """The reply to a request over a per-user quota (no job was made)."""
+    template = DAILY_LIMIT if quota == "QUOTA_IMAGES_PER_DAY" else TOO_MANY_AT_ONCE
+    return template.format(limit=limit)
 
 
 def usage(default_kind: JobKind, *, in_group: bool = False) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import azure.functions as func
@@ -18,11 +18,11 @@ from linebot.v3.messaging import TextMessage
 from linebot.v3.webhook import WebhookParser
 
 from generation.intake import accept_job
-from jobs.clients import stores
-from jobs.config.settings import get_settings
-from jobs.domain.errors import SettingsError
+from jobs.domain.errors import QuotaExceededError, SettingsError
 from jobs.domain.models import Channel, JobKind
 from jobs.http.responses import json_response, problem
+from jobs.services import Services
+from line_webhook import texts
 from line_webhook.calls import LineCallError, reply, show_loading
 from line_webhook.client import line_api
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
@@ -37,18 +37,16 @@ LOADING_SECONDS = 60
 # The signature is verified on the exact bytes received (`respond`); the parser would re-verify a
 # decoded and re-encoded copy, which is redundant work on the acknowledgement path.
 _PARSER = WebhookParser("verified-before-parsing", skip_signature_verification=lambda: True)
-# Calls that outlive the request; kept referenced so the loop does not drop them half-way.
-_background: set[asyncio.Task[None]] = set()
 
 
 class InvalidWebhookBodyError(ValueError):
     """A correctly signed body that is not a webhook payload this SDK understands."""
 
 
-async def respond(req: func.HttpRequest) -> func.HttpResponse:
+async def respond(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """200 once every event is accepted; 401 for a bad signature; 500 so that LINE redelivers."""
     try:
-        line = line_settings(get_settings())
+        line = line_settings(services.settings)
     except SettingsError as exc:
         logger.error("LINE webhook is not configured: %s", exc)
         return problem(500, detail="The LINE channel is not configured.")
@@ -62,7 +60,7 @@ async def respond(req: func.HttpRequest) -> func.HttpResponse:
         logger.warning("LINE webhook: %s", exc)
         return problem(400, detail=str(exc))
     try:
-        await handle_events(events, default_kind=line.default_kind)
+        await handle_events(services, events, default_kind=line.default_kind)
     except Exception:
         logger.exception("LINE webhook: an event could not be accepted; answering 500 for a redelivery")
         return problem(500, detail="The events could not be accepted now; LINE will redeliver them.")
@@ -77,17 +75,16 @@ def parse_events(body: bytes) -> list[Any]:
         raise InvalidWebhookBodyError(f"unreadable webhook body: {type(exc).__name__}") from None
 
 
-async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None:
+async def handle_events(services: Services, events: Sequence[Any], *, default_kind: JobKind) -> None:
     """Accept every job the events ask for; raises when one could not be accepted.
 
     Replies and loading animations run concurrently; they delay the acknowledgement by at most
     `SIDE_CALLS_WAIT_SECONDS` and never fail it.
     """
     plans: list[Plan] = [plan_event(event, default_kind=default_kind) for event in events]
-    side_calls = [_spawn(_reply_now(plan)) for plan in plans if isinstance(plan, ReplyNow)]
-    results = await asyncio.gather(
-        *(_accept(plan, side_calls) for plan in plans if isinstance(plan, NewJob)), return_exceptions=True
-    )
+    side_calls = [services.spawn(_reply_now(services, plan)) for plan in plans if isinstance(plan, ReplyNow)]
+    accepts = [_accept(services, plan, side_calls) for plan in plans if isinstance(plan, NewJob)]
+    results = await asyncio.gather(*accepts, return_exceptions=True)
     if side_calls:
         await asyncio.wait(side_calls, timeout=SIDE_CALLS_WAIT_SECONDS)
     failures = [result for result in results if isinstance(result, BaseException)]
@@ -95,14 +92,15 @@ async def handle_events(events: Sequence[Any], *, default_kind: JobKind) -> None
         raise failures[0]
 
 
-async def _accept(plan: NewJob, side_calls: list[asyncio.Task[None]]) -> None:
+async def _accept(services: Services, plan: NewJob, side_calls: list[asyncio.Task[None]]) -> None:
     """Claim the event, then accept its job; a failed accept gives the claim back for a redelivery."""
-    ledger = stores().events
+    ledger = services.events
     if not await ledger.claim(plan.event_id):
         logger.info("webhook event %s seen before; no new job", plan.event_id)
         return
     try:
         accepted = await accept_job(
+            services,
             plan.request,
             channel=Channel.LINE,
             delivery=plan.delivery,
@@ -110,39 +108,40 @@ async def _accept(plan: NewJob, side_calls: list[asyncio.Task[None]]) -> None:
             idempotency_key=f"line-event:{plan.event_id}",
             fingerprint=plan.event_id,
         )
+    except QuotaExceededError as over:
+        # The claim stays: the answer is final, and a redelivery must not make the job later.
+        logger.info("webhook event %s: over %s; no job", plan.event_id, over.quota)
+        if plan.delivery.reply_token:
+            note = ReplyNow(plan.delivery.reply_token, texts.over_quota(over.quota, over.limit))
+            side_calls.append(services.spawn(_reply_now(services, note)))
+        return
     except Exception:
         logger.warning(
             "webhook event %s: job not accepted; releasing the event for redelivery", plan.event_id
         )
-        await _release(plan.event_id)
+        await _release(services, plan.event_id)
         raise
     job = accepted.job
     logger.info("job %s accepted from LINE event %s (%s chat)", job.id, plan.event_id, plan.chat.source_type)
     # Dots only in 1:1 chats (LINE refuses group ids) and only while the result is still to come.
     if not plan.chat.is_group and not job.status.is_terminal:
+        api = services.component(line_api)
         side_calls.append(
-            _spawn(show_loading(line_api(), plan.chat.to, seconds=LOADING_SECONDS, job_id=job.id))
+            services.spawn(show_loading(api, plan.chat.to, seconds=LOADING_SECONDS, job_id=job.id))
         )
 
 
-async def _release(event_id: str) -> None:
+async def _release(services: Services, event_id: str) -> None:
     try:
-        await stores().events.release(event_id)
+        await services.events.release(event_id)
     except Exception:
         # The claim stays, so a redelivery is skipped: a job row written before the failure is
         # re-driven by the maintenance timer; an event that got no row is lost, as this log says.
         logger.exception("webhook event %s: could not release the claim", event_id)
 
 
-async def _reply_now(plan: ReplyNow) -> None:
+async def _reply_now(services: Services, plan: ReplyNow) -> None:
     try:
-        await reply(line_api(), plan.reply_token, [TextMessage(text=plan.text)])
+        await reply(services.component(line_api), plan.reply_token, [TextMessage(text=plan.text)])
     except LineCallError as exc:
         logger.warning("immediate LINE reply failed: %s", exc)
-
-
-def _spawn(call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    task = asyncio.get_running_loop().create_task(call)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task

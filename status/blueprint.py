@@ -5,11 +5,10 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.clients import stores
-from jobs.config.settings import get_settings
 from jobs.http.principal import owner_of
 from jobs.http.responses import json_response
 from jobs.http.urls import base_url
+from jobs.services import services
 from status import control, health, jobs_api, outputs_api
 from status.errors import answer
 from status.openapi import openapi_document
@@ -18,12 +17,12 @@ bp = df.Blueprint()
 
 
 def _base(req: func.HttpRequest) -> str:
-    return base_url(req, trust_forwarded=get_settings().trust_forwarded_headers)
+    return base_url(req, trust_forwarded=services().settings.trust_forwarded_headers)
 
 
 def _owner(req: func.HttpRequest) -> str | None:
     """Behind Easy Auth the signed-in principal, whose jobs alone this request may touch."""
-    return owner_of(req.headers, easy_auth=get_settings().easy_auth_enabled)
+    return owner_of(req.headers, easy_auth=services().settings.easy_auth_enabled)
 
 
 @bp.function_name("get_generation")
@@ -32,7 +31,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: jobs_api.get_job(
-            job_id, req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)),
+            job_id, req.params, jobs=services().jobs, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -41,7 +40,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(
-        lambda: jobs_api.list_jobs(req.params, jobs=stores().jobs, base_url=_base(req), owner=_owner(req)))
+        lambda: jobs_api.list_jobs(req.params, jobs=services().jobs, base_url=_base(req), owner=_owner(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -50,7 +49,7 @@ async def get_generation_output(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
         lambda: outputs_api.get_output(
-            job_id, req.route_params["index"], req.params, jobs=stores().jobs, outputs=stores().outputs,
+            job_id, req.route_params["index"], req.params, jobs=services().jobs, outputs=services().outputs,
             owner=_owner(req)),
         job_id=job_id,
     )
@@ -65,7 +64,7 @@ async def cancel_generation(
     job_id = req.route_params["id"]
     return await answer(
         lambda: control.cancel_job(
-            job_id, jobs=stores().jobs, client=client, base_url=_base(req), owner=_owner(req)),
+            job_id, jobs=services().jobs, client=client, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -79,7 +78,7 @@ async def delete_generation(
     job_id = req.route_params["id"]
     return await answer(
         lambda: control.delete_job(
-            job_id, jobs=stores().jobs, outputs=stores().outputs, client=client, owner=_owner(req)),
+            job_id, jobs=services().jobs, outputs=services().outputs, client=client, owner=_owner(req)),
         job_id=job_id,
     )
 
@@ -87,7 +86,7 @@ async def delete_generation(
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def health_check(req: func.HttpRequest) -> func.HttpResponse:
-    return await health.check()
+    return await health.check(services)
 
 
 @bp.function_name("openapi_document")

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
+from jobs.contracts import CANCEL_EVENT, job_instance_ids
 from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobStatus
 from jobs.http.principal import check_owner
@@ -19,7 +20,6 @@ from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)
 
-CANCEL_EVENT = "cancel"
 # How long a DELETE of a running job waits for the orchestration to finish canceling, so that its
 # history can be purged (a running instance cannot be) before the row that names it is gone.
 DELETE_SETTLE_SECONDS = 10.0
@@ -89,7 +89,7 @@ async def _stop_if_unfinished(
 
 async def _purge_history(client: Orchestrations, job_id: str) -> None:
     """Best effort: a running instance cannot be purged yet and the retention timer sweeps later."""
-    for instance_id in (job_id, f"{job_id}:deliver"):
+    for instance_id in job_instance_ids(job_id):
         try:
             await client.purge_instance_history(instance_id)
         except Exception as exc:

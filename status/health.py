@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
-from jobs.clients import stores
 from jobs.domain.errors import OutputNotFoundError
 from jobs.http.responses import json_response
+from jobs.services import Services
 from jobs.tables.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -59,12 +59,14 @@ def health_response(states: Mapping[str, str]) -> func.HttpResponse:
     return json_response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
-async def check(*, seconds: float = PROBE_TIMEOUT_SECONDS) -> func.HttpResponse:
-    """The app's own dependencies; a store that cannot even be built (settings) is unavailable."""
+async def check(
+    services: Callable[[], Services], *, seconds: float = PROBE_TIMEOUT_SECONDS
+) -> func.HttpResponse:
+    """The app's own dependencies. `services` is called inside each probe, so services that cannot
+    even be built (bad settings) make every dependency unavailable rather than the check fail."""
     probes: dict[str, Probe] = {
-        "table": lambda: probe_table(stores().jobs),
-        "blob": lambda: probe_blob(stores().outputs),
-        # Deferred like the others: stores that cannot be built (settings) make the probe fail.
-        "queue": lambda: stores().queue.probe(),  # noqa: PLW0108
+        "table": lambda: probe_table(services().jobs),
+        "blob": lambda: probe_blob(services().outputs),
+        "queue": lambda: services().queue.probe(),  # noqa: PLW0108 - see above
     }
     return health_response(await dependency_states(probes, seconds=seconds))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import TYPE_CHECKING, TypeAlias
 
 from generation.providers.base import Provider, ProviderConfigError
 from generation.providers.offline import OfflineProvider
-from jobs.config.settings import Settings, get_settings
+from jobs.config.settings import Settings
+from jobs.services import Services
 
 if TYPE_CHECKING:
     from generation.providers.azure_provider import AzureOpenAIProvider
@@ -17,23 +16,14 @@ if TYPE_CHECKING:
 # The OpenAI SDK takes seconds to import; a host that runs offline (or only the LINE webhook)
 # should not pay for it at start-up, so the SDK-backed providers are imported on first use.
 AnyProvider: TypeAlias = "OfflineProvider | OpenAIProvider | AzureOpenAIProvider"
-_Entries: TypeAlias = list[tuple[Settings, AnyProvider]]
-# SDK clients hold connection pools bound to the loop that first used them, hence one per loop.
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Entries] = weakref.WeakKeyDictionary()
-_outside_loop: _Entries = []
 
 
-def get_provider(settings: Settings | None = None) -> Provider:
-    """The provider chosen by GENERATION_PROVIDER, built once per event loop and settings."""
-    if settings is None:
-        settings = get_settings()
-    entries = _entries()
-    for known, provider in entries:
-        if known == settings:
-            return provider
-    built = build_provider(settings)
-    entries.append((settings, built))
-    return built
+def provider_for(services: Services) -> Provider:
+    """The provider GENERATION_PROVIDER names, for `services.component` (one per event loop: SDK
+    clients hold connection pools bound to the loop that first used them)."""
+    provider = build_provider(services.settings)
+    services.on_close(provider.aclose)
+    return provider
 
 
 def build_provider(settings: Settings) -> AnyProvider:
@@ -64,20 +54,3 @@ def build_provider(settings: Settings) -> AnyProvider:
     raise ProviderConfigError(
         f"GENERATION_PROVIDER '{settings.provider}' is not one of: offline, openai, azure_openai."
     )
-
-
-async def close_providers() -> None:
-    """Close the providers cached for the running event loop (their HTTP pools and credentials)."""
-    entries = _entries()
-    closing = list(entries)
-    entries.clear()
-    for _, provider in closing:
-        await provider.aclose()
-
-
-def _entries() -> _Entries:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return _outside_loop
-    return _by_loop.setdefault(loop, [])

@@ -38,10 +38,12 @@ class ContentRejectedError(ProviderError):
 
 
 class RateLimitedError(ProviderError):
-    """Too many requests; `retry_after` carries the provider's hint when it gave one."""
+    """Too many requests; `retry_after` carries the provider's hint when it gave one, and `limits` the
+    per-minute limits its `x-ratelimit-limit-*` headers named ("requests", "tokens", "images")."""
 
     code = "rate_limited"
     retryable = True
+    limits: dict[str, float] = {}  # replaced per instance (errors.py), never mutated
 
 
 class UpstreamUnavailableError(ProviderError):

@@ -19,7 +19,7 @@ from generation.providers.base import (
     RateLimitedError,
     UpstreamUnavailableError,
 )
-from generation.providers.retry_after import parse_retry_after
+from generation.providers.retry_after import parse_rate_limits, parse_retry_after
 
 REJECTION_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "contentfilter"}
@@ -103,7 +103,9 @@ def _rate_limited(exc: openai.APIStatusError, *, hint: SettingsHint) -> Provider
         # OpenAI answers 429 for an exhausted budget too, but waiting will not refill it.
         return ProviderConfigError(f"The {hint.label} account has no quota left; check its plan and billing.")
     retry_after = parse_retry_after(exc.response.headers)
-    return RateLimitedError(f"{hint.label} is rate limiting requests.", retry_after=retry_after)
+    error = RateLimitedError(f"{hint.label} is rate limiting requests.", retry_after=retry_after)
+    error.limits = parse_rate_limits(exc.response.headers)
+    return error
 
 
 def _other_status(exc: openai.APIStatusError, *, hint: SettingsHint) -> ProviderError:

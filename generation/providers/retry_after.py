@@ -30,6 +30,17 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
     return _exhausted_limit_reset(lowered)
 
 
+def parse_rate_limits(headers: Mapping[str, str]) -> dict[str, float]:
+    """The per-minute limits named by `x-ratelimit-limit-requests`, `-tokens` and `-images`."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    limits: dict[str, float] = {}
+    for name in ("requests", "tokens", "images"):
+        value = _number(lowered.get(f"x-ratelimit-limit-{name}"))
+        if value:
+            limits[name] = value
+    return limits
+
+
 def parse_duration(text: str) -> float | None:
     """Seconds in a Go-style duration ("6m0s", "20ms", "1.5s"); None if it is not one."""
     text = text.strip()

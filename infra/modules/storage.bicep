@@ -16,6 +16,8 @@ var tableNames = [
   'jobindex'
   'idempotency'
   'webhookevents'
+  'quotas'
+  'pacing'
 ]
 var outputsContainerName = 'outputs'
 var queueNames = [

@@ -1,4 +1,4 @@
-"""One typed settings object, read from the environment once per process, failing fast by name."""
+"""One typed settings object, read from the environment when the services are built, failing fast by name."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from jobs.config.connections import (
 )
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
+from jobs.domain.quota_rules import QuotaLimits
 from jobs.names import DEFAULT_QUEUE_NAME
 
 PROVIDERS = ("offline", "openai", "azure_openai")
@@ -24,6 +25,8 @@ DEFAULT_OPENAI_API_VERSION = "2025-04-01-preview"
 QUEUE_KINDS = ("storage", "servicebus")
 # A user-delegation key (and so any SAS signed with it) lives at most 7 days.
 MAX_IMAGE_URL_TTL_HOURS = 168
+# The in-flight job ids of a user live in one Table property (at most 32,768 UTF-16 units).
+MAX_JOBS_IN_FLIGHT = 500
 # Storage queue naming rules, leaving room for the "-poison" suffix the host adds.
 _STORAGE_QUEUE_NAME = re.compile(r"^(?=.{3,56}$)[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -58,6 +61,15 @@ class Settings:
     servicebus: ServiceBusSettings | None = None
     trust_forwarded_headers: bool = True
     easy_auth_enabled: bool = False
+    quota_jobs_in_flight: int | None = None
+    quota_images_per_day: int | None = None
+    provider_images_per_minute: int | None = None
+    provider_requests_per_minute: int | None = None
+    provider_tokens_per_minute: int | None = None
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(jobs_in_flight=self.quota_jobs_in_flight, images_per_day=self.quota_images_per_day)
 
     @property
     def servicebus_connection(self) -> str | None:
@@ -90,6 +102,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
 def _flag(env: Mapping[str, str], name: str) -> bool:
     """On unless set to an explicit "off" word (a typo must not quietly turn a feature off)."""
     return env.get(name, "true").strip().lower() not in ("false", "0", "no", "off")
+
+
+def _optional_int(env: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
+    """An optional limit: unset (or empty) means none."""
+    return _int(env, name, 0, low=low, high=high) if name in env else None
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -137,6 +154,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # App Service sets this when its Authentication (Easy Auth) is on; only then are the
         # X-MS-CLIENT-PRINCIPAL-* headers the platform's rather than whatever a client sent.
         easy_auth_enabled=env.get("WEBSITE_AUTH_ENABLED", "").strip().lower() in ("true", "1"),
+        quota_jobs_in_flight=_optional_int(env, "QUOTA_JOBS_IN_FLIGHT", low=1, high=MAX_JOBS_IN_FLIGHT),
+        quota_images_per_day=_optional_int(env, "QUOTA_IMAGES_PER_DAY", low=1, high=10**9),
+        provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
+        provider_requests_per_minute=_optional_int(env, "PROVIDER_REQUESTS_PER_MINUTE", low=1, high=10**6),
+        provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()
@@ -146,20 +168,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.queue_name!r}"
         )
     return settings
-
-
-_cached: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The process's settings, loaded on first use."""
-    global _cached  # noqa: PLW0603 - one settings object per process, by design
-    if _cached is None:
-        _cached = load_settings()
-    return _cached
-
-
-def reset_settings() -> None:
-    """Forget the cached settings (tests change the environment between cases)."""
-    global _cached  # noqa: PLW0603
-    _cached = None

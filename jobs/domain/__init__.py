@@ -4,4 +4,5 @@
 - `transitions`: pure status changes applied to a freshly read job.
 - `errors`: every exception the core raises.
 - `messages`: the job queue message (`JobMessage`, read and write).
+- `quota_rules`: per-user quota decisions; `limiter_rules`: the provider limiter's decisions.
 """

@@ -64,3 +64,21 @@ class InvalidTransitionError(Exception):
         self.job_id = job_id
         self.current = current
         self.requested = requested
+
+
+class QuotaExceededError(Exception):
+    """A request over a per-user quota: `quota` names the setting, `retry_after` is seconds to wait."""
+
+    def __init__(self, quota: str, limit: int, retry_after: int) -> None:
+        if quota == "QUOTA_JOBS_IN_FLIGHT":
+            message = f"You already have {limit} unfinished jobs ({quota}); wait for one to finish."
+        else:
+            message = f"You reached today's limit of {limit} images ({quota}); it resets at 00:00 UTC."
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class CasContentionError(RuntimeError):
+    """A shared record kept changing under a compare-and-swap for more rounds than any real race needs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -124,6 +125,48 @@ class Output:
         )
 
 
+@dataclass(frozen=True)
+class ChatDelivery:
+    """Where a chat job's result goes (LINE: the chat to push to, and the event's reply token)."""
+
+    to: str  # the user, group or room id to push to
+    source_type: str = "user"  # "user" | "group" | "room"
+    user_id: str | None = None  # the sender; LINE may omit it in groups and rooms
+    reply_token: str | None = field(default=None, repr=False)
+    event_timestamp_ms: int | None = None  # when the event happened: the reply token's age counts from it
+    webhook_event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reply_token": self.reply_token,
+            "event_timestamp_ms": self.event_timestamp_ms,
+            "to": self.to,
+            "source_type": self.source_type,
+            "user_id": self.user_id,
+            "webhook_event_id": self.webhook_event_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChatDelivery | None:
+        """The record stored in a row; None when it names no chat (an API job stores `{}`)."""
+        to = data.get("to")
+        if not isinstance(to, str) or not to:
+            return None
+        stamp = data.get("event_timestamp_ms")
+        return cls(
+            to=to,
+            source_type=_text(data.get("source_type")) or "user",
+            user_id=_text(data.get("user_id")),
+            reply_token=_text(data.get("reply_token")),
+            event_timestamp_ms=stamp if type(stamp) is int else None,
+            webhook_event_id=_text(data.get("webhook_event_id")),
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -136,8 +179,8 @@ def new_job_id() -> str:
 class Job:
     """A job row. `etag` is the Table ETag it was read with (None before it is stored).
 
-    `delivery` holds channel data the delivery activity needs (for LINE: the reply token, the event
-    time and the chat to push to); it is never shown in the job resource.
+    `delivery` is where a chat channel hands the result back (None for the HTTP API); it is never
+    shown in the job resource.
     """
 
     id: str
@@ -153,8 +196,10 @@ class Job:
     completed: int = 0
     outputs: tuple[Output, ...] = ()
     error: JobError | None = None
-    delivery: dict[str, Any] = field(default_factory=dict)
+    delivery: ChatDelivery | None = None
     cancel_requested: bool = False
+    # Why and until when the job waits (provider capacity); written apart from status changes.
+    waiting: dict[str, Any] | None = None
     etag: str | None = None
 
     @classmethod
@@ -163,7 +208,7 @@ class Job:
         request: JobRequest,
         *,
         channel: Channel,
-        delivery: dict[str, Any] | None = None,
+        delivery: ChatDelivery | None = None,
         job_id: str | None = None,
         now: datetime | None = None,
     ) -> Job:
@@ -179,7 +224,7 @@ class Job:
             channel=channel,
             created_at=created,
             updated_at=created,
-            delivery=dict(delivery or {}),
+            delivery=delivery,
         )
 
     @property

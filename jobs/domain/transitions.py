@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from jobs.contracts import CANCELED
 from jobs.domain.errors import InvalidTransitionError
 from jobs.domain.models import Job, JobError, JobStatus, Output, utcnow
-
-CANCELED_ERROR = JobError(code="canceled", message="The job was canceled.")
 
 
 def merge_outputs(current: Sequence[Output], new: Sequence[Output]) -> tuple[Output, ...]:
@@ -58,7 +57,7 @@ def apply_finish(job: Job, *, status: JobStatus, outputs: Sequence[Output], erro
         raise InvalidTransitionError(job.id, job.status, status)
     merged = merge_outputs(job.outputs, outputs)
     if status is JobStatus.CANCELED and error is None:
-        error = CANCELED_ERROR
+        error = CANCELED
     return job.with_status(
         status, outputs=merged, completed=max(job.completed, completed_count(merged)), error=error
     )
@@ -67,7 +66,7 @@ def apply_finish(job: Job, *, status: JobStatus, outputs: Sequence[Output], erro
 def apply_cancel(job: Job) -> Job | None:
     """A queued job is canceled at once; a running one is flagged for its orchestrator to stop."""
     if job.status is JobStatus.QUEUED:
-        return job.with_status(JobStatus.CANCELED, error=CANCELED_ERROR)
+        return job.with_status(JobStatus.CANCELED, error=CANCELED)
     if job.status is JobStatus.RUNNING:
         return None if job.cancel_requested else replace(job, cancel_requested=True, updated_at=utcnow())
     raise InvalidTransitionError(job.id, job.status, JobStatus.CANCELED)

@@ -43,7 +43,7 @@ def output_resource(output: Output, *, job_id: str, base_url: str) -> dict[str, 
 def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
     """The job resource of docs/api.md; channel data (`delivery`), ETags and cancel flags stay private."""
     outputs = sorted(job.outputs, key=lambda output: output.index)
-    return {
+    resource = {
         "id": job.id,
         "status": job.status.value,
         "kind": job.kind.value,
@@ -58,3 +58,6 @@ def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
         "outputs": [output_resource(o, job_id=job.id, base_url=base_url) for o in outputs],
         "error": job.error.to_dict() if job.error is not None else None,
     }
+    if job.waiting and not job.status.is_terminal:
+        resource["waiting"] = dict(job.waiting)
+    return resource

@@ -1,16 +1,24 @@
-"""How a Job is laid out in Table Storage: the row, its index entries and its idempotency record."""
+"""How a Job is laid out in Table Storage (the row, its index entries, its idempotency record), and the
+tables created lazily, once per process."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jobs.domain.models import Channel, Job, JobError, JobKind, JobStatus, Output
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
+
+logger = logging.getLogger(__name__)
 
 JOB_ROW_KEY = "job"
 IDEMPOTENCY_ROW_KEY = "key"
@@ -113,7 +121,9 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         "UpdatedAt": job.updated_at,
         "Completed": job.completed,
         "CancelRequested": job.cancel_requested,
-        "Delivery": json.dumps(job.delivery, ensure_ascii=False, separators=(",", ":")),
+        "Delivery": json.dumps(
+            job.delivery.to_dict() if job.delivery else {}, ensure_ascii=False, separators=(",", ":")
+        ),
         "IndexRowKey": index_row_key(job),
         **outputs_properties(job.outputs),
     }
@@ -142,8 +152,9 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         completed=int(entity.get("Completed", 0)),
         outputs=outputs_from_properties(entity),
         error=JobError.from_dict(json.loads(error)) if error else None,
-        delivery=json.loads(entity.get("Delivery") or "{}"),
+        delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
+        waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
         etag=etag,
     )
 
@@ -160,3 +171,53 @@ def index_entity(job: Job, partition: str) -> dict[str, Any]:
         # Lets maintenance find the user partition of an entry whose job row is gone.
         entity["User"] = job.user
     return entity
+
+
+def record_entity(partition: str, *, job_id: str, fingerprint: str) -> dict[str, str]:
+    return {
+        "PartitionKey": partition,
+        "RowKey": IDEMPOTENCY_ROW_KEY,
+        "JobId": job_id,
+        "Fingerprint": fingerprint,
+    }
+
+
+class IdempotencyRecords:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @staticmethod
+    def partition(user: str | None, key: str) -> str:
+        # Hashed: the key is client-chosen text, and the row should not echo it back.
+        return idempotency_partition(user, key)
+
+    async def read(self, partition: str) -> tuple[str, str] | None:
+        """(first job id, its fingerprint), or None if the record is gone."""
+        try:
+            entity = await self.table.get_entity(partition, IDEMPOTENCY_ROW_KEY)
+        except ResourceNotFoundError:
+            return None
+        return str(entity["JobId"]), str(entity.get("Fingerprint", ""))
+
+    async def remove(self, partition: str) -> None:
+        await self.table.delete_entity(partition, IDEMPOTENCY_ROW_KEY)
+
+
+# (table endpoint, table name) pairs known to exist; shared by every event loop of the process.
+_created: set[tuple[str, str]] = set()
+
+
+async def _create(service: TableServiceClient, name: str) -> None:
+    try:
+        await service.create_table(name)
+        logger.info("created table %s", name)
+    except ResourceExistsError:
+        pass
+    _created.add((service.url, name))
+
+
+async def ensure_tables(service: TableServiceClient, names: Iterable[str]) -> None:
+    """Create the tables this process has not yet seen; a no-op (no I/O) after the first call."""
+    missing = [name for name in names if (service.url, name) not in _created]
+    if missing:
+        await asyncio.gather(*(_create(service, name) for name in missing))

@@ -11,8 +11,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from jobs.domain.models import utcnow
 from jobs.names import WEBHOOK_EVENTS_TABLE
-from jobs.tables.ensure import ensure_tables
-from jobs.tables.entities import is_valid_key
+from jobs.tables.entities import ensure_tables, is_valid_key
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -10,7 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -25,16 +31,17 @@ from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
 from jobs.tables.cursor import decode_cursor, encode_cursor
-from jobs.tables.ensure import ensure_tables
 from jobs.tables.entities import (
     JOB_ROW_KEY,
+    IdempotencyRecords,
+    ensure_tables,
     index_entity,
     index_partitions,
     is_valid_key,
     job_from_entity,
     job_to_entity,
+    record_entity,
 )
-from jobs.tables.idempotency import IdempotencyRecords, record_entity
 from jobs.tables.index import IndexEntry, JobIndex
 
 logger = logging.getLogger(__name__)
@@ -47,6 +54,8 @@ Conclusion = tuple[JobStatus, Sequence[Output], JobError | None]
 MAX_ATTEMPTS = 8
 MAX_LIST_LIMIT = 1000
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# Told about every job this store moves to a terminal status (quotas give back the job's slot).
+OnFinished = Callable[[Job], Awaitable[None]]
 
 
 class JobStore:
@@ -59,8 +68,10 @@ class JobStore:
         jobs_table: str = JOBS_TABLE,
         index_table: str = JOB_INDEX_TABLE,
         idempotency_table: str = IDEMPOTENCY_TABLE,
+        on_finished: OnFinished | None = None,
     ) -> None:
         self._service = service
+        self._on_finished = on_finished
         self._tables = (jobs_table, index_table, idempotency_table)
         self._rows = service.get_table_client(jobs_table)
         self._index_table = service.get_table_client(index_table)
@@ -119,6 +130,25 @@ class JobStore:
             raise _RecordVanishedError
         first_job_id, first_fingerprint = record
         return IdempotencyConflictError(first_job_id, same_request=first_fingerprint == fingerprint)
+
+    async def set_waiting(self, job_id: str, note: dict[str, Any] | None) -> None:
+        """Write (or clear) the job's `waiting` note. Best effort and unconditional, since it is only a
+        hint that the next ask rewrites; a no-op for a deleted job (MERGE never creates a row)."""
+        await self._ready()
+        value = json.dumps(note, separators=(",", ":")) if note else ""
+        try:
+            await self._rows.update_entity(
+                {"PartitionKey": job_id, "RowKey": JOB_ROW_KEY, "Waiting": value}, mode=UpdateMode.MERGE
+            )
+        except ResourceNotFoundError:
+            logger.info("job %s: gone; waiting note not written", job_id)
+        except AzureError as exc:
+            logger.warning("job %s: waiting note not written: %s", job_id, exc)
+
+    async def find_idempotent(self, user: str | None, key: str) -> tuple[str, str] | None:
+        """(job id, request fingerprint) first stored under this idempotency key, or None."""
+        await self._ready()
+        return await self._idempotency.read(self._idempotency.partition(user, key))
 
     async def find(self, job_id: str) -> Job | None:
         """The job, or None; a single point read."""
@@ -207,8 +237,19 @@ class JobStore:
                 raise JobNotFoundError(job_id) from results[0]
             if isinstance(results[0], BaseException):
                 raise results[0]
+            if updated.status.is_terminal and not current.status.is_terminal:
+                await self._finished(updated)
             return replace(updated, etag=str(results[0]))
         raise JobContentionError(job_id, MAX_ATTEMPTS)
+
+    async def _finished(self, job: Job) -> None:
+        if self._on_finished is None:
+            return
+        try:
+            await self._on_finished(job)
+        except Exception:
+            # The job's end is written; what follows it is repaired later (quotas reclaim the slot).
+            logger.exception("job %s: follow-up of its end failed", job.id)
 
     async def _repair_index(self, truth: Job, written: JobStatus | None) -> None:
         # A lost race may have copied the loser's status into the index; put the winner's back.

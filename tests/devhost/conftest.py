@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from testing.devhost import DevhostProcess
 from tests.devhost.sample_app.support import SAMPLE_APP, Results
-from tests.helpers.devhost import DevhostProcess
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.devhost.sample_app.support import Results, call, sample_settings
-from tests.helpers.devhost import DevhostProcess
+from testing.devhost import DevhostProcess
+from testing.http import call
+from tests.devhost.sample_app.support import Results, sample_settings
 
 FUNCTION_KEYS = "function-key-one,function-key-two"
 MASTER_KEY = "the-master-key"

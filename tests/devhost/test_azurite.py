@@ -7,7 +7,7 @@ import os
 from azure.data.tables import TableServiceClient
 
 from devhost.azurite import start_azurite
-from tests.helpers.devhost import free_port
+from testing.devhost import free_port
 
 
 def test_an_in_memory_azurite_serves_and_writes_no_data_files(tmp_path: os.PathLike[str]) -> None:

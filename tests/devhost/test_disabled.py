@@ -7,10 +7,10 @@ while the admin API (the portal's Test/Run) still runs it.
 from __future__ import annotations
 
 import json
-import time
 
-from tests.devhost.sample_app.support import SAMPLE_APP, Results, call, sample_settings
-from tests.helpers.devhost import DevhostProcess
+from testing.devhost import DevhostProcess
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, Results, sample_settings
 
 
 def test_disabled_functions_are_not_triggered_but_run_from_the_admin_api(
@@ -18,6 +18,8 @@ def test_disabled_functions_are_not_triggered_but_run_from_the_admin_api(
 ) -> None:
     settings = sample_settings(
         azurite_connection_string,
+        # configured_timer fires every second: its runs show the timers have started.
+        SAMPLE_SCHEDULE="* * * * * *",
         **{"AzureWebJobs.echo_digest.Disabled": "true", "AzureWebJobs.yearly_timer.Disabled": "1"},
     )
     results = Results.open(settings)
@@ -25,7 +27,9 @@ def test_disabled_functions_are_not_triggered_but_run_from_the_admin_api(
         with DevhostProcess(app_dir=SAMPLE_APP, settings=settings) as host:
             assert call("POST", f"{host.base_url}/api/echo", body=b"x").status == 404
             assert call("GET", f"{host.base_url}/api/anonymous").status == 200
-            time.sleep(1)  # yearly_timer runs on start-up unless disabled; give it the chance
+            # yearly_timer would run at start-up, before configured_timer's first occurrence; two runs
+            # of that one (a second apart) mean a start-up run of yearly_timer would have been seen.
+            results.wait_for(2, function="configured_timer")
             assert results.matching(function="yearly_timer") == []
 
             body = json.dumps({"input": ""}).encode()

@@ -5,7 +5,6 @@ One engine (activity cap 3) serves the whole module; every test uses its own ins
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.helpers.durable_engine import Host, drop_task_hub, running_engine
+from testing.durable_engine import Host, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 ACTIVITY_CAP = 3
@@ -157,7 +156,12 @@ async def test_terminate_stops_the_orchestration_and_its_activities(host: Host, 
     assert final["runtimeStatus"] == "Terminated" and final["output"] == "enough"
     started = (tmp_path / "steps.log").read_text().count("start")
     assert started < 30
-    await asyncio.sleep(0.5)
+    # A later orchestration of the same kind runs its steps to the end: had the terminated one still
+    # been scheduled, its next step would have run meanwhile.
+    later = tmp_path / "later"
+    later.mkdir()
+    await host.wait(await host.start("long_steps", {"dir": str(later), "steps": 3, "sleep": 0.05}))
+    assert (later / "steps.log").read_text().count("start") == 3
     assert (tmp_path / "steps.log").read_text().count("start") == started
     with pytest.raises(Exception, match="is gone"):
         await host.manage(instance_id, "raise", {"name": "late"})

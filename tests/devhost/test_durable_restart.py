@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
-from tests.helpers.durable_engine import drop_task_hub, running_engine
+from testing.devhost import DevhostProcess, wait_for
+from testing.durable_engine import drop_task_hub, running_engine
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, sample_settings
 
 STEPS = 5
 

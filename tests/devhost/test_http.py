@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.devhost.sample_app.support import SAMPLE_APP, call, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
+from testing.devhost import DevhostProcess, wait_for
+from testing.http import call
+from tests.devhost.sample_app.support import SAMPLE_APP, sample_settings
 
 
 @pytest.fixture(scope="module")

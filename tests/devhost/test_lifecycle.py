@@ -11,15 +11,9 @@ from pathlib import Path
 
 from azure.storage.queue import QueueClient
 
-from tests.devhost.sample_app.support import (
-    SAMPLE_APP,
-    Reply,
-    Results,
-    call,
-    queue_exists,
-    sample_settings,
-)
-from tests.helpers.devhost import REPO_ROOT, DevhostProcess, wait_for
+from testing.devhost import REPO_ROOT, DevhostProcess, wait_for
+from testing.http import Reply, call
+from tests.devhost.sample_app.support import SAMPLE_APP, Results, queue_exists, sample_settings
 
 
 def test_sigterm_lets_in_flight_invocations_finish(azurite_connection_string: str) -> None:

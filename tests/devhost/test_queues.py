@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from azure.storage.queue import QueueClient
 
-from tests.devhost.sample_app.support import Results, call, queue_exists, sample_settings
-from tests.helpers.devhost import DevhostProcess, wait_for
+from testing.devhost import DevhostProcess, wait_for
+from testing.http import call
+from tests.devhost.sample_app.support import Results, queue_exists, sample_settings
 
 MAX_DEQUEUE_COUNT = 3  # sample_app/host.json
 BATCH_SIZE = 4

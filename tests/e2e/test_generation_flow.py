@@ -7,26 +7,26 @@ import json
 import uuid
 
 import pytest
-import requests
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 from PIL import Image
 
 from jobs.names import JOBS_TABLE
-from tests.e2e.conftest import BOTH_QUEUE_KINDS, StartApp
-from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
+from testing.fakes.openai_server import FakeOpenAI
+from testing.fixtures import BOTH_QUEUE_KINDS, StartApp
+from testing.http import Reply, call
 
 pytestmark = pytest.mark.e2e
 
 
-def _submit(base: str, body: object, **headers: str) -> requests.Response:
-    return requests.post(f"{base}/api/generations", json=body, headers=headers, timeout=10)
+def _submit(base: str, body: object, **headers: str) -> Reply:
+    return call("POST", f"{base}/api/generations", json_body=body, headers=headers, timeout=10)
 
 
 def _wait_terminal(status_url: str, *, rounds: int = 6) -> dict[str, object]:
     for _ in range(rounds):
-        job = requests.get(status_url, params={"wait": 10}, timeout=20).json()
+        job = call("GET", f"{status_url}?wait=10", timeout=20).json()
         if job["status"] in ("succeeded", "failed", "canceled"):
             return dict(job)
     raise AssertionError(f"job at {status_url} did not finish: {job}")
@@ -39,10 +39,10 @@ def _unreachable(connection_string: str, endpoint: str) -> str:
     return ";".join(f"{key}={value}" for key, value in parts.items())
 
 
-def _fetch(url: str) -> requests.Response:
-    response = requests.get(url, allow_redirects=False, timeout=10)
-    assert response.status_code == 303, response.text
-    return requests.get(response.headers["Location"], timeout=10)
+def _fetch(url: str) -> Reply:
+    response = call("GET", url, timeout=10)
+    assert response.status == 303, response.text
+    return call("GET", response.headers["Location"], timeout=10)
 
 
 @BOTH_QUEUE_KINDS
@@ -50,7 +50,7 @@ def test_offline_image_job_goes_from_queued_to_succeeded(start_app: StartApp) ->
     app = start_app(OFFLINE_LATENCY_MS="300")
     response = _submit(app.base_url, {"prompt": "a lighthouse at dawn", "n": 2})
 
-    assert response.status_code == 202, response.text
+    assert response.status == 202, response.text
     job = response.json()
     status_url = f"{app.base_url}/api/generations/{job['id']}"
     assert response.headers["Location"] == status_url
@@ -66,15 +66,15 @@ def test_offline_image_job_goes_from_queued_to_succeeded(start_app: StartApp) ->
     outputs = done["outputs"]
     assert isinstance(outputs, list)
     assert [output["index"] for output in outputs] == [0, 1]
-    final = requests.get(status_url, timeout=10)
+    final = call("GET", status_url, timeout=10)
     assert "Retry-After" not in final.headers
 
     png = _fetch(outputs[0]["url"])
-    image = Image.open(io.BytesIO(png.content))
+    image = Image.open(io.BytesIO(png.body))
     assert (image.format, image.size) == ("PNG", (1024, 1024))
     preview = _fetch(outputs[0]["preview_url"])
-    assert preview.content[:3] == b"\xff\xd8\xff"
-    assert len(preview.content) <= 1_000_000
+    assert preview.body[:3] == b"\xff\xd8\xff"
+    assert len(preview.body) <= 1_000_000
 
 
 def test_text_job_through_openai_with_a_rate_limit_on_the_way(start_app: StartApp) -> None:
@@ -87,7 +87,7 @@ def test_text_job_through_openai_with_a_rate_limit_on_the_way(start_app: StartAp
             OPENAI_TEXT_MODEL="gpt-4o-mini",
         )
         response = _submit(app.base_url, {"prompt": "Why is the sky blue?", "kind": "text"})
-        assert response.status_code == 202, response.text
+        assert response.status == 202, response.text
         done = _wait_terminal(response.headers["Location"])
         calls = openai.requests_to("/chat/completions")
 
@@ -119,7 +119,7 @@ def test_image_job_through_azure_openai_rides_out_a_server_error(start_app: Star
     assert all(call.query.get("api-version") == "2025-04-01-preview" for call in calls)
     outputs = done["outputs"]
     assert isinstance(outputs, list)
-    image = Image.open(io.BytesIO(_fetch(outputs[0]["url"]).content))
+    image = Image.open(io.BytesIO(_fetch(outputs[0]["url"]).body))
     assert image.size == (1536, 1024)
 
 
@@ -173,10 +173,10 @@ def test_idempotency_key_gives_one_job(start_app: StartApp) -> None:
     again = _submit(app.base_url, {"n": 1, "prompt": "a red fox"}, **{"Idempotency-Key": key})
     other = _submit(app.base_url, {"prompt": "a blue fox"}, **{"Idempotency-Key": key})
 
-    assert first.status_code == 202
-    assert again.status_code in (200, 202)
+    assert first.status == 202
+    assert again.status in (200, 202)
     assert again.json()["id"] == first.json()["id"]
-    assert other.status_code == 422
+    assert other.status == 422
     assert other.headers["Content-Type"].startswith("application/problem+json")
 
 
@@ -200,21 +200,22 @@ def test_bad_input_gets_a_problem_and_leaves_nothing_behind(
     app = start_app()
     marker = f"bad-{uuid.uuid4().hex[:8]}"
     for body, status in BAD_REQUESTS:
-        response = requests.post(
+        response = call(
+            "POST",
             f"{app.base_url}/api/generations",
-            data=body.replace(b"MARK", marker.encode()),
+            body=body.replace(b"MARK", marker.encode()),
             headers={"Content-Type": "application/json"},
             timeout=10,
         )
-        assert response.status_code == status, (body[:60], response.text)
+        assert response.status == status, (body[:60], response.text)
         assert response.headers["Content-Type"].startswith("application/problem+json")
         problem = response.json()
         assert problem["status"] == status and problem["detail"]
         if status == 422:
             assert problem["errors"], problem
 
-    unknown = requests.get(f"{app.base_url}/api/generations/{uuid.uuid4()}", timeout=10)
-    assert unknown.status_code == 404
+    unknown = call("GET", f"{app.base_url}/api/generations/{uuid.uuid4()}", timeout=10)
+    assert unknown.status == 404
 
     storage = app_settings["GENERATION_STORAGE"]
     queue = QueueClient.from_connection_string(storage, app_settings["JOBS_QUEUE_NAME"])
@@ -239,7 +240,7 @@ def test_storage_down_answers_503_with_retry_after_never_a_bare_500(
 
     response = _submit(app.base_url, {"prompt": "a red fox"})
 
-    assert response.status_code == 503, response.text
+    assert response.status == 503, response.text
     assert int(response.headers["Retry-After"]) > 0
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert response.json()["detail"] == detail
@@ -250,7 +251,7 @@ def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> Non
     app = start_app(OFFLINE_LATENCY_MS="3000")
     response = _submit(app.base_url, {"prompt": "a lighthouse in a storm", "n": 2})
     status_url = response.headers["Location"]
-    wait_for(lambda: requests.get(status_url, timeout=5).json()["status"] == "running", timeout=20)
+    wait_for(lambda: call("GET", status_url, timeout=5).json()["status"] == "running", timeout=20)
 
     app.kill()  # SIGKILL: no clean shutdown, activities in flight are lost
     app.start()

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from devhost.functions import FunctionSpec, load_app
 from status.openapi import openapi_document
-from tests.helpers.product_app import REPO_ROOT
+from testing.product_app import REPO_ROOT
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import re
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,22 +26,21 @@ from PIL import Image
 from devhost.azurite import start_azurite
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.messages import storage_message_text
-from jobs.domain.models import Channel, Job, JobStatus, utcnow
+from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
 from jobs.tables.events import EVENT_ROW_KEY
 from jobs.tables.store import JobStore
-from tests.e2e.conftest import StartApp
-from tests.factories import make_job
-from tests.factories_line import user_id, webhook_event_id
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess, free_port, wait_for
+from testing.devhost import DevhostProcess, free_port, wait_for
+from testing.factories import make_job
+from testing.factories_line import user_id, webhook_event_id
+from testing.fakes.line_server import FakeLine
+from testing.fixtures import StartApp
+from testing.http import call
 
 pytestmark = pytest.mark.e2e
 
 MASTER_KEY = "operator-master-key"
 LINE_TOKEN = "operations-line-token"
-# Local sockets only, never through a proxy the environment may name.
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +78,9 @@ def start(start_app: StartApp, **overrides: str) -> DevhostProcess:
 
 def run_function(app: DevhostProcess, name: str) -> None:
     """What the portal's Test/Run does: POST /admin/functions/{name} with the master key."""
-    request = urllib.request.Request(
-        f"{app.base_url}/admin/functions/{name}",
-        data=json.dumps({"input": ""}).encode(),
-        headers={"x-functions-key": MASTER_KEY, "Content-Type": "application/json"},
-        method="POST",
-    )
-    with DIRECT.open(request, timeout=10) as response:
-        assert response.status == 202
+    reply = call("POST", f"{app.base_url}/admin/functions/{name}", json_body={"input": ""},
+                 headers={"x-functions-key": MASTER_KEY}, timeout=10)
+    assert reply.status == 202, reply.text
 
 
 def finished_runs(app: DevhostProcess, function: str) -> list[str]:
@@ -124,13 +116,13 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
     lost = await data.jobs.create(new_job(created=now - timedelta(minutes=5)))
     # A LINE job running for twenty minutes whose orchestration is gone (its history was lost).
     chat = user_id()
-    delivery = {
-        "reply_token": "long-expired-reply-token",
-        "event_timestamp_ms": int((now - timedelta(minutes=20)).timestamp() * 1000),
-        "to": chat,
-        "source_type": "user",
-        "user_id": chat,
-    }
+    delivery = ChatDelivery(
+        to=chat,
+        source_type="user",
+        user_id=chat,
+        reply_token="long-expired-reply-token",
+        event_timestamp_ms=int((now - timedelta(minutes=20)).timestamp() * 1000),
+    )
     stuck = await data.jobs.create(
         new_job(
             created=now - timedelta(minutes=20), status=JobStatus.RUNNING,

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from testing.devhost import DevhostProcess
+from testing.http import call
+from testing.product_app import REPO_ROOT, product_settings
 from tests.e2e.cli.test_genctl import genctl
-from tests.e2e.test_status_api import assert_problem, call
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from tests.e2e.test_status_api import assert_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -34,18 +35,18 @@ def generations(app: DevhostProcess) -> str:
 
 def test_the_principal_owns_what_it_submits(app: DevhostProcess) -> None:
     alice = principal("alice")
-    made = call("POST", generations(app), body={"prompt": "a fox", "kind": "text"}, headers=alice)
+    made = call("POST", generations(app), json_body={"prompt": "a fox", "kind": "text"}, headers=alice)
     assert made.status == 202, made.body
     assert made.json()["user"] == alice["X-MS-CLIENT-PRINCIPAL-ID"]
     own = call("POST", generations(app), headers=alice,
-               body={"prompt": "a fox", "kind": "text", "user": alice["X-MS-CLIENT-PRINCIPAL-ID"]})
+               json_body={"prompt": "a fox", "kind": "text", "user": alice["X-MS-CLIENT-PRINCIPAL-ID"]})
     assert own.status == 202 and own.json()["user"] == alice["X-MS-CLIENT-PRINCIPAL-ID"]
 
 
 def test_naming_another_user_is_403_and_stores_nothing(app: DevhostProcess) -> None:
     alice, bob = principal("alice"), principal("bob")
     bob_id = bob["X-MS-CLIENT-PRINCIPAL-ID"]
-    refused = call("POST", generations(app), body={"prompt": "a fox", "user": bob_id}, headers=alice)
+    refused = call("POST", generations(app), json_body={"prompt": "a fox", "user": bob_id}, headers=alice)
     problem = assert_problem(refused, 403)
     assert problem["errors"] == [{"field": "user", "message": "names another user than the signed-in caller"}]
     assert call("GET", generations(app), headers=bob).json()["items"] == []
@@ -55,7 +56,7 @@ def test_naming_another_user_is_403_and_stores_nothing(app: DevhostProcess) -> N
 
 def test_another_principals_job_is_404_on_every_route(app: DevhostProcess) -> None:
     alice, bob = principal("alice"), principal("bob")
-    job = call("POST", generations(app), body={"prompt": "a lighthouse"}, headers=alice).json()
+    job = call("POST", generations(app), json_body={"prompt": "a lighthouse"}, headers=alice).json()
     url = f"{generations(app)}/{job['id']}"
     done = call("GET", f"{url}?wait=30", headers=alice)
     assert done.json()["status"] == "succeeded"
@@ -74,7 +75,7 @@ def test_another_principals_job_is_404_on_every_route(app: DevhostProcess) -> No
 def test_without_a_principal_the_api_answers_401(app: DevhostProcess) -> None:
     for method, target in (("POST", generations(app)), ("GET", generations(app)),
                            ("GET", f"{generations(app)}/{uuid.uuid4()}")):
-        reply = call(method, target, body={"prompt": "p"} if method == "POST" else None)
+        reply = call(method, target, json_body={"prompt": "p"} if method == "POST" else None)
         assert assert_problem(reply, 401)["title"] == "Not signed in"
     assert call("GET", f"{app.base_url}/api/health").status == 200
 
@@ -94,7 +95,7 @@ def test_without_easy_auth_principal_headers_are_ignored(start_app: object) -> N
     plain = start_app()  # type: ignore[operator]
     alice = principal("alice")
     made = call("POST", f"{plain.base_url}/api/generations", headers=alice,
-                body={"prompt": "a fox", "kind": "text", "user": "bob"})
+                json_body={"prompt": "a fox", "kind": "text", "user": "bob"})
     assert made.status == 202 and made.json()["user"] == "bob"
     assert call("GET", f"{plain.base_url}/.auth/me", headers=alice).status == 404
 

@@ -17,10 +17,10 @@ from azure.servicebus.aio import ServiceBusClient
 from jobs.domain.models import JobStatus
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.tables.store import JobStore
-from tests.e2e.conftest import StartApp
-from tests.factories import make_job
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT
+from testing.fixtures import StartApp
+from testing.factories import make_job
+from testing.devhost import DevhostProcess
+from testing.product_app import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("queue_kind", ["servicebus"], indirect=True)]
 

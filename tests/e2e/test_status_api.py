@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import Message
 from typing import Any
 
 import pytest
@@ -21,10 +17,11 @@ from PIL import Image
 from jobs.domain.models import Job
 from jobs.tables.store import JobStore
 from status.openapi import openapi_document
+from testing.devhost import DevhostProcess
+from testing.factories import make_job
+from testing.http import Reply, call
+from testing.product_app import REPO_ROOT, product_settings
 from tests.e2e.test_openapi import schema_validator
-from tests.factories import make_job
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -32,36 +29,6 @@ pytestmark = pytest.mark.e2e
 LATENCY_MS = "3000"
 DOCUMENT = openapi_document(base_url="http://h")
 TERMINAL = ("succeeded", "failed", "canceled")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-# Local sockets only (never a proxy from the environment); redirects are returned, not followed.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(method: str, url: str, *, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/json", **(headers or {})})
-    try:
-        with _OPENER.open(request, timeout=45) as response:
-            return Reply(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, error.headers, error.read())
 
 
 def assert_matches(schema: str, instance: Any) -> None:
@@ -86,7 +53,7 @@ def app(azurite_connection_string: str) -> Iterator[DevhostProcess]:
 
 
 def submit(app: DevhostProcess, **fields: Any) -> dict[str, Any]:
-    reply = call("POST", f"{app.base_url}/api/generations", body={"prompt": "a quiet harbour", **fields})
+    reply = call("POST", f"{app.base_url}/api/generations", json_body={"prompt": "a quiet harbour", **fields})
     assert reply.status == 202, reply.body
     job: dict[str, Any] = reply.json()
     return job
@@ -183,6 +150,17 @@ def test_unknown_ids_and_bad_queries_are_problems(app: DevhostProcess) -> None:
         assert assert_problem(call("GET", f"{listing}?{query}"), 400)["errors"][0]["field"] == field
 
 
+def wait_running(url: str, *, timeout: float = 30) -> None:
+    """Poll until the job has left `queued`; fails unless it is then running (not yet finished)."""
+    deadline = time.monotonic() + timeout
+    status = call("GET", url).json()["status"]
+    while status == "queued":
+        assert time.monotonic() < deadline, f"job still queued after {timeout:.0f} s"
+        time.sleep(0.1)
+        status = call("GET", url).json()["status"]
+    assert status == "running", status
+
+
 def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connection_string: str) -> None:
     queued = store_queued_job(azurite_connection_string)
     canceled = call("POST", f"{status_url(app, queued.id)}/cancel")
@@ -194,9 +172,7 @@ def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connect
 
     job = submit(app, n=2)
     url = status_url(app, job["id"])
-    deadline = time.monotonic() + 30
-    while call("GET", url).json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_running(url)
     reply = call("POST", f"{url}/cancel")
     assert reply.status == 202, reply.body
     assert reply.headers["Location"] == url
@@ -210,9 +186,7 @@ def test_cancel_queued_running_and_terminal(app: DevhostProcess, azurite_connect
 def test_delete_running_job(app: DevhostProcess) -> None:
     job = submit(app)
     url = status_url(app, job["id"])
-    deadline = time.monotonic() + 30
-    while call("GET", url).json()["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_running(url)
     assert call("DELETE", url).status == 204
     assert_problem(call("GET", url), 404)
     assert_problem(call("GET", f"{url}/outputs/0"), 404)
@@ -225,7 +199,7 @@ def test_list_pages_and_filters(app: DevhostProcess) -> None:
     first = call("GET", f"{listing}&limit=2").json()
     assert_matches("JobList", first)
     assert [item["id"] for item in first["items"]] == ids[:0:-1]
-    second = call("GET", f"{listing}&limit=2&cursor={urllib.request.quote(first['next_cursor'])}").json()
+    second = call("GET", f"{listing}&limit=2&cursor={urllib.parse.quote(first['next_cursor'])}").json()
     assert [item["id"] for item in second["items"]] == ids[:1]
     assert second["next_cursor"] is None
     for job_id in ids:

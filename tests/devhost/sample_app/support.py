@@ -1,20 +1,18 @@
-"""Test-side helpers for the sample app: its settings, plain HTTP calls and its results queue."""
+"""Test-side helpers for the sample app: its settings and its results queue."""
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
 
 SAMPLE_APP = Path(__file__).resolve().parent
 YEARLY = "0 0 0 1 1 *"
@@ -42,30 +40,6 @@ def queue_exists(client: QueueClient) -> bool:
     except ResourceNotFoundError:
         return False
     return True
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 30) -> Reply:
-    """One HTTP request over a real socket; any status is returned, never raised."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
-    try:
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-    finally:
-        connection.close()
 
 
 @dataclass

@@ -10,7 +10,7 @@ from azure.servicebus import ServiceBusClient
 
 from devhost.servicebus.entities import QueueConfig
 from devhost.servicebus.server import Emulator
-from tests.helpers.servicebus import running_emulator
+from testing.servicebus import running_emulator
 
 QUEUES = [
     QueueConfig(name="plain"),

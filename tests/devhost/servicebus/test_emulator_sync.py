@@ -18,7 +18,7 @@ from azure.servicebus.exceptions import (
 )
 
 from devhost.servicebus.server import Emulator
-from tests.helpers.devhost import wait_for
+from testing.devhost import wait_for
 
 
 def test_every_property_round_trips(client: ServiceBusClient) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 
-from tests.helpers.devhost import REPO_ROOT, free_port
-from tests.helpers.servicebus import KEY
+from testing.devhost import REPO_ROOT, free_port
+from testing.servicebus import KEY
 
 QUEUE = "durable"
 LOCK_SECONDS = 2

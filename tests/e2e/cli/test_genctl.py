@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.helpers.devhost import DevhostProcess, free_port
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from testing.devhost import DevhostProcess, free_port
+from testing.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
 # Slow enough that a job can be cancelled while it runs; fast enough for the suite.

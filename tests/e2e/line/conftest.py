@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from testing.devhost import DevhostProcess
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, signed_request
+from testing.fakes.line_server import FakeLine
+from testing.http import Reply, call
+from testing.product_app import REPO_ROOT, product_settings
 
 # Generation slower than the reply token's lifetime, so the result must be pushed.
 SLOW = {"OFFLINE_LATENCY_MS": "2500", "LINE_REPLY_TOKEN_TTL_SECONDS": "1"}
@@ -54,42 +51,18 @@ def slow_line_app(azurite_connection_string: str, fake_line: FakeLine) -> Iterat
     yield from _run(azurite_connection_string, fake_line, **SLOW)
 
 
-# Local sockets only: never through an HTTP proxy the environment may name.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def post_webhook(app: DevhostProcess, body: bytes, headers: dict[str, str]) -> Reply:
+    return call("POST", f"{app.base_url}/api/line/webhook", body=body, headers=headers)
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-def http(
-    method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Answer:
-    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with _DIRECT.open(request, timeout=10) as response:
-            return Answer(response.status, response.read().decode())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, error.read().decode())
-
-
-def post_webhook(app: DevhostProcess, body: bytes, headers: dict[str, str]) -> Answer:
-    return http("POST", f"{app.base_url}/api/line/webhook", body=body, headers=headers)
-
-
-def post_events(app: DevhostProcess, events: list[dict[str, Any]]) -> Answer:
+def post_events(app: DevhostProcess, events: list[dict[str, Any]]) -> Reply:
     body, headers = signed_request(events)
     return post_webhook(app, body, headers)
 
 
 def jobs_of(app: DevhostProcess, user: str) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode({"user": f"line:{user}"})
-    answer = http("GET", f"{app.base_url}/api/generations?{query}")
+    answer = call("GET", f"{app.base_url}/api/generations?{query}")
     assert answer.status == 200, answer.text
     items: list[dict[str, Any]] = answer.json()["items"]
     return items

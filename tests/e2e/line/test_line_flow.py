@@ -7,8 +7,8 @@ import pytest
 from jobs.domain.models import JobKind
 from line_webhook import texts
 from line_webhook.retry_keys import retry_key
-from tests.e2e.line.conftest import jobs_of, line_app_settings, post_events, post_webhook, sent_to
-from tests.factories_line import (
+from testing.devhost import DevhostProcess
+from testing.factories_line import (
     CHANNEL_ACCESS_TOKEN,
     as_redelivery,
     follow_event,
@@ -20,9 +20,9 @@ from tests.factories_line import (
     user_id,
     webhook_body,
 )
-from tests.fakes.line_server import FakeLine
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT
+from testing.fakes.line_server import FakeLine
+from testing.product_app import REPO_ROOT
+from tests.e2e.line.conftest import jobs_of, line_app_settings, post_events, post_webhook, sent_to
 
 pytestmark = pytest.mark.e2e
 

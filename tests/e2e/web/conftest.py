@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.helpers.devhost import DevhostProcess
-from tests.helpers.product_app import REPO_ROOT, product_settings
+from testing.devhost import DevhostProcess
+from testing.product_app import REPO_ROOT, product_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

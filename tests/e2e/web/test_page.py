@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from testing.devhost import DevhostProcess
 from tests.e2e.web.conftest import open_page, screenshot, start_devhost
-from tests.helpers.devhost import DevhostProcess
 
 pytestmark = pytest.mark.e2e
 # Generous: the machine is shared, and a job of the offline provider takes LATENCY_MS per output.

@@ -2,201 +2,200 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
 from generation import activities
-from generation.providers import close_providers
-from jobs.clients import Stores, close_stores, stores
-from jobs.config.settings import reset_settings
+from jobs.config.settings import load_settings
+from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
-from tests.factories import make_job
+from jobs.services import Services, build_services
+from testing.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")
 DOWN = JobError("provider_unavailable", "The provider is unavailable.")
 
 
 @pytest.fixture
-async def app_stores(
-    monkeypatch: pytest.MonkeyPatch, azurite_connection_string: str
-) -> AsyncIterator[Stores]:
-    monkeypatch.setenv("GENERATION_STORAGE", azurite_connection_string)
-    monkeypatch.setenv("GENERATION_PROVIDER", "offline")
-    monkeypatch.setenv("OFFLINE_LATENCY_MS", "0")
-    monkeypatch.setenv("JOBS_QUEUE_KIND", "storage")
-    reset_settings()
-    yield stores()
-    await close_providers()
-    await close_stores()
-    reset_settings()
+async def svc(azurite_connection_string: str) -> AsyncIterator[Services]:
+    settings = load_settings({
+        "GENERATION_STORAGE": azurite_connection_string,
+        "GENERATION_PROVIDER": "offline",
+        "OFFLINE_LATENCY_MS": "0",
+        "JOBS_QUEUE_KIND": "storage",
+    })
+    async with build_services(settings) as services:
+        yield services
 
 
-async def _running(bundle: Stores, **fields: object) -> str:
+async def _running(bundle: Services, **fields: object) -> str:
     job = await bundle.jobs.create(make_job(**fields))
     await bundle.jobs.mark_running(job.id)
     return job.id
 
 
-async def _blob_names(_: Stores, job_id: str) -> list[str]:
-    connection_string = os.environ["GENERATION_STORAGE"]
+async def _blob_names(services: Services, job_id: str) -> list[str]:
+    connection_string = services.settings.storage.connection_string or ""
     async with ContainerClient.from_connection_string(connection_string, OUTPUTS_CONTAINER) as container:
         return [blob.name async for blob in container.list_blobs(name_starts_with=job_blob_prefix(job_id))]
 
 
-async def test_mark_running_tells_the_orchestrator_what_it_needs(app_stores: Stores) -> None:
-    job = await app_stores.jobs.create(make_job(n=3, channel=Channel.LINE))
-    answer = await activities.mark_job_running(job.id)
+async def test_mark_running_tells_the_orchestrator_what_it_needs(svc: Services) -> None:
+    job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE, user="line:U1"))
+    answer = await activities.mark_job_running(svc, job.id)
     assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
-                      "deadline_seconds": 600}
-    assert (await app_stores.jobs.get(job.id)).status is JobStatus.RUNNING
+                      "deadline_seconds": 600, "kind": "image", "user": "line:U1"}
+    assert (await svc.jobs.get(job.id)).status is JobStatus.RUNNING
 
 
-async def test_mark_running_refuses_a_canceled_or_missing_job(app_stores: Stores) -> None:
-    job = await app_stores.jobs.create(make_job())
-    await app_stores.jobs.request_cancel(job.id)
-    assert await activities.mark_job_running(job.id) == {
+async def test_mark_running_refuses_a_canceled_or_missing_job(svc: Services) -> None:
+    job = await svc.jobs.create(make_job())
+    await svc.jobs.request_cancel(job.id)
+    assert await activities.mark_job_running(svc, job.id) == {
         "proceed": False, "status": "canceled", "notify": True, "channel": "api"
     }
-    assert await activities.mark_job_running("no-such-job") == {"proceed": False, "status": "missing"}
+    assert await activities.mark_job_running(svc, "no-such-job") == {"proceed": False, "status": "missing"}
 
 
-async def test_generate_output_stores_the_image_and_records_progress(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    assert await activities.generate_output(job_id, 1) == {
+async def test_generate_output_stores_the_image_and_records_progress(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    assert await activities.generate_output(svc, job_id, 1) == {
         "index": 1, "status": "succeeded", "job_finished": False}
-    job = await app_stores.jobs.get(job_id)
+    job = await svc.jobs.get(job_id)
     assert (job.status, job.completed) == (JobStatus.RUNNING, 1)
     assert [(o.index, o.blob_name, o.width) for o in job.outputs] == [(1, f"{job_id}/1.png", 1024)]
-    assert sorted(await _blob_names(app_stores, job_id)) == [f"{job_id}/1.png", f"{job_id}/1.preview.jpg"]
+    assert sorted(await _blob_names(svc, job_id)) == [f"{job_id}/1.png", f"{job_id}/1.preview.jpg"]
     # A redelivered activity finds its output stored and does not make it again.
-    assert await activities.generate_output(job_id, 1) == {
+    assert await activities.generate_output(svc, job_id, 1) == {
         "index": 1, "status": "succeeded", "job_finished": False}
 
 
-async def test_the_last_output_finishes_the_job_in_the_same_write(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    await activities.generate_output(job_id, 0)
-    assert await activities.generate_output(job_id, 1) == {
+async def test_the_last_output_finishes_the_job_in_the_same_write(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    await activities.generate_output(svc, job_id, 0)
+    assert await activities.generate_output(svc, job_id, 1) == {
         "index": 1, "status": "succeeded", "job_finished": True}
-    job = await app_stores.jobs.get(job_id)
+    job = await svc.jobs.get(job_id)
     assert (job.status, job.completed, job.error) == (JobStatus.SUCCEEDED, 2, None)
     # Redelivered after that write: still reported as the write that finished the job.
-    assert (await activities.generate_output(job_id, 1))["job_finished"] is True
+    assert (await activities.generate_output(svc, job_id, 1))["job_finished"] is True
 
 
-async def test_an_output_made_before_the_job_is_marked_running_does_not_finish_it(app_stores: Stores) -> None:
-    job = await app_stores.jobs.create(make_job(n=1))
-    answer = await activities.generate_output(job.id, 0)
+async def test_an_output_made_before_the_job_is_marked_running_does_not_finish_it(svc: Services) -> None:
+    job = await svc.jobs.create(make_job(n=1))
+    answer = await activities.generate_output(svc, job.id, 0)
     assert answer == {"index": 0, "status": "succeeded", "job_finished": False}
-    read = await app_stores.jobs.get(job.id)
+    read = await svc.jobs.get(job.id)
     assert (read.status, read.completed) == (JobStatus.QUEUED, 1)
     # Marking it running afterwards keeps the output; finalize then settles it.
-    assert (await activities.mark_job_running(job.id))["proceed"] is True
-    assert await activities.finalize_job(job.id, "completed", {}) == {"status": "succeeded", "notify": True}
+    assert (await activities.mark_job_running(svc, job.id))["proceed"] is True
+    finalized = await activities.finalize_job(svc, job.id, "completed", {})
+    assert finalized == {"status": "succeeded", "notify": True}
 
 
-async def test_an_output_of_a_stopped_job_is_not_made(app_stores: Stores) -> None:
-    flagged = await _running(app_stores)
-    await app_stores.jobs.request_cancel(flagged)  # running: only flagged
-    canceled = (await app_stores.jobs.create(make_job())).id
-    await app_stores.jobs.request_cancel(canceled)  # queued: canceled at once
+async def test_an_output_of_a_stopped_job_is_not_made(svc: Services) -> None:
+    flagged = await _running(svc)
+    await svc.jobs.request_cancel(flagged)  # running: only flagged
+    canceled = (await svc.jobs.create(make_job())).id
+    await svc.jobs.request_cancel(canceled)  # queued: canceled at once
     for job_id in (flagged, canceled):
-        assert await activities.generate_output(job_id, 0) == {"index": 0, "status": "canceled"}
-        assert await _blob_names(app_stores, job_id) == []
-        assert (await app_stores.jobs.get(job_id)).outputs == ()
+        assert await activities.generate_output(svc, job_id, 0) == {"index": 0, "status": "canceled"}
+        assert await _blob_names(svc, job_id) == []
+        assert (await svc.jobs.get(job_id)).outputs == ()
 
 
-async def test_a_cancel_request_keeps_the_last_output_from_finishing_the_job(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    await activities.generate_output(job_id, 0)
-    await app_stores.jobs.request_cancel(job_id)
-    job = await app_stores.jobs.get(job_id)
+async def test_a_cancel_request_keeps_the_last_output_from_finishing_the_job(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    await activities.generate_output(svc, job_id, 0)
+    await svc.jobs.request_cancel(job_id)
+    job = await svc.jobs.get(job_id)
     # The flag arrived after output 1 began: its write records the output and leaves the end to finalize.
-    await app_stores.jobs.record_progress(job_id, [Output(index=1, blob_name=f"{job_id}/1.png")])
-    assert (await app_stores.jobs.get(job_id)).status is JobStatus.RUNNING
+    await svc.jobs.record_progress(job_id, [Output(index=1, blob_name=f"{job_id}/1.png")])
+    assert (await svc.jobs.get(job_id)).status is JobStatus.RUNNING
     assert job.cancel_requested
 
 
-async def test_generate_output_keeps_text_in_the_row(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, kind=JobKind.TEXT, prompt="What is a lighthouse?")
-    await activities.generate_output(job_id, 0)
-    (output,) = (await app_stores.jobs.get(job_id)).outputs
+async def test_generate_output_keeps_text_in_the_row(svc: Services) -> None:
+    job_id = await _running(svc, kind=JobKind.TEXT, prompt="What is a lighthouse?")
+    await activities.generate_output(svc, job_id, 0)
+    (output,) = (await svc.jobs.get(job_id)).outputs
     assert output.content_type == "text/plain"
     assert output.text and "lighthouse" in output.text
 
 
-async def test_a_rejected_prompt_is_a_permanent_failure(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, prompt="draw [reject] this")
-    answer = await activities.generate_output(job_id, 0)
+async def test_a_rejected_prompt_is_a_permanent_failure(svc: Services) -> None:
+    job_id = await _running(svc, prompt="draw [reject] this")
+    answer = await activities.generate_output(svc, job_id, 0)
     assert answer["status"] == "failed"
     assert answer["error"]["code"] == "content_rejected"
-    assert await _blob_names(app_stores, job_id) == []
+    assert await _blob_names(svc, job_id) == []
 
 
-async def test_an_output_for_a_deleted_job_leaves_no_blob(app_stores: Stores) -> None:
-    job_id = await _running(app_stores)
-    await app_stores.jobs.delete(job_id)
-    assert (await activities.generate_output(job_id, 0))["status"] == "failed"
-    assert await _blob_names(app_stores, job_id) == []
+async def test_an_output_for_a_deleted_job_leaves_no_blob(svc: Services) -> None:
+    job_id = await _running(svc)
+    await svc.jobs.delete(job_id)
+    assert (await activities.generate_output(svc, job_id, 0))["status"] == "failed"
+    assert await _blob_names(svc, job_id) == []
 
 
-async def test_finalize_with_some_outputs_is_a_success_with_per_output_errors(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    await activities.generate_output(job_id, 0)
-    answer = await activities.finalize_job(job_id, "completed", {1: DOWN})
+async def test_finalize_with_some_outputs_is_a_success_with_per_output_errors(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    await activities.generate_output(svc, job_id, 0)
+    answer = await activities.finalize_job(svc, job_id, "completed", {1: DOWN})
     assert answer == {"status": "succeeded", "notify": True}
-    job = await app_stores.jobs.get(job_id)
+    job = await svc.jobs.get(job_id)
     assert job.error is None
     assert [(o.index, o.error) for o in job.outputs] == [(0, None), (1, DOWN)]
 
 
-async def test_finalize_with_no_output_fails_with_the_most_telling_error(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    answer = await activities.finalize_job(job_id, "completed", {0: DOWN, 1: REJECTED})
+async def test_finalize_with_no_output_fails_with_the_most_telling_error(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    answer = await activities.finalize_job(svc, job_id, "completed", {0: DOWN, 1: REJECTED})
     assert answer == {"status": "failed", "notify": True}
-    assert (await app_stores.jobs.get(job_id)).error == REJECTED
+    assert (await svc.jobs.get(job_id)).error == REJECTED
 
 
-async def test_finalize_after_the_deadline_marks_the_missing_outputs(app_stores: Stores) -> None:
-    job_id = await _running(app_stores, n=2)
-    await activities.generate_output(job_id, 0)
-    await activities.finalize_job(job_id, "deadline_exceeded", {})
-    job = await app_stores.jobs.get(job_id)
+async def test_finalize_after_the_deadline_marks_the_missing_outputs(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    await activities.generate_output(svc, job_id, 0)
+    await activities.finalize_job(svc, job_id, "deadline_exceeded", {})
+    job = await svc.jobs.get(job_id)
     assert job.status is JobStatus.SUCCEEDED
-    assert job.outputs[1] == Output(index=1, error=activities.DEADLINE)
+    assert job.outputs[1] == Output(index=1, error=DEADLINE_EXCEEDED)
 
 
-async def test_finalize_canceled(app_stores: Stores) -> None:
-    job_id = await _running(app_stores)
-    assert await activities.finalize_job(job_id, "canceled", {}) == {"status": "canceled", "notify": True}
-    assert (await app_stores.jobs.get(job_id)).error == activities.CANCELED
+async def test_finalize_canceled(svc: Services) -> None:
+    job_id = await _running(svc)
+    finalized = await activities.finalize_job(svc, job_id, "canceled", {})
+    assert finalized == {"status": "canceled", "notify": True}
+    assert (await svc.jobs.get(job_id)).error == CANCELED
 
 
-async def test_finalize_of_a_job_its_last_output_finished_still_notifies(app_stores: Stores) -> None:
+async def test_finalize_of_a_job_its_last_output_finished_still_notifies(svc: Services) -> None:
     # The deadline fired as the last output's write landed: the job succeeded, and its chat is told.
-    job_id = await _running(app_stores)
-    await activities.generate_output(job_id, 0)
-    assert await activities.finalize_job(job_id, "deadline_exceeded", {}) == {
+    job_id = await _running(svc)
+    await activities.generate_output(svc, job_id, 0)
+    assert await activities.finalize_job(svc, job_id, "deadline_exceeded", {}) == {
         "status": "succeeded", "notify": True}
-    assert (await app_stores.jobs.get(job_id)).status is JobStatus.SUCCEEDED
+    assert (await svc.jobs.get(job_id)).status is JobStatus.SUCCEEDED
 
 
-async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(app_stores: Stores) -> None:
-    job_id = await _running(app_stores)
-    await app_stores.jobs.finish(job_id, status=JobStatus.FAILED, error=activities.DEADLINE)
-    assert await activities.finalize_job(job_id, "completed", {}) == {"status": "failed", "notify": False}
-    missing = await activities.finalize_job("no-such-job", "completed", {})
+async def test_finalize_loses_to_an_earlier_finish_and_does_not_notify(svc: Services) -> None:
+    job_id = await _running(svc)
+    await svc.jobs.finish(job_id, status=JobStatus.FAILED, error=DEADLINE_EXCEEDED)
+    finalized = await activities.finalize_job(svc, job_id, "completed", {})
+    assert finalized == {"status": "failed", "notify": False}
+    missing = await activities.finalize_job(svc, "no-such-job", "completed", {})
     assert missing == {"status": "missing", "notify": False}
 
 
-async def test_mark_running_honours_a_cancel_request_left_on_the_row(app_stores: Stores) -> None:
-    job_id = await _running(app_stores)
-    await app_stores.jobs.request_cancel(job_id)  # running: only flagged
-    answer = await activities.mark_job_running(job_id)
+async def test_mark_running_honours_a_cancel_request_left_on_the_row(svc: Services) -> None:
+    job_id = await _running(svc)
+    await svc.jobs.request_cancel(job_id)  # running: only flagged
+    answer = await activities.mark_job_running(svc, job_id)
     assert answer == {"proceed": False, "status": "canceled", "notify": True, "channel": "api"}
-    job = await app_stores.jobs.get(job_id)
-    assert (job.status, job.error) == (JobStatus.CANCELED, activities.CANCELED)
+    job = await svc.jobs.get(job_id)
+    assert (job.status, job.error) == (JobStatus.CANCELED, CANCELED)

@@ -24,7 +24,7 @@ import pytest_asyncio
 from devhost.functions import load_app
 from generation import orchestration
 from generation.retry_policy import MAX_ATTEMPTS
-from tests.helpers.durable_engine import Host, drop_task_hub, running_engine
+from testing.durable_engine import Host, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -74,7 +74,8 @@ def _build_app() -> dict[str, Any]:
     @bp.activity_trigger(input_name="payload")
     async def generate_output(payload: dict[str, Any]) -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
-        index, attempt = payload["index"], payload["attempt"]
+        index = payload["index"]
+        attempt = len(script.calls[index])  # the orchestrator sends no attempt number: count the calls
         script.calls[index].append(attempt)
         script.timeline.append(f"generate {index}")
         await asyncio.sleep(script.work_seconds)

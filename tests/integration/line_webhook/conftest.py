@@ -8,7 +8,6 @@ import io
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -18,13 +17,13 @@ from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuratio
 from PIL import Image
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.models import Channel, Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 from line_webhook.delivery import LineDelivery
-from tests.factories import make_job
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, now_ms, user_id
-from tests.fakes.line_server import FakeLine
+from testing.factories import make_job
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, now_ms, user_id
+from testing.fakes.line_server import FakeLine
 
 TTL_SECONDS = 50
 
@@ -75,22 +74,22 @@ def line_delivery(
     reply_token: str | None = None,
     age_seconds: float = 0,
     source_type: str = "user",
-) -> dict[str, Any]:
-    """The delivery dict the webhook stores, for an event `age_seconds` old."""
+) -> ChatDelivery:
+    """The delivery record the webhook stores, for an event `age_seconds` old."""
     chat = to or user_id()
-    return {
-        "reply_token": reply_token,
-        "event_timestamp_ms": now_ms() - int(age_seconds * 1000),
-        "to": chat,
-        "source_type": source_type,
-        "user_id": chat if source_type == "user" else user_id(),
-    }
+    return ChatDelivery(
+        to=chat,
+        source_type=source_type,
+        user_id=chat if source_type == "user" else user_id(),
+        reply_token=reply_token,
+        event_timestamp_ms=now_ms() - int(age_seconds * 1000),
+    )
 
 
 async def finished_job(
     delivery: LineDelivery,
     *,
-    line: dict[str, Any],
+    line: ChatDelivery,
     kind: JobKind = JobKind.IMAGE,
     n: int = 1,
     answer: str = "",

@@ -8,8 +8,8 @@ from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuratio
 
 from line_webhook.calls import PermanentLineError, Sent, TransientLineError, push, reply, show_loading
 from line_webhook.retry_keys import retry_key
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, group_id, user_id
-from tests.fakes.line_server import FakeLine
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, group_id, user_id
+from testing.fakes.line_server import FakeLine
 
 HELLO = [TextMessage(text="hello")]
 

@@ -1,36 +1,26 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from linebot.v3.messaging import TextMessage
 
-from jobs.config.settings import reset_settings
+from jobs.config.settings import load_settings
+from jobs.services import build_services
 from line_webhook.calls import Sent, reply
-from line_webhook.client import close_line_api, line_api
-from tests.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
-from tests.fakes.line_server import FakeLine
+from line_webhook.client import line_api
+from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
+from testing.fakes.line_server import FakeLine
 
 
-@pytest.fixture
-def line_settings(monkeypatch: pytest.MonkeyPatch, fake_line: FakeLine) -> Iterator[None]:
-    monkeypatch.setenv("GENERATION_STORAGE", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("LINE_CHANNEL_SECRET", CHANNEL_SECRET)
-    monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", CHANNEL_ACCESS_TOKEN)
-    monkeypatch.setenv("LINE_API_HOST", fake_line.base_url + "/")
-    reset_settings()
-    yield
-    reset_settings()
-
-
-@pytest.mark.usefixtures("line_settings")
-async def test_one_client_per_loop_pointed_at_line_api_host(fake_line: FakeLine) -> None:
-    api = line_api()
-    assert line_api() is api
-    try:
+async def test_one_client_per_services_pointed_at_line_api_host(fake_line: FakeLine) -> None:
+    settings = load_settings({
+        "GENERATION_STORAGE": "UseDevelopmentStorage=true",
+        "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": CHANNEL_ACCESS_TOKEN,
+        "LINE_API_HOST": fake_line.base_url + "/",
+    })
+    async with build_services(settings) as services:
+        api = services.component(line_api)
+        assert services.component(line_api) is api
         assert await reply(api, fake_line.issue_reply_token(), [TextMessage(text="hi")]) is Sent.SENT
-    finally:
-        await close_line_api()
-    assert line_api() is not api
-    await close_line_api()
+    async with build_services(settings) as others:
+        assert others.component(line_api) is not api
     assert [call["path"] for call in fake_line.requests] == ["/v2/bot/message/reply"]

@@ -10,9 +10,9 @@ from line_webhook import texts
 from line_webhook.calls import TransientLineError
 from line_webhook.delivery import LineDelivery
 from line_webhook.retry_keys import retry_key
-from tests.factories import make_job
-from tests.factories_line import group_id
-from tests.fakes.line_server import FakeLine
+from testing.factories import make_job
+from testing.factories_line import group_id
+from testing.fakes.line_server import FakeLine
 from tests.integration.line_webhook.conftest import TTL_SECONDS, finished_job, line_delivery, with_clock
 
 
@@ -49,7 +49,7 @@ async def test_a_token_older_than_the_ttl_is_left_alone_and_the_result_pushed(
 
     assert result["via"] == "push"
     [sent] = fake_line.sent_snapshot()
-    assert (sent["via"], sent["to"], sent["retry_key"]) == ("push", line["to"], retry_key(job.id))
+    assert (sent["via"], sent["to"], sent["retry_key"]) == ("push", line.to, retry_key(job.id))
     assert not [call for call in fake_line.requests if call["path"].endswith("/reply")]
 
 
@@ -60,7 +60,7 @@ async def test_an_invalid_reply_token_falls_back_to_push(delivery: LineDelivery,
     result = await delivery.deliver(job.id)
 
     assert result["via"] == "push"
-    assert [(s["via"], s["to"]) for s in fake_line.sent_snapshot()] == [("push", line["to"])]
+    assert [(s["via"], s["to"]) for s in fake_line.sent_snapshot()] == [("push", line.to)]
 
 
 async def test_a_push_that_failed_with_500_is_retried_into_one_message(

@@ -17,7 +17,7 @@ from jobs.domain.models import JobError, JobStatus
 from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
 from status.errors import answer
-from tests.factories import make_job
+from testing.factories import make_job
 from tests.integration.status.durable_api import FakeDurableApi
 
 BASE = "http://localhost:7071"

@@ -14,7 +14,7 @@ from jobs.domain.models import JobError, JobKind, JobStatus, Output
 from jobs.tables.store import JobStore
 from status.errors import answer
 from status.outputs_api import get_output
-from tests.factories import make_job
+from testing.factories import make_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"

@@ -14,7 +14,7 @@ from jobs.domain.models import JobError, JobStatus
 from jobs.tables.store import JobStore
 from status.errors import answer
 from status.jobs_api import get_job, list_jobs
-from tests.factories import make_job
+from testing.factories import make_job
 
 BASE = "https://api.example.com"
 

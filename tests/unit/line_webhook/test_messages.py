@@ -14,7 +14,7 @@ from line_webhook.messages import (
     in_batches,
     split_text,
 )
-from tests.helpers.text import utf16_units
+from testing.text import utf16_units
 
 
 def _job(kind: JobKind = JobKind.IMAGE, n: int = 1, **changes: object) -> Job:

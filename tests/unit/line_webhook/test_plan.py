@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 
-from jobs.domain.models import JobKind, JobRequest
+from jobs.domain.models import ChatDelivery, JobKind, JobRequest
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
 from line_webhook.webhook import InvalidWebhookBodyError, parse_events
-from tests.factories_line import (
+from testing.factories_line import (
     as_redelivery,
     follow_event,
     group_id,
@@ -35,14 +35,14 @@ def test_a_text_message_becomes_a_job_with_everything_delivery_needs() -> None:
     assert isinstance(plan, NewJob)
     assert plan.event_id == event["webhookEventId"]
     assert plan.request == JobRequest(prompt="a red fox", kind=JobKind.IMAGE, user=f"line:{sender}")
-    assert plan.delivery == {
-        "reply_token": "rt-1",
-        "event_timestamp_ms": 1_700_000,
-        "to": sender,
-        "source_type": "user",
-        "user_id": sender,
-        "webhook_event_id": event["webhookEventId"],
-    }
+    assert plan.delivery == ChatDelivery(
+        to=sender,
+        source_type="user",
+        user_id=sender,
+        reply_token="rt-1",
+        event_timestamp_ms=1_700_000,
+        webhook_event_id=event["webhookEventId"],
+    )
 
 
 def test_ask_makes_a_text_job() -> None:
@@ -56,8 +56,8 @@ def test_group_commands_answer_to_the_group() -> None:
     chat, sender = group_id(), user_id()
     plan = _plan(text_event("/image a cat", src=source("group", user=sender, chat=chat)))
     assert isinstance(plan, NewJob)
-    assert plan.delivery["to"] == chat
-    assert plan.delivery["source_type"] == "group"
+    assert plan.delivery.to == chat
+    assert plan.delivery.source_type == "group"
     assert plan.request.user == f"line:{sender}"
 
 
@@ -66,7 +66,7 @@ def test_room_without_a_user_id_still_gets_its_job() -> None:
     plan = _plan(event)
     assert isinstance(plan, NewJob)
     assert plan.request.user is None
-    assert plan.delivery["to"] == "R" + "1" * 32
+    assert plan.delivery.to == "R" + "1" * 32
 
 
 @pytest.mark.parametrize("kind", ["group", "room"])

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 
 import azure.functions as func
 import pytest
 
-from jobs.config.settings import reset_settings
+from jobs.config.settings import load_settings
+from jobs.services import Services, build_services
 from line_webhook.signature import expected_signature, signature_is_valid
 from line_webhook.webhook import respond
-from tests.factories_line import CHANNEL_SECRET, sign, text_event, webhook_body
+from testing.factories_line import CHANNEL_SECRET, sign, text_event, webhook_body
 
 BODY = webhook_body([text_event("a red fox")])
 
@@ -46,14 +48,15 @@ def test_non_ascii_signature_header_does_not_raise() -> None:
 
 
 @pytest.fixture
-def line_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+async def services() -> AsyncIterator[Services]:
     # Storage is never reached: a bad signature is refused before any event is read.
-    monkeypatch.setenv("GENERATION_STORAGE", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("LINE_CHANNEL_SECRET", CHANNEL_SECRET)
-    monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "dummy-line-token")
-    reset_settings()
-    yield
-    reset_settings()
+    settings = load_settings({
+        "GENERATION_STORAGE": "UseDevelopmentStorage=true",
+        "LINE_CHANNEL_SECRET": CHANNEL_SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": "dummy-line-token",
+    })
+    async with build_services(settings) as built:
+        yield built
 
 
 def _request(body: bytes, headers: dict[str, str]) -> func.HttpRequest:
@@ -62,27 +65,26 @@ def _request(body: bytes, headers: dict[str, str]) -> func.HttpRequest:
     )
 
 
-@pytest.mark.usefixtures("line_settings")
 @pytest.mark.parametrize(
     "headers",
     [{}, {"x-line-signature": sign(BODY, "another-secret")}, {"x-line-signature": sign(BODY + b" ")}],
     ids=["missing", "wrong-secret", "other-body"],
 )
-async def test_the_webhook_answers_401_to_a_bad_signature(headers: dict[str, str]) -> None:
-    response = await respond(_request(BODY, headers))
+async def test_the_webhook_answers_401_to_a_bad_signature(
+    headers: dict[str, str], services: Services
+) -> None:
+    response = await respond(_request(BODY, headers), services)
     assert response.status_code == 401
     assert response.mimetype == "application/problem+json"
 
 
-@pytest.mark.usefixtures("line_settings")
-async def test_the_console_verify_request_gets_200() -> None:
+async def test_the_console_verify_request_gets_200(services: Services) -> None:
     body = webhook_body([])
-    response = await respond(_request(body, {"x-line-signature": sign(body)}))
+    response = await respond(_request(body, {"x-line-signature": sign(body)}), services)
     assert response.status_code == 200
 
 
-@pytest.mark.usefixtures("line_settings")
-async def test_a_signed_body_that_is_not_a_webhook_payload_gets_400() -> None:
+async def test_a_signed_body_that_is_not_a_webhook_payload_gets_400(services: Services) -> None:
     body = b'{"destination": "U0", "events": [{"type": "message"}]}'
-    response = await respond(_request(body, {"x-line-signature": sign(body)}))
+    response = await respond(_request(body, {"x-line-signature": sign(body)}), services)
     assert response.status_code == 400

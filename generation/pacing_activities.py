@@ -1,0 +1,95 @@
+"""Activities of the shared provider limiter: ask for slots, leave the line, report answers.
+
+The orchestrator waits between asks with durable timers (`generation/pacing.py`); these activities
+only read and write the limiter's record and the job's `waiting` note, so none of them sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from generation.providers.base import ProviderError, RateLimitedError
+from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
+from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
+from jobs.domain.limiter_rules import Granted
+from jobs.domain.models import JobKind
+from jobs.http.resource import iso_utc
+from jobs.services import Services
+
+logger = logging.getLogger(__name__)
+
+REASON = "provider_rate_limit"
+# Jobs without a user share one turn in the fair queue.
+ANONYMOUS = "anonymous"
+
+
+def _config(services: Services, kind: str) -> LimiterConfig | None:
+    return limiter_config(services.settings, JobKind(kind))
+
+
+def _iso(epoch: float) -> str:
+    return iso_utc(datetime.fromtimestamp(epoch, UTC))
+
+
+async def acquire_provider_slots(services: Services, ask: SlotRequest) -> SlotAnswer:
+    """Slots for `count` calls of job `job_id` (`entry` names this ask), or where it stands in line.
+
+    `wake_at` tells the orchestrator when to ask again: shortly before its turn, when the slots can
+    be granted firmly. The job's `waiting` note is written while it waits and cleared once granted.
+    """
+    job_id = ask["job_id"]
+    config = _config(services, ask["kind"])
+    if config is None:
+        return {"granted": True, "times": []}
+    answer = await services.limiter.acquire(
+        config, entry_id=ask["entry"], user=ask["user"] or ANONYMOUS, cost=int(ask["count"])
+    )
+    if isinstance(answer, Granted):
+        if ask["waited"]:
+            await services.jobs.set_waiting(job_id, None)
+        return {"granted": True, "times": [_iso(moment) for moment in answer.times]}
+    note: WaitingNote = {
+        "reason": REASON, "position": answer.position, "estimated_start_at": _iso(answer.estimate)
+    }
+    if datetime.fromisoformat(ask["deadline"]).timestamp() < answer.estimate:
+        note["likely_past_deadline"] = True
+    await services.jobs.set_waiting(job_id, dict(note))
+    logger.info("job %s: waiting for provider capacity (position %d)", job_id, answer.position)
+    return {"granted": False, "wake_at": _iso(answer.wake_at), "waiting": note}
+
+
+async def leave_provider_queue(services: Services, request: LeaveRequest) -> int:
+    """Give up waiting (canceled, out of time): the line moves up; the note is cleared."""
+    config = _config(services, request["kind"])
+    if config is not None:
+        await services.limiter.leave(config, set(request["entries"]))
+    await services.jobs.set_waiting(request["job_id"], None)
+    return len(request["entries"])
+
+
+def limit_hint(kind: JobKind, limits: dict[str, float]) -> float | None:
+    """The rate the provider's x-ratelimit-limit-* headers allow for calls of `kind` (per minute)."""
+    if kind is JobKind.IMAGE:
+        wanted = [limits[name] for name in ("images", "requests") if name in limits]
+    else:
+        wanted = [limits["requests"]] if "requests" in limits else []
+        if "tokens" in limits:
+            wanted.append(limits["tokens"] / TOKENS_PER_TEXT_CALL)
+    return min(wanted) if wanted else None
+
+
+async def report_provider_answer(services: Services, kind: JobKind, failure: ProviderError | None) -> None:
+    """Tell the limiter how a call went: a 429 makes everyone wait; a success lets a learning
+    limiter probe upwards. Best effort: the limiter only steers, the provider decides."""
+    config = limiter_config(services.settings, kind)
+    if config is None:
+        return
+    try:
+        if isinstance(failure, RateLimitedError):
+            hint = limit_hint(kind, failure.limits)
+            await services.limiter.throttled(config, retry_after=failure.retry_after, limit_hint=hint)
+        elif failure is None:
+            await services.limiter.succeeded(config)
+    except Exception:
+        logger.warning("the provider limiter could not be told about a call", exc_info=True)

@@ -1,0 +1,182 @@
+"""Names and payloads shared across packages, defined once.
+
+The pipeline's functions call each other by name through the Durable runtime (no import), so their
+names, the events they wait for, the instance ids they use and the payloads they pass live here.
+Payloads are TypedDicts: plain JSON in the orchestration history, typed in the code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from jobs.domain.models import JobError
+
+# Orchestrators and activities, as registered with the host.
+GENERATION_ORCHESTRATOR = "generation_orchestrator"
+DELIVER_ORCHESTRATOR = "deliver_job"
+MARK_JOB_RUNNING = "mark_job_running"
+GENERATE_OUTPUT = "generate_output"
+FINALIZE_JOB = "finalize_job"
+ACQUIRE_PROVIDER_SLOTS = "acquire_provider_slots"
+LEAVE_PROVIDER_QUEUE = "leave_provider_queue"
+DELIVER_LINE = "deliver_line"
+
+# The external event that stops a running generation orchestration.
+CANCEL_EVENT = "cancel"
+
+# Each channel that is told about a finished job, and the activity that tells it (the HTTP API is polled).
+DELIVERY_ACTIVITIES: dict[str, str] = {"line": DELIVER_LINE}
+
+
+def delivery_activity(channel: str) -> str | None:
+    """The delivery activity of a channel, or None when the channel is polled (the HTTP API)."""
+    return DELIVERY_ACTIVITIES.get(channel)
+
+
+def deliver_instance_id(job_id: str) -> str:
+    """The instance of `deliver_job` for a job finished outside the pipeline."""
+    return f"{job_id}:deliver"
+
+
+def job_instance_ids(job_id: str) -> tuple[str, str]:
+    """Every orchestration instance a job may have (the pipeline's id is the job id)."""
+    return job_id, deliver_instance_id(job_id)
+
+
+# The pipeline's own job errors, one message per code (provider errors carry the provider's words).
+CANCELED = JobError("canceled", "The job was canceled.")
+DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
+INTERNAL = JobError("internal", "The job stopped unexpectedly. Please try again.")
+
+
+class ErrorPayload(TypedDict):
+    code: str
+    message: str
+
+
+def error_payload(error: JobError) -> ErrorPayload:
+    return {"code": error.code, "message": error.message}
+
+
+def error_from_payload(payload: ErrorPayload) -> JobError:
+    return JobError(code=str(payload["code"]), message=str(payload["message"]))
+
+
+class JobRef(TypedDict):
+    """The input of `mark_job_running` and of the delivery activities."""
+
+    job_id: str
+
+
+class GenerationPlan(TypedDict, total=False):
+    """The generation orchestration's input: the output count the queue message announced, and
+    whether provider calls wait for slots of the shared limiter (then no output starts early)."""
+
+    outputs: int
+    paced: bool
+
+
+class StartResult(TypedDict):
+    """`mark_job_running`: whether the orchestration goes on, and what it needs if it does."""
+
+    proceed: bool
+    status: str
+    total: NotRequired[int]
+    channel: NotRequired[str]
+    deadline_seconds: NotRequired[int]
+    notify: NotRequired[bool]
+    kind: NotRequired[str]
+    user: NotRequired[str | None]
+
+
+class SlotRequest(TypedDict):
+    """The input of `acquire_provider_slots`: `count` slots for the ask `entry` of job `job_id`."""
+
+    job_id: str
+    kind: str
+    user: str | None
+    entry: str
+    count: int
+    waited: bool  # the job waited before this ask (its `waiting` note is to be cleared once granted)
+    deadline: str  # ISO 8601: when the job runs out of time
+
+
+class WaitingNote(TypedDict):
+    """The job resource's `waiting` field while it waits for provider capacity."""
+
+    reason: str
+    position: int
+    estimated_start_at: str
+    likely_past_deadline: NotRequired[bool]
+
+
+class SlotAnswer(TypedDict):
+    """`acquire_provider_slots`: slot times (one per call), or the place in line and when to ask again."""
+
+    granted: bool
+    times: NotRequired[list[str]]
+    wake_at: NotRequired[str]
+    waiting: NotRequired[WaitingNote]
+
+
+class LeaveRequest(TypedDict):
+    """The input of `leave_provider_queue`: the asks of job `job_id` that stop waiting."""
+
+    job_id: str
+    kind: str
+    entries: list[str]
+
+
+class OutputRequest(TypedDict):
+    """The input of `generate_output`."""
+
+    job_id: str
+    index: int
+
+
+OutputStatus = Literal["succeeded", "failed", "retry", "canceled"]
+
+
+class OutputResult(TypedDict):
+    """`generate_output`: provider failures come back as data (`retry` is worth another attempt)."""
+
+    index: int
+    status: OutputStatus
+    error: NotRequired[ErrorPayload]
+    retry_after: NotRequired[float | None]
+    job_finished: NotRequired[bool]
+
+
+Outcome = Literal["completed", "canceled", "deadline_exceeded"]
+
+
+class FinalizeRequest(TypedDict):
+    """The input of `finalize_job`; `failures` maps an output index (as text: JSON keys) to its error."""
+
+    job_id: str
+    outcome: Outcome
+    failures: dict[str, ErrorPayload]
+
+
+class FinalizeResult(TypedDict):
+    """`finalize_job`: the job's terminal status, and whether its channel is to be told."""
+
+    status: str
+    notify: bool
+
+
+class DeliverJobInput(TypedDict):
+    """The input of the `deliver_job` orchestrator."""
+
+    job_id: str
+    channel: str
+
+
+class DeliveryResult(TypedDict):
+    """What a delivery activity did: `delivered` (`via` reply or push), `skipped` or `failed` (`reason`)."""
+
+    job_id: str
+    status: Literal["delivered", "skipped", "failed"]
+    reason: NotRequired[str]
+    via: NotRequired[str]
+    messages: NotRequired[int]

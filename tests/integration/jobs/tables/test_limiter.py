@@ -1,0 +1,84 @@
+"""The shared limiter on real Azurite: concurrent askers (as from many instances) get distinct,
+evenly spaced slots; asking again returns the same slots; leaving and 429s are shared by everyone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables.aio import TableServiceClient
+
+from jobs.config.pacing import LimiterConfig, limiter_config
+from jobs.config.settings import load_settings
+from jobs.domain.limiter_rules import Granted, Waiting
+from jobs.domain.models import JobKind
+from jobs.tables.limiter import SlotLimiter
+
+CONFIG = LimiterConfig(key="test-image", configured=600, learn=False)  # one slot every 0.1 s
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 2_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def limiter(table_service: TableServiceClient, unique_name: str) -> AsyncIterator[SlotLimiter]:
+    yield SlotLimiter(table_service, table=f"{unique_name}pacing", clock=Clock())
+    with contextlib.suppress(ResourceNotFoundError):
+        await table_service.delete_table(f"{unique_name}pacing")
+
+
+async def test_concurrent_askers_get_distinct_slots_one_interval_apart(limiter: SlotLimiter) -> None:
+    answers = await asyncio.gather(
+        *(limiter.acquire(CONFIG, entry_id=f"e{i}", user=f"u{i % 4}", cost=1) for i in range(20))
+    )
+    granted = sorted(t for answer in answers if isinstance(answer, Granted) for t in answer.times)
+    waiting = [answer for answer in answers if isinstance(answer, Waiting)]
+    assert len(granted) + len(waiting) == 20
+    assert granted and waiting  # the horizon (0.5 s) grants five, the rest wait their turn
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(granted)]
+    assert set(gaps) == {0.1}
+    # Positions are each asker's place at the moment it asked (later users may take turns ahead).
+    assert all(1 <= w.position <= 15 for w in waiting)
+
+
+async def test_asking_again_after_a_crash_returns_the_same_slots(limiter: SlotLimiter) -> None:
+    first = await limiter.acquire(CONFIG, entry_id="job:start", user="u", cost=3)
+    again = await limiter.acquire(CONFIG, entry_id="job:start", user="u", cost=3)
+    assert isinstance(first, Granted) and again == first
+    state = await limiter.read(CONFIG)
+    assert state.tat == pytest.approx(first.times[-1] + 0.1)
+
+
+async def test_a_429_makes_everyone_wait_and_leaving_moves_the_line(limiter: SlotLimiter) -> None:
+    await limiter.throttled(CONFIG, retry_after=30)
+    first = await limiter.acquire(CONFIG, entry_id="a", user="u", cost=1)
+    second = await limiter.acquire(CONFIG, entry_id="b", user="v", cost=1)
+    assert isinstance(first, Waiting) and isinstance(second, Waiting)
+    assert first.estimate == pytest.approx(2_000_030.0)
+    await limiter.leave(CONFIG, {"a"})
+    moved = await limiter.acquire(CONFIG, entry_id="b", user="v", cost=1)
+    assert isinstance(moved, Waiting) and moved.position == 1
+
+
+def test_limits_come_from_settings_and_each_model_has_its_own_record() -> None:
+    base = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
+    assert limiter_config(load_settings(base), JobKind.IMAGE) is None  # offline, no limits
+    settings = load_settings({**base, "PROVIDER_IMAGES_PER_MINUTE": "60",
+                              "PROVIDER_REQUESTS_PER_MINUTE": "50", "PROVIDER_TOKENS_PER_MINUTE": "30000"})
+    image, text = limiter_config(settings, JobKind.IMAGE), limiter_config(settings, JobKind.TEXT)
+    assert image is not None and (image.configured, image.learn) == (50, False)
+    assert text is not None and text.configured == 30
+    learning = limiter_config(load_settings({**base, "GENERATION_PROVIDER": "openai"}), JobKind.IMAGE)
+    dalle = {**base, "GENERATION_PROVIDER": "openai", "OPENAI_IMAGE_MODEL": "dall-e-3"}
+    other = limiter_config(load_settings(dalle), JobKind.IMAGE)
+    assert learning is not None and learning.learn and learning.configured is None
+    assert other is not None and other.key != learning.key
