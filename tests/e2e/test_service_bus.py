@@ -17,9 +17,9 @@ from azure.servicebus.aio import ServiceBusClient
 from jobs.domain.models import JobStatus
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.tables.store import JobStore
-from testing.fixtures import StartApp
-from testing.factories import make_job
 from testing.devhost import DevhostProcess
+from testing.factories import make_job
+from testing.fixtures import StartApp
 from testing.product_app import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("queue_kind", ["servicebus"], indirect=True)]
