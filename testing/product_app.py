@@ -8,7 +8,9 @@ from pathlib import Path
 
 from testing.devhost import REPO_ROOT, free_port
 
-__all__ = ["REPO_ROOT", "emulator_connection_string", "product_settings", "service_bus_overrides"]
+__all__ = [
+    "REPO_ROOT", "emulator_connection_string", "product_settings", "service_bus_overrides", "unreachable",
+]
 
 
 def product_settings(connection_string: str, **overrides: str) -> dict[str, str]:
@@ -63,3 +65,11 @@ def service_bus_overrides(settings: dict[str, str], workdir: Path, **properties:
 def emulator_connection_string(port: int, key: str = "test-dummy-key") -> str:
     return (f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
             f"SharedAccessKey={key};UseDevelopmentEmulator=true")
+
+
+def unreachable(connection_string: str, *endpoints: str) -> str:
+    """The connection string with the named services (`TableEndpoint`...) on a port nothing listens on."""
+    parts = dict(part.split("=", 1) for part in connection_string.split(";") if part)
+    for endpoint in endpoints:
+        parts[endpoint] = "http://127.0.0.1:9/devstoreaccount1"
+    return ";".join(f"{key}={value}" for key, value in parts.items())
