@@ -9,6 +9,7 @@ WEBHOOK_EVENTS_TABLE = "webhookevents"
 QUOTAS_TABLE = "quotas"
 PACING_TABLE = "pacing"
 CONVERSATIONS_TABLE = "conversations"
+DELETIONS_TABLE = "deletions"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
 
