@@ -61,6 +61,7 @@ TOMBSTONE_LIMIT = 500
 class MaintenanceSummary:
     """Counts for the one-line log of a maintenance run."""
 
+    turns_purged: int = 0  # first, so the other counts keep the order their readers know
     redriven: int = 0
     failed: int = 0
     skipped: int = 0
@@ -69,7 +70,6 @@ class MaintenanceSummary:
     restarted: int = 0
     deletions_finished: int = 0
     errors: int = 0
-    turns_purged: int = 0
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
