@@ -61,12 +61,12 @@ TOMBSTONE_LIMIT = 500
 class MaintenanceSummary:
     """Counts for the one-line log of a maintenance run."""
 
-    turns_purged: int = 0  # first, so the other counts keep the order their readers know
     redriven: int = 0
     failed: int = 0
     skipped: int = 0
     purged: int = 0
     events_purged: int = 0
+    turns_purged: int = 0
     restarted: int = 0
     deletions_finished: int = 0
     errors: int = 0

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 DEFAULT_JOBS = 100
 # After the last fault, jobs waiting in back-off (at most 30 s) resume; this bounds the wait for all.
 DRAIN_SECONDS = 240
-NOTHING_TO_REPAIR = ("redriven=0 failed=0 skipped=0 purged=0 events_purged=0 restarted=0 "
+NOTHING_TO_REPAIR = ("redriven=0 failed=0 skipped=0 purged=0 events_purged=0 turns_purged=0 restarted=0 "
                      "deletions_finished=0 errors=0")
 
 

@@ -216,5 +216,6 @@ async def test_maintenance_purges_jobs_past_retention(start_app: StartApp, data:
     assert remaining == {new_event}
     assert log_count(app, f"job {expired.id}: purged after retention") == 1
     summary = finished_runs(app, "maintenance")[0]
-    assert "purged=1 events_purged=1 restarted=0 deletions_finished=0 errors=0" in summary, summary
+    expected = "purged=1 events_purged=1 turns_purged=0 restarted=0 deletions_finished=0 errors=0"
+    assert expected in summary, summary
     await events.close()
