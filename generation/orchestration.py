@@ -12,6 +12,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from generation.callbacks.steps import deliver_callback
 from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import may_retry, retry_delay
 from jobs.contracts import (
@@ -177,8 +178,17 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
     return "completed"
 
 
-def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str) -> Steps:
-    """Hand the finished job to its channel; a delivery that keeps failing does not fail the job."""
+def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str, *,
+             callback: bool = False) -> Steps:
+    """Hand the finished job to its channel, then to its callback; a delivery that keeps failing
+    does not fail the job."""
+    delivered = yield from _deliver_to_channel(context, job_id, channel)
+    if callback:
+        yield from deliver_callback(context, job_id)
+    return delivered
+
+
+def _deliver_to_channel(context: df.DurableOrchestrationContext, job_id: str, channel: str) -> Steps:
     activity = delivery_activity(channel)
     if activity is None:
         return False
@@ -210,7 +220,8 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
         context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
-            delivered = yield from _deliver(context, job_id, start.get("channel", ""))
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""),
+                                            callback=start.get("callback", False))
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
     progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
@@ -227,12 +238,14 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:
-        delivered = yield from _deliver(context, job_id, start.get("channel", ""))
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""),
+                                        callback=start.get("callback", False))
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
     data: DeliverJobInput = context.get_input()
-    delivered = yield from _deliver(context, data["job_id"], data["channel"])
+    delivered = yield from _deliver(context, data["job_id"], data["channel"],
+                                    callback=data.get("callback", False))
     return {"job_id": data["job_id"], "delivered": delivered}
