@@ -106,6 +106,9 @@ async def delete_job(
     owner: str | None = None,
 ) -> func.HttpResponse:
     job = check_owner(await jobs.get(job_id), owner)
+    if job.callback is not None:
+        # First, so that a cancel this delete causes is not called back to a receiver.
+        job = await jobs.record_callback(job_id, lambda callback: callback.dropped())
     await _stop_if_unfinished(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     # Blobs before the row: if a step fails the job is still there and the DELETE can be repeated.
     removed = await outputs.delete_job(job_id)

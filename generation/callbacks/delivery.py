@@ -8,7 +8,7 @@ import time
 
 from generation.callbacks.sender import CallbackSender, SendResult
 from generation.callbacks.signing import webhook_headers
-from jobs.contracts import CallbackAnswer, CallbackAttempt, webhook_message_id
+from jobs.contracts import CallbackAnswer, CallbackAttempt, CallbackOutcome, webhook_message_id
 from jobs.domain.callbacks import CallbackState
 from jobs.domain.errors import JobNotFoundError
 from jobs.domain.models import Job
@@ -32,6 +32,12 @@ def callback_body(job: Job) -> bytes:
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+_FINISHED: dict[CallbackState, CallbackOutcome] = {
+    CallbackState.DELIVERED: "delivered", CallbackState.FAILED: "failed"
+}
+_OUTCOME_OF: dict[CallbackState, CallbackOutcome] = {**_FINISHED, CallbackState.PENDING: "retry"}
+
+
 def _state_after(result: SendResult, *, last: bool) -> CallbackState:
     if result.delivered:
         return CallbackState.DELIVERED
@@ -44,10 +50,12 @@ async def send_callback(services: Services, payload: CallbackAttempt) -> Callbac
     job_id = payload["job_id"]
     job = await services.jobs.find(job_id)
     if job is None or job.callback is None:
-        logger.info("job %s: deleted or without a callback; nothing sent", job_id)
+        logger.info("job %s: callback gone (job deleted); nothing sent", job_id)
         return {"outcome": "gone", "status": None}
-    if job.callback.state is not CallbackState.PENDING:  # this attempt ran before and was recorded
-        return {"outcome": job.callback.state.value, "status": job.callback.last_status}  # type: ignore[typeddict-item]
+    if job.callback.state is not CallbackState.PENDING:
+        # Delivered or failed: this attempt ran before and was recorded. Dropped: being deleted.
+        logger.info("job %s: callback %s; nothing sent", job_id, job.callback.state.value)
+        return {"outcome": _FINISHED.get(job.callback.state, "gone"), "status": job.callback.last_status}
     secret = services.settings.callback_signing_secret
     if secret is None:
         result = SendResult(status=None, problem="CALLBACK_SIGNING_SECRET is not set", refused=True)
@@ -66,5 +74,4 @@ async def send_callback(services: Services, payload: CallbackAttempt) -> Callbac
         )
     except JobNotFoundError:
         return {"outcome": "gone", "status": result.status}
-    outcome = "retry" if state is CallbackState.PENDING else state.value
-    return {"outcome": outcome, "status": result.status}  # type: ignore[typeddict-item]
+    return {"outcome": _OUTCOME_OF[state], "status": result.status}

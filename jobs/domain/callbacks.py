@@ -8,11 +8,13 @@ from typing import Any
 
 
 class CallbackState(StrEnum):
-    """`pending` until the job ends and a receiver answers 2xx (`delivered`) or retries run out (`failed`)."""
+    """`pending` until the job ends and a receiver answers 2xx (`delivered`) or retries run out (`failed`);
+    `dropped` when the job is being deleted (no row shows it: the job is gone right after)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    DROPPED = "dropped"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Callback:
 
     def attempted(self, *, state: CallbackState, last_status: int | None) -> Callback:
         return replace(self, state=state, attempts=self.attempts + 1, last_status=last_status)
+
+    def dropped(self) -> Callback:
+        return self if self.state is not CallbackState.PENDING else replace(self, state=CallbackState.DROPPED)
 
     def public(self) -> dict[str, Any]:
         """The job resource's `callback` field (the URL may hold a receiver's token: never shown)."""

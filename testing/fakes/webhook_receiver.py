@@ -7,6 +7,7 @@ past the sender's timeout); past the script it answers 204.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -60,6 +61,10 @@ class WebhookReceiver:
                     answer = 204
                 # An unverified request is refused, as a real receiver would.
                 status = int(answer) if receiver.received[-1].verified else 401
+                with contextlib.suppress(OSError):  # the sender gave up waiting ("hang") and closed
+                    self._answer(status)
+
+            def _answer(self, status: int) -> None:
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "/redirected")
