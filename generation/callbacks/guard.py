@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL_CHARS = 2048
+RESOLVE_TIMEOUT_SECONDS = 3.0
 # Cloud instance metadata endpoints, named for a clearer refusal (each is also non-public anyway).
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
@@ -128,8 +129,13 @@ def check_addresses(target: Target, addresses: list[str], *, allow_loopback_http
 async def resolve_checked(target: Target, *, resolver: Resolver, allow_loopback_http: bool) -> list[str]:
     """Resolve the target's host (a literal address is its own) and check every address."""
     try:
-        addresses = [target.host] if is_literal(target.host) else await resolver(target.host, target.port)
-    except (OSError, UnicodeError):
+        if is_literal(target.host):
+            addresses = [target.host]
+        else:
+            # Submit waits for this: a name server that does not answer must not hold the request.
+            async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+                addresses = await resolver(target.host, target.port)
+    except (OSError, UnicodeError, TimeoutError):
         raise CallbackRefusedError("does not resolve") from None
     return check_addresses(target, addresses, allow_loopback_http=allow_loopback_http)
 

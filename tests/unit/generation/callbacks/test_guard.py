@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
 
+from generation.callbacks import guard
 from generation.callbacks.guard import (
     CallbackRefusedError,
     check_callback_url,
@@ -120,3 +122,14 @@ def test_the_form_is_checked_without_resolving() -> None:
 
 async def test_the_system_resolver_reads_literals_without_a_lookup() -> None:
     assert await system_resolver("127.0.0.1", 80) == ["127.0.0.1"]
+
+
+async def test_a_name_server_that_does_not_answer_is_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "RESOLVE_TIMEOUT_SECONDS", 0.05)
+
+    async def silent(host: str, port: int) -> list[str]:
+        await asyncio.sleep(10)
+        return ["93.184.216.34"]
+
+    with pytest.raises(CallbackRefusedError, match="does not resolve"):
+        await check_callback_url("https://slow.example.com/", resolver=silent, allow_loopback_http=False)
