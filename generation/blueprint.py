@@ -48,7 +48,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -59,7 +59,7 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 def _paced() -> bool:
@@ -106,7 +106,10 @@ async def leave_provider_queue(payload: LeaveRequest) -> int:
 @bp.activity_trigger(input_name="payload")
 async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
     failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
-    return await activities.finalize_job(services(), payload["job_id"], payload["outcome"], failures)
+    last_errors = {int(index): error_from_payload(error)
+                   for index, error in payload.get("last_errors", {}).items()}
+    return await activities.finalize_job(
+        services(), payload["job_id"], payload["outcome"], failures, last_errors)
 
 
 @bp.function_name(SEND_CALLBACK)
