@@ -22,7 +22,7 @@ from jobs.domain.models import (
 
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-FIELDS = ("prompt", "kind", "n", "size", "user", "conversation_id")
+FIELDS = ("prompt", "kind", "n", "size", "user", "conversation_id", "callback_url")
 # A character that is not white space, spelled out so that the OpenAPI pattern (an ECMA-262 regex,
 # whose \s differs from Python's) says exactly the same: every space and separator either engine
 # knows, and the byte order mark.
@@ -123,6 +123,15 @@ def _check_conversation(value: Any, kind: JobKind, errors: list[dict[str, str]])
     return value
 
 
+def _check_callback_url(value: Any, errors: list[dict[str, str]]) -> str | None:
+    # Leave it out for no callback: null is refused, as the schema says (a string).
+    """Only the type here: the URL guard (scheme, addresses) runs where the settings and DNS are."""
+    if not isinstance(value, str):
+        errors.append(_field_error("callback_url", "must be a string"))
+        return None
+    return value
+
+
 def _load_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
@@ -153,9 +162,11 @@ def parse_generation_request(body: bytes) -> JobRequest:
     size = _check_size(data.get("size", DEFAULT_SIZE), errors)
     user = _check_user(data.get("user"), errors)
     conversation_id = _check_conversation(data.get("conversation_id"), kind, errors)
+    callback_url = _check_callback_url(data["callback_url"], errors) if "callback_url" in data else None
     if errors:
         raise InvalidRequestError(422, "The request has invalid fields.", errors)
-    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user, conversation_id=conversation_id)
+    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user, conversation_id=conversation_id,
+                      callback_url=callback_url)
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -177,14 +188,14 @@ def check_idempotency_key(value: str | None) -> str | None:
 
 def request_fingerprint(request: JobRequest) -> str:
     """A digest of what was asked for, so a reused idempotency key with another body is detected."""
-    fields: dict[str, object] = {
-        "prompt": request.prompt, "kind": request.kind.value, "n": request.n, "size": request.size,
-        "user": request.user,
-    }
-    if request.conversation_id is not None:  # absent, fingerprints stay those of earlier versions
-        fields["conversation_id"] = request.conversation_id
+    asked: dict[str, Any] = {"prompt": request.prompt, "kind": request.kind.value, "n": request.n,
+                             "size": request.size, "user": request.user}
+    if request.callback_url is not None:  # absent otherwise, so earlier records keep their digest
+        asked["callback_url"] = request.callback_url
+    if request.conversation_id is not None:
+        asked["conversation_id"] = request.conversation_id
     canonical = json.dumps(
-        fields,
+        asked,
         sort_keys=True,
         separators=(",", ":"),
     )

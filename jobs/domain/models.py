@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from jobs.domain.callbacks import Callback
 from jobs.domain.conversations import new_conversation_id
 from jobs.domain.errors import InvalidTransitionError
 
@@ -85,6 +86,8 @@ class JobRequest:
     size: str = DEFAULT_SIZE
     user: str | None = None
     conversation_id: str | None = None  # text only: the conversation this question continues
+    callback_url: str | None = None  # checked by the channel that took it (HTTPS, a public address)
+    callback_base_url: str | None = None  # the public base of the status URLs the callback carries
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _callback(request: JobRequest) -> Callback | None:
+    if request.callback_url is None:
+        return None
+    return Callback(url=request.callback_url, base_url=request.callback_base_url or "")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -213,6 +222,7 @@ class Job:
     waiting: dict[str, Any] | None = None
     # Text jobs: the conversation whose recent turns the provider sees (a new one when none was named).
     conversation_id: str | None = None
+    callback: Callback | None = None
     etag: str | None = None
 
     @classmethod
@@ -240,6 +250,7 @@ class Job:
             delivery=delivery,
             conversation_id=(request.conversation_id or new_conversation_id())
             if request.kind is JobKind.TEXT else None,
+            callback=_callback(request),
         )
 
     @property

@@ -62,4 +62,6 @@ def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
         resource["waiting"] = dict(job.waiting)
     if job.conversation_id is not None:
         resource["conversation_id"] = job.conversation_id
+    if job.callback is not None:
+        resource["callback"] = job.callback.public()
     return resource

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from jobs.domain.callbacks import Callback
 from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         entity["ConversationId"] = job.conversation_id
     if job.error is not None:
         entity["Error"] = json.dumps(job.error.to_dict(), ensure_ascii=False)
+    if job.callback is not None:
+        entity["Callback"] = json.dumps(job.callback.to_dict(), ensure_ascii=False, separators=(",", ":"))
     if idempotency_partition_key is not None:
         entity["IdempotencyKey"] = idempotency_partition_key
     return entity
@@ -164,6 +167,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         cancel_requested=bool(entity.get("CancelRequested", False)),
         waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
         conversation_id=_conversation_id(entity.get("ConversationId")),
+        callback=Callback.from_dict(json.loads(entity["Callback"])) if entity.get("Callback") else None,
         etag=etag,
     )
 
