@@ -28,6 +28,7 @@ from generation.maintenance import (
     instance_state,
     plan_maintenance,
 )
+from jobs import telemetry
 from jobs.contracts import DELIVER_ORCHESTRATOR, DeliverJobInput, deliver_instance_id, job_instance_ids
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobStatus, utcnow
@@ -54,6 +55,8 @@ class MaintenanceSummary:
     purged: int = 0
     events_purged: int = 0
     errors: int = 0
+    queued: int = 0
+    dead_lettered: int = 0
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
@@ -177,7 +180,20 @@ async def run_maintenance(
         summary.errors += 1
         logger.exception("maintenance: listing unfinished jobs failed")
     await _purge_expired(store, client, policy.expiry_cutoff(now), summary)
+    await _measure_queue(store, summary)
     return summary
+
+
+async def _measure_queue(store: Services, summary: MaintenanceSummary) -> None:
+    try:
+        depth = await store.queue.depth()
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: queue depth unavailable")
+        return
+    telemetry.record_queue_depth(store.settings.queue_name, depth)
+    if depth is not None:
+        summary.queued, summary.dead_lettered = depth
 
 
 async def redrive_dead_letter_messages(store: Services, *, limit: int = REDRIVE_LIMIT) -> int:

@@ -8,6 +8,7 @@ import azure.durable_functions as df
 
 from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
 from jobs.domain.messages import JobMessage
+from jobs.telemetry import job_span
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,13 @@ async def start_generation(
     output count becomes the orchestration input, so the outputs can start without waiting for the row
     (unless `paced`: then they wait for provider slots).
     """
+    with job_span("job.start", message.job_id, {"paced": paced}) as span:
+        started = await _start(client, message, paced=paced)
+        span.set_attribute("started", started)
+        return started
+
+
+async def _start(client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool) -> bool:
     job_id = message.job_id
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)

@@ -512,6 +512,11 @@ var appSettings = [
     name: 'JOB_RETENTION_DAYS'
     value: string(jobRetentionDays)
   }
+  // Spans and metrics of the app's own (docs/operate.md); the host's logs reach Application Insights either way.
+  {
+    name: 'TELEMETRY_EXPORTER'
+    value: 'none'
+  }
   // Per-user quotas at accept (docs/quotas.md).
   {
     name: 'QUOTA_JOBS_IN_FLIGHT'

@@ -66,6 +66,7 @@ class Settings:
     provider_images_per_minute: int | None = None
     provider_requests_per_minute: int | None = None
     provider_tokens_per_minute: int | None = None
+    telemetry_exporter: str = "none"
 
     @property
     def quota_limits(self) -> QuotaLimits:
@@ -159,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
         provider_requests_per_minute=_optional_int(env, "PROVIDER_REQUESTS_PER_MINUTE", low=1, high=10**6),
         provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
+        telemetry_exporter=_telemetry_exporter(env),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()
@@ -168,3 +170,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.queue_name!r}"
         )
     return settings
+
+
+def _telemetry_exporter(env: Mapping[str, str]) -> str:
+    value = env.get("TELEMETRY_EXPORTER", "none").strip()
+    if value in ("none", "console") or (value.startswith("file:") and len(value) > len("file:")):
+        return value
+    raise SettingsError(f"TELEMETRY_EXPORTER must be none, console or file:<path>, got {value!r}")

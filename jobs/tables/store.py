@@ -20,6 +20,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from jobs import telemetry
 from jobs.domain.errors import (
     IdempotencyConflictError,
     InvalidTransitionError,
@@ -244,6 +245,7 @@ class JobStore:
                 raise results[0]
             if updated.status.is_terminal and not current.status.is_terminal:
                 # Only once the row says so: a lost race must not take an unfinished job off the open index.
+                telemetry.record_finished(updated)
                 await asyncio.gather(self._index.close(updated), self._finished(updated))
             return replace(updated, etag=str(results[0]))
         raise JobContentionError(job_id, MAX_ATTEMPTS)
