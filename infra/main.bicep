@@ -512,10 +512,15 @@ var appSettings = [
     name: 'JOB_RETENTION_DAYS'
     value: string(jobRetentionDays)
   }
-  // Spans and metrics of the app's own (docs/operate.md); the host's logs reach Application Insights either way.
+  // One trace per job and the job metrics, through the Azure Monitor OpenTelemetry distro
+  // (docs/operate.md); host.json puts the host in OpenTelemetry mode too.
   {
     name: 'TELEMETRY_EXPORTER'
-    value: 'none'
+    value: 'azure-monitor'
+  }
+  {
+    name: 'PYTHON_ENABLE_OPENTELEMETRY'
+    value: 'true'
   }
   // Per-user quotas at accept (docs/quotas.md).
   {

@@ -148,7 +148,7 @@ TABLE_RETRY: dict[str, Any] = {
 
 def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
-    telemetry_setup.configure(settings.telemetry_exporter)
+    telemetry_setup.configure(settings.telemetry_exporter, client_id=settings.azure_client_id)
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
     if storage.connection_string:

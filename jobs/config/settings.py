@@ -174,6 +174,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 def _telemetry_exporter(env: Mapping[str, str]) -> str:
     value = env.get("TELEMETRY_EXPORTER", "none").strip()
-    if value in ("none", "console") or (value.startswith("file:") and len(value) > len("file:")):
+    if value in ("none", "console", "azure-monitor") or (value.startswith("file:") and value != "file:"):
         return value
-    raise SettingsError(f"TELEMETRY_EXPORTER must be none, console or file:<path>, got {value!r}")
+    raise SettingsError(
+        f"TELEMETRY_EXPORTER must be none, console, azure-monitor or file:<path>, got {value!r}"
+    )

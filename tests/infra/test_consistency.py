@@ -35,7 +35,11 @@ MAIN_BICEP = INFRA / "main.bicep"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 
 # Setting names the Functions host (not the app) reads, allowed in infra and local settings.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+HOST_SETTINGS = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # The Python worker: activate each invocation's trace context and let the worker send its own logs.
+    "PYTHON_ENABLE_OPENTELEMETRY",
+}
 HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__",)
 # Local-only settings: the Core Tools / devhost equivalents of what Flex Consumption configures itself.
 LOCAL_ONLY_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "AzureWebJobsStorage"}
@@ -496,7 +500,7 @@ def test_service_bus_queue_matches_the_sender_and_host_json() -> None:
 
 
 HOST_JSON_KEYS: dict[str, set[str]] = {
-    "": {"version", "functionTimeout", "logging", "extensions", "extensionBundle"},
+    "": {"version", "functionTimeout", "telemetryMode", "logging", "extensions", "extensionBundle"},
     "logging": {"logLevel", "applicationInsights"},
     "logging.applicationInsights": {"samplingSettings"},
     "logging.applicationInsights.samplingSettings": {"isEnabled", "excludedTypes"},
@@ -539,6 +543,7 @@ def test_host_json_uses_documented_property_names() -> None:
     assert document["extensions"]["durableTask"]["hubName"] == "%TASK_HUB_NAME%"
     assert document["extensions"]["queues"]["messageEncoding"] == "base64"
     assert document["extensions"]["serviceBus"]["autoCompleteMessages"] is True
+    assert document["telemetryMode"] == "OpenTelemetry"
 
 
 def test_infra_parameters_file_matches_main_bicep() -> None:

@@ -131,3 +131,24 @@ def test_provider_calls_count_their_outcome_and_retry_after(spans: InMemorySpanE
 def test_an_unknown_exporter_setting_is_refused_by_name(value: str) -> None:
     with pytest.raises(SettingsError, match="TELEMETRY_EXPORTER"):
         load_settings({"GENERATION_STORAGE": "UseDevelopmentStorage=true", "TELEMETRY_EXPORTER": value})
+
+
+def test_azure_monitor_signs_in_with_the_managed_identity_and_leaves_instrumentation_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import azure.monitor.opentelemetry as distro
+    from azure.identity import ManagedIdentityCredential
+
+    from jobs import telemetry_setup
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(telemetry_setup, "_configured", [])
+
+    telemetry_setup.configure("azure-monitor", client_id="00000000-0000-0000-0000-000000000001")
+    telemetry_setup.configure("azure-monitor", client_id="00000000-0000-0000-0000-000000000001")
+
+    [options] = calls  # once per process
+    assert isinstance(options["credential"], ManagedIdentityCredential)
+    assert options["instrumentation_options"]["azure_sdk"] == {"enabled": False}
+    assert all(not choice["enabled"] for choice in options["instrumentation_options"].values())
