@@ -636,14 +636,14 @@ def _modules() -> dict[str, tuple[Path, str]]:
     """Module symbol -> (its file, the text of its block) for every module main.bicep uses."""
     text = _bicep(MAIN_BICEP)
     found = {}
-    for match in re.finditer(r"^module (\w+) '([^']+)' = (?:if \([^)]*\) )?\{", text, flags=re.MULTILINE):
+    for match in re.finditer(r"^module (\w+) '([^']+)' = (?:if \(.+\) )?\{$", text, flags=re.MULTILINE):
         found[match.group(1)] = (INFRA / match.group(2), _block(text[match.start():], match.group(0)))
     return found
 
 
 def test_modules_get_exactly_the_parameters_they_declare() -> None:
     modules = _modules()
-    assert len(modules) == 8
+    assert len(modules) == 10
     for symbol, (path, block) in modules.items():
         assert path.is_file(), path
         passed = set(re.findall(r"^    (\w+):", _block(block, "params: {"), flags=re.MULTILINE))
