@@ -21,9 +21,14 @@ PROMPT = "a lighthouse painted by a secret-prompt-marker"
 REJECTED = "something forbidden with a secret-prompt-marker"
 
 
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 def _submit(base: str, prompt: str, user: str) -> Reply:
     body = {"prompt": prompt, "user": user}
-    response = call("POST", f"{base}/api/generations", json_body=body, timeout=10)
+    # The caller's own trace: the host continues it in the invocation, and the job's trace links to it.
+    headers = {"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"}
+    response = call("POST", f"{base}/api/generations", json_body=body, headers=headers, timeout=10)
     assert response.status == 202, response.text
     return response
 
@@ -53,6 +58,7 @@ def test_a_job_is_one_trace_with_its_metrics_and_no_secrets(start_app: StartApp,
             OPENAI_API_KEY=openai.api_key,
             OPENAI_BASE_URL=openai.base_url,
             TELEMETRY_EXPORTER=f"file:{sink}",
+            PYTHON_ENABLE_OPENTELEMETRY="true",
         )
         good = _submit(app.base_url, PROMPT, "alice@example.com").json()
         assert _wait_terminal(f"{app.base_url}/api/generations/{good['id']}")["status"] == "succeeded"
@@ -74,6 +80,8 @@ def test_a_job_is_one_trace_with_its_metrics_and_no_secrets(start_app: StartApp,
     assert calls[0]["retry_after_s"] == 1.0 and calls[0]["model"] and calls[0]["size"] == "1024x1024"
     accept = next(span["attributes"] for span in spans if span["name"] == "job.accept")
     assert (accept["channel"], accept["user"]) == ("api", hashed_user("alice@example.com"))
+    accept_links = next(span["links"] for span in spans if span["name"] == "job.accept")
+    assert [link["context"]["trace_id"] for link in accept_links] == [f"0x{CALLER_TRACE}"]
 
     text = sink.read_text(encoding="utf-8")
     for secret in ("secret-prompt-marker", api_key, "alice@example.com"):
