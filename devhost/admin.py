@@ -12,15 +12,12 @@ from aiohttp import web
 
 from devhost.auth import Keys, presented_key
 from devhost.invoker import Invoker
+from devhost.problems import problem, unauthorized
 
 logger = logging.getLogger(__name__)
 
 # Runs a non-HTTP function once with the `input` text of the admin request.
 AdminCall = Callable[[str], Coroutine[Any, Any, None]]
-
-
-def _problem(status: int, detail: str) -> web.Response:
-    return web.json_response({"status": status, "detail": detail}, status=status)
 
 
 class AdminApi:
@@ -46,19 +43,19 @@ class AdminApi:
 
     async def invoke(self, request: web.Request) -> web.Response:
         if not self._keys.allows("admin", presented_key(request)):
-            return web.Response(status=401)
+            return unauthorized()
         name = request.match_info["name"].lower()
         if name in self._refusals:
-            return _problem(400, self._refusals[name])
+            return problem(400, self._refusals[name])
         if name not in self._calls:
-            return _problem(404, f"no function named {request.match_info['name']!r}")
+            return problem(404, f"no function named {request.match_info['name']!r}")
         try:
             document = json.loads(await request.read() or b"{}")
         except ValueError:
-            return _problem(400, "the body must be a JSON object such as {\"input\": \"...\"}")
+            return problem(400, "the body must be a JSON object such as {\"input\": \"...\"}")
         text = document.get("input", "") if isinstance(document, dict) else None
         if not isinstance(text, str):
-            return _problem(400, "the body must be a JSON object whose `input` is a string")
+            return problem(400, "the body must be a JSON object whose `input` is a string")
         function_name, call = self._calls[name]
         logger.info("admin invocation of '%s'", function_name)
         self._invoker.spawn(call(text), name=f"{function_name}:admin")

@@ -15,10 +15,15 @@ KEY_HEADER = "x-functions-key"
 
 
 def _matches(candidate: str, keys: tuple[str, ...]) -> bool:
+    # Header bytes that are not UTF-8 reach us as lone surrogates: no key has them, so no match.
+    try:
+        presented = candidate.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     # Compare against every key so the time taken does not tell which key came close.
     found = False
     for key in keys:
-        found |= hmac.compare_digest(candidate.encode(), key.encode())
+        found |= hmac.compare_digest(presented, key.encode())
     return found
 
 
@@ -28,6 +33,8 @@ class Keys:
 
     function_keys: tuple[str, ...] = ()
     master_key: str | None = None
+    # The Durable extension's key (the host makes one up at start): its HTTP API takes it or the master.
+    system_key: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Keys:
@@ -51,6 +58,8 @@ class Keys:
         admin = (self.master_key,) if self.master_key else ()
         if level == "admin":
             return _matches(presented, admin)
+        if level == "system":
+            return _matches(presented, admin + ((self.system_key,) if self.system_key else ()))
         return _matches(presented, admin + self.function_keys)
 
 

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -15,10 +17,11 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from devhost import easyauth
 from devhost.admin import AdminApi, AdminCall
-from devhost.auth import Keys
+from devhost.auth import Keys, presented_key
 from devhost.functions import FunctionSpec
-from devhost.http import HttpFunction, HttpRouter
+from devhost.http import MAX_BODY_BYTES, HttpFunction, HttpRouter
 from devhost.invoker import Invoker
+from devhost.problems import ProblemAppRunner, problem_middleware
 from devhost.queues import QueueListener, adhoc_message, queue_argument
 from devhost.settings import HostConfig, SettingMissingError, resolve_references, storage_connection_string
 from devhost.timers import TimerJob
@@ -26,7 +29,6 @@ from devhost.timers import TimerJob
 logger = logging.getLogger(__name__)
 
 DURABLE_TRIGGERS = {"orchestrationTrigger", "activityTrigger", "entityTrigger"}
-MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Host:
                  bind: str = "127.0.0.1", shutdown_timeout: float = 5.0, access_log: bool = False) -> None:
         self.specs = list(specs)
         self.config = config
-        self.keys = keys
+        # The Durable extension's system key exists only where keys are enforced, as on Azure.
+        self.keys = replace(keys, system_key=secrets.token_urlsafe(32)) if keys.enforced else keys
         self.port = port
         self.bind = bind
         self.shutdown_timeout = shutdown_timeout
@@ -60,19 +63,36 @@ class Host:
         self._services: dict[str, QueueServiceClient] = {}
         self._runner: web.AppRunner | None = None
         self._loops: list[asyncio.Task[None]] = []
+        # The Durable client's own endpoint: loopback, no key (the real host's localhost RPC port).
+        self._rpc_socket: socket.socket | None = None
 
     @property
     def base_url(self) -> str:
         host = "127.0.0.1" if self.bind in ("", "0.0.0.0", "::") else self.bind
         return f"http://{host}:{self.port}"
 
+    @property
+    def rpc_base_url(self) -> str | None:
+        if self._rpc_socket is None:
+            return None
+        return f"http://127.0.0.1:{self._rpc_socket.getsockname()[1]}"
+
+    def _authorize_durable(self, request: web.Request) -> bool:
+        """The Durable API: keyless on the loopback RPC listener, else the master or system key."""
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        if self._rpc_socket is not None and sockname is not None \
+                and sockname[1] == self._rpc_socket.getsockname()[1]:
+            return True
+        return self.keys.allows("system", presented_key(request))
+
     async def start(self) -> None:
         self.catalog = self._sort_functions()
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[problem_middleware])
         admin = self._admin()
         admin.add_routes(app)
         if self.engine is not None:
-            self.engine.add_routes(app)
+            self.engine.system_key = self.keys.system_key
+            self.engine.add_routes(app, authorize=self._authorize_durable)
         if easyauth.enabled():
             easyauth.add_routes(app)
         router = HttpRouter(self.catalog.http, prefix=self.config.route_prefix, keys=self.keys,
@@ -80,10 +100,13 @@ class Host:
         # Registered last: aiohttp tries routes in order, so admin and Durable routes win.
         app.router.add_route("*", "/{tail:.*}", router.handle)
         access_log = logging.getLogger("aiohttp.access") if self.access_log else None
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
-                                     access_log=access_log)
+        self._runner = ProblemAppRunner(app, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
+                                        access_log=access_log)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.bind, self.port).start()
+        if self.engine is not None:
+            self._rpc_socket = socket.create_server(("127.0.0.1", 0))
+            await web.SockSite(self._runner, self._rpc_socket).start()
         if self.engine is not None:
             await self.engine.start()
         for job in self._listeners():
@@ -169,8 +192,8 @@ class Host:
             max_concurrent_activities=self.config.durable.max_concurrent_activities,
             max_concurrent_orchestrators=self.config.durable.max_concurrent_orchestrators,
         )
-        base_url = self.base_url
-        self.invoker.use_durable_client(lambda: str(self.engine.client_payload(base_url)))
+        self.invoker.use_durable_client(
+            lambda: str(self.engine.client_payload(self.base_url, rpc_base_url=self.rpc_base_url)))
         logger.info("Durable task hub '%s'", hub)
         return None
 

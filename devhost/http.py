@@ -14,12 +14,14 @@ from multidict import CIMultiDict
 from devhost.auth import Keys, presented_key
 from devhost.functions import FunctionSpec
 from devhost.invoker import Invoker
+from devhost.problems import problem, unauthorized
 from devhost.routes import RouteTemplate, ordered
 
 logger = logging.getLogger(__name__)
 
 # Bindings an HTTP function may carry besides its trigger; anything else devhost cannot provide.
 SUPPORTED_SIDE_BINDINGS = {"http", "durableClient"}
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 # Set by aiohttp from the body devhost sends, so a function's own value would conflict.
 _TRANSPORT_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
@@ -93,7 +95,11 @@ def to_web_response(result: Any, *, function_name: str) -> web.Response:
 
 
 def internal_error() -> web.Response:
-    return web.Response(status=500, text="Internal Server Error")
+    return problem(500, "The function failed; the host log has the details.")
+
+
+def _no_route(path: str) -> web.Response:
+    return problem(404, f"No function answers '/{path}'.")
 
 
 class HttpRouter:
@@ -117,17 +123,18 @@ class HttpRouter:
         matched = [(function, params) for template, function in self._routes
                    if (params := template.match(path)) is not None]
         if not matched:
-            return web.Response(status=404)
+            return _no_route(path)
         for function, params in matched:
             if function.allows(method):
                 return function, params
         allowed = sorted({m for f, _ in matched for m in (f.methods or ())})
-        return web.Response(status=405, headers={"Allow": ", ".join(allowed)})
+        return problem(405, f"'/{path}' does not take {method}; it takes {', '.join(allowed)}.",
+                       headers={"Allow": ", ".join(allowed)})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = self._relative(request.rel_url.raw_path)
         if path is None:
-            return web.Response(status=404)
+            return _no_route(request.rel_url.raw_path.lstrip("/"))
         selected = self._select(path, request.method)
         if isinstance(selected, web.Response):
             return selected
@@ -135,7 +142,12 @@ class HttpRouter:
         if not self._keys.allows(function.auth_level, presented_key(request)):
             logger.info("401 for '%s': missing or wrong key (auth level %s)",
                         function.spec.name, function.auth_level)
-            return web.Response(status=401)
+            return unauthorized()
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            # Refused on the declared length, as the host does, before a byte of the body is read.
+            refused = problem(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+            refused.force_close()  # the unread body must not be taken for the next request
+            return refused
         body = await request.read()
         argument = to_function_request(request, body, params)
         try:

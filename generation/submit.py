@@ -6,7 +6,6 @@ import logging
 from dataclasses import replace
 
 import azure.functions as func
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
@@ -17,6 +16,7 @@ from generation.validation import (
 )
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError, QuotaExceededError
 from jobs.domain.models import Channel, JobRequest
+from jobs.http.outage import storage_is_down, unavailable
 from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response, problem
@@ -26,7 +26,6 @@ from jobs.services import Services
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "2"
-QUEUE_RETRY_AFTER_SECONDS = "5"
 
 
 def _accepted_response(
@@ -42,25 +41,14 @@ def _accepted_response(
     return json_response(job_resource(accepted.job, base_url=base), status=status, headers=headers)
 
 
-def _unavailable(detail: str) -> func.HttpResponse:
-    return problem(503, detail=detail, headers={"Retry-After": QUEUE_RETRY_AFTER_SECONDS})
-
-
-def _storage_is_down(exc: Exception) -> bool:
-    """A network failure or a 5xx from Table Storage: worth a retry later, not a bug of ours."""
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return True
-    return isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500
-
-
 async def submit_generation(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     """Accept a generation request; every failure is a problem response, never a bare 500."""
     try:
         return await _submit(req, services)
     except Exception as exc:
-        if _storage_is_down(exc):
+        if storage_is_down(exc):
             logger.warning("job storage unavailable; request answered 503: %s", type(exc).__name__)
-            return _unavailable("The job store is unavailable; try again shortly.")
+            return unavailable()
         logger.exception("unexpected error accepting a generation request")
         return problem(500, detail="The request could not be completed; try again later.")
 
@@ -99,5 +87,5 @@ async def _submit(req: func.HttpRequest, services: Services) -> func.HttpRespons
         )
     except QueueUnavailableError:
         logger.exception("job queue unavailable; request answered 503")
-        return _unavailable("The job queue is unavailable; try again shortly.")
+        return unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted, trust_forwarded=services.settings.trust_forwarded_headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,21 @@ from jobs.domain.models import (
     MAX_USER_CHARS,
     JobKind,
     JobRequest,
+    is_storable_text,
 )
 
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 FIELDS = ("prompt", "kind", "n", "size", "user")
+# A character that is not white space, spelled out so that the OpenAPI pattern (an ECMA-262 regex,
+# whose \s differs from Python's) says exactly the same: every space and separator either engine
+# knows, and the byte order mark.
+VISIBLE_CHAR = r"[^\t-\r \u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_VISIBLE = re.compile(VISIBLE_CHAR)
+# C0 and C1 controls: never in an owner id (they end up in logs and table keys).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Visible ASCII, inner spaces allowed (an HTTP parser strips outer ones): an RFC 8941 string.
+_IDEMPOTENCY_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 
 
 @dataclass
@@ -42,7 +53,9 @@ def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
     if not isinstance(value, str):
         errors.append(_field_error("prompt", "must be a string"))
         return ""
-    if not value.strip():
+    if not is_storable_text(value):
+        errors.append(_field_error("prompt", "must be valid Unicode text (no lone surrogates)"))
+    elif not _VISIBLE.search(value):
         errors.append(_field_error("prompt", "must not be empty"))
     elif len(value) > MAX_PROMPT_CHARS:
         errors.append(_field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))
@@ -58,6 +71,9 @@ def _check_kind(value: Any, errors: list[dict[str, str]]) -> JobKind:
 
 
 def _check_n(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> int:
+    # JSON has one number type: 2.0 is the integer 2 (as JSON Schema reads it), 2.5 is not one.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     # bool is an int subclass in Python; JSON true is not a number.
     if not isinstance(value, int) or isinstance(value, bool):
         errors.append(_field_error("n", "must be an integer"))
@@ -82,8 +98,11 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
     if not isinstance(value, str):
         errors.append(_field_error("user", "must be a string"))
         return None
-    if not value or len(value) > MAX_USER_CHARS or not value.isprintable():
-        errors.append(_field_error("user", f"must be 1 to {MAX_USER_CHARS} printable characters"))
+    if not is_storable_text(value):
+        errors.append(_field_error("user", "must be valid Unicode text (no lone surrogates)"))
+    elif not value or len(value) > MAX_USER_CHARS or _CONTROL.search(value):
+        message = f"must be 1 to {MAX_USER_CHARS} characters, no control characters"
+        errors.append(_field_error("user", message))
     return value
 
 
@@ -94,6 +113,11 @@ def _load_object(body: bytes) -> dict[str, Any]:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequestError(400, f"The request body is not valid JSON: {exc}.") from None
+    except (ValueError, RecursionError):
+        # Well-formed JSON past the parser's limits: an integer of more than 4,300 digits, or
+        # nesting deeper than the interpreter's recursion limit. The message names neither safely.
+        detail = "The request body nests too deeply or holds a number too large."
+        raise InvalidRequestError(400, detail) from None
     if not isinstance(data, dict):
         errors = [_field_error("body", "must be an object")]
         raise InvalidRequestError(422, "The request body must be a JSON object.", errors)
@@ -117,13 +141,17 @@ def parse_generation_request(body: bytes) -> JobRequest:
 
 
 def check_idempotency_key(value: str | None) -> str | None:
-    """An Idempotency-Key header value, or None; raise InvalidRequestError (400) when malformed."""
+    """An Idempotency-Key header value, or None; raise InvalidRequestError (400) when malformed.
+
+    Visible ASCII only: what a header carries faithfully, and what the idempotency record hashes the
+    same way on every host (bytes outside ASCII reach the app decoded differently per server).
+    """
     if value is None:
         return None
-    if not value or len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
+    if len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not _IDEMPOTENCY_KEY.fullmatch(value):
         raise InvalidRequestError(
             400,
-            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters.",
+            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters.",
             [_field_error("Idempotency-Key", "malformed")],
         )
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from linebot.v3.webhooks import (
@@ -13,9 +14,11 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from jobs.domain.models import ChatDelivery, JobKind, JobRequest
+from jobs.domain.models import ChatDelivery, JobKind, JobRequest, is_storable_text
 from line_webhook import texts
 from line_webhook.commands import Action, parse_command
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ def plan_event(event: object, *, default_kind: JobKind) -> Plan:
     # Standby events belong to another channel (module mode) and carry no reply token.
     if getattr(event, "mode", None) != "active" or chat is None or not reply_token:
         return None
+    if not _ids_storable(event, chat, reply_token):
+        # LINE never sends these; whoever holds the secret did. Nothing to answer, nothing to store.
+        logger.warning("webhook event with ids that are not valid Unicode text; ignored")
+        return None
     plan: Plan
     if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
         plan = _plan_text(event, chat, reply_token, default_kind=default_kind)
@@ -81,6 +88,11 @@ def plan_event(event: object, *, default_kind: JobKind) -> Plan:
     return plan
 
 
+def _ids_storable(event: object, chat: Chat, reply_token: str) -> bool:
+    ids = (getattr(event, "webhook_event_id", "") or "", chat.to, chat.user_id or "", reply_token)
+    return all(is_storable_text(value) for value in ids)
+
+
 def _plan_other(event: object, chat: Chat, reply_token: str, *, default_kind: JobKind) -> ReplyNow | None:
     if isinstance(event, FollowEvent):
         return ReplyNow(reply_token, texts.greeting(default_kind))
@@ -91,6 +103,9 @@ def _plan_other(event: object, chat: Chat, reply_token: str, *, default_kind: Jo
 
 
 def _plan_text(event: MessageEvent, chat: Chat, reply_token: str, *, default_kind: JobKind) -> Plan:
+    if not is_storable_text(event.message.text):
+        # Lone surrogates (legal in JSON escapes) cannot be stored or sent on: say so, make no job.
+        return ReplyNow(reply_token, texts.UNREADABLE_TEXT)
     command = parse_command(event.message.text, default_kind=default_kind, commands_only=chat.is_group)
     if command.action is Action.GENERATE and command.kind is not None:
         request = JobRequest(

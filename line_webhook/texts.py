@@ -13,6 +13,7 @@ _PLAIN = {
 }
 GROUP_HINT = "In a group, start your message with /image or /ask."
 TOO_LONG = f"That is too long for me: please keep it under {MAX_PROMPT_CHARS:,} characters."
+UNREADABLE_TEXT = "Sorry, I could not read some characters of that message. Please send it as plain text."
 CANCELED = "That request was canceled."
 REJECTED = (
     "Sorry, I can't make that: the request was declined by the content filter. Please try rephrasing it."

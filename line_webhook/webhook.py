@@ -55,12 +55,13 @@ async def respond(req: func.HttpRequest, services: Services) -> func.HttpRespons
         logger.warning("LINE webhook: missing or wrong signature; nothing accepted")
         return problem(401, detail="Missing or invalid x-line-signature.")
     try:
-        events = parse_events(body)
+        plans = plan_events(parse_events(body), default_kind=line.default_kind)
     except InvalidWebhookBodyError as exc:
+        # 400, never 500: LINE redelivers a 5xx, and this body would fail the same way forever.
         logger.warning("LINE webhook: %s", exc)
         return problem(400, detail=str(exc))
     try:
-        await handle_events(services, events, default_kind=line.default_kind)
+        await handle_plans(services, plans)
     except Exception:
         logger.exception("LINE webhook: an event could not be accepted; answering 500 for a redelivery")
         return problem(500, detail="The events could not be accepted now; LINE will redeliver them.")
@@ -71,17 +72,27 @@ def parse_events(body: bytes) -> list[Any]:
     """The events of a webhook body whose signature was already checked on the raw bytes."""
     try:
         return list(_PARSER.parse(body.decode("utf-8"), ""))
-    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and pydantic errors included
+    except Exception as exc:
+        # Whatever the SDK raises on a body it cannot read: UnicodeDecodeError, pydantic errors,
+        # RecursionError on deep nesting, ValueError on integers past the digit limit.
         raise InvalidWebhookBodyError(f"unreadable webhook body: {type(exc).__name__}") from None
 
 
-async def handle_events(services: Services, events: Sequence[Any], *, default_kind: JobKind) -> None:
-    """Accept every job the events ask for; raises when one could not be accepted.
+def plan_events(events: Sequence[Any], *, default_kind: JobKind) -> list[Plan]:
+    """What each event needs; InvalidWebhookBodyError when an event cannot even be planned."""
+    try:
+        return [plan_event(event, default_kind=default_kind) for event in events]
+    except Exception as exc:
+        logger.exception("LINE webhook: an event could not be planned")
+        raise InvalidWebhookBodyError(f"unreadable webhook event: {type(exc).__name__}") from None
+
+
+async def handle_plans(services: Services, plans: Sequence[Plan]) -> None:
+    """Accept every job the plans ask for; raises when one could not be accepted.
 
     Replies and loading animations run concurrently; they delay the acknowledgement by at most
     `SIDE_CALLS_WAIT_SECONDS` and never fail it.
     """
-    plans: list[Plan] = [plan_event(event, default_kind=default_kind) for event in events]
     side_calls = [services.spawn(_reply_now(services, plan)) for plan in plans if isinstance(plan, ReplyNow)]
     accepts = [_accept(services, plan, side_calls) for plan in plans if isinstance(plan, NewJob)]
     results = await asyncio.gather(*accepts, return_exceptions=True)

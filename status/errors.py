@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import azure.functions as func
 
 from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http.outage import storage_is_down, unavailable
 from jobs.http.principal import NotSignedInError, NotYoursError, refusal
 from jobs.http.responses import problem
 from status.queries import InvalidQueryError
@@ -22,7 +23,8 @@ def not_found(job_id: str) -> func.HttpResponse:
 async def answer(
     work: Callable[[], Awaitable[func.HttpResponse]], *, job_id: str | None = None
 ) -> func.HttpResponse:
-    """Run a handler; map expected errors to 4xx problems and anything else to a bare 500.
+    """Run a handler; map expected errors to 4xx problems, a storage outage to a 503 with
+    Retry-After, and anything else to a bare 500.
 
     `work` is called inside the guard so that building the stores (settings) is covered too.
     """
@@ -40,7 +42,15 @@ async def answer(
         )
     except JobNotFoundError as missing:
         return not_found(missing.job_id)
-    except Exception:
-        # The trace goes to the log only; the client learns nothing about internals.
-        logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
-        return problem(500, detail="The request could not be completed; try again later.")
+    except Exception as exc:
+        return _unexpected(exc, job_id=job_id)
+
+
+def _unexpected(exc: Exception, *, job_id: str | None) -> func.HttpResponse:
+    """A storage outage is a 503 with Retry-After; anything else a bare 500."""
+    if storage_is_down(exc):
+        logger.warning("job %s: storage unavailable; answered 503: %s", job_id or "-", type(exc).__name__)
+        return unavailable()
+    # The trace goes to the log only; the client learns nothing about internals.
+    logger.exception("job %s: unexpected error answering a status API request", job_id or "-")
+    return problem(500, detail="The request could not be completed; try again later.")

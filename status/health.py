@@ -11,6 +11,7 @@ import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import OutputNotFoundError
+from jobs.http.outage import STORAGE_RETRY_AFTER_SECONDS
 from jobs.http.responses import json_response
 from jobs.services import Services
 from jobs.tables.store import JobStore
@@ -56,7 +57,10 @@ async def dependency_states(probes: Mapping[str, Probe], *, seconds: float) -> d
 def health_response(states: Mapping[str, str]) -> func.HttpResponse:
     healthy = all(state == OK for state in states.values())
     body = {"status": OK if healthy else UNAVAILABLE, "dependencies": dict(states)}
-    return json_response(body, status=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if not healthy:
+        headers["Retry-After"] = STORAGE_RETRY_AFTER_SECONDS
+    return json_response(body, status=200 if healthy else 503, headers=headers)
 
 
 async def check(

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
+from jobs.domain.errors import JobUnreadableError
 from jobs.domain.models import Job, JobStatus
 from jobs.http.principal import check_owner, claimed_user
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response
 from jobs.tables.store import JobStore
 from status.queries import parse_list_query, parse_wait
+from status.salvage import salvage_job
 
 # How soon a client should look again: queued jobs wait for a worker, running ones report progress.
 RETRY_AFTER_SECONDS = {JobStatus.QUEUED: 2, JobStatus.RUNNING: 1}
@@ -45,7 +47,12 @@ async def get_job(
     job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
     wait = parse_wait(params)
-    job = check_owner(await jobs.get(job_id), owner)
+    try:
+        job = await jobs.get(job_id)
+    except JobUnreadableError as unreadable:
+        # Shown as far as it reads; waiting would not make it readable.
+        job, wait = salvage_job(job_id, unreadable.entity), 0
+    job = check_owner(job, owner)
     if wait:
         job = await wait_until_terminal(jobs, job, seconds=wait)
     headers = {"Cache-Control": "no-store", **retry_after(job)}

@@ -13,6 +13,9 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 VARIANTS = ("original", "preview")
 _DIGITS = re.compile(r"[0-9]+")
+# What an owner id may hold (the submit body's rule): no C0/C1 controls, no lone surrogates.
+_BAD_USER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+EMPTY = "must not be empty (leave the parameter out instead)"
 
 
 class InvalidQueryError(ValueError):
@@ -45,7 +48,7 @@ def _digits(value: str) -> int | None:
 def parse_wait(params: Mapping[str, str]) -> int:
     """Seconds `?wait=` asks to hold the request (0 when absent); above 30 is treated as 30."""
     raw = params.get("wait")
-    if raw is None or raw == "":
+    if raw is None:
         return 0
     if not _DIGITS.fullmatch(raw):
         raise InvalidQueryError([_error("wait", "must be a whole number of seconds, 0 or more")])
@@ -55,7 +58,7 @@ def parse_wait(params: Mapping[str, str]) -> int:
 
 
 def _parse_limit(raw: str | None, errors: list[dict[str, str]]) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_LIMIT
     limit = _digits(raw)
     if limit is None or not 1 <= limit <= MAX_LIMIT:
@@ -65,7 +68,7 @@ def _parse_limit(raw: str | None, errors: list[dict[str, str]]) -> int:
 
 
 def _parse_status(raw: str | None, errors: list[dict[str, str]]) -> JobStatus | None:
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         return JobStatus(raw)
@@ -75,10 +78,17 @@ def _parse_status(raw: str | None, errors: list[dict[str, str]]) -> JobStatus | 
 
 
 def _parse_user(raw: str | None, errors: list[dict[str, str]]) -> str | None:
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if len(raw) > MAX_USER_CHARS:
-        errors.append(_error("user", f"must be at most {MAX_USER_CHARS} characters"))
+    if not raw or len(raw) > MAX_USER_CHARS or _BAD_USER.search(raw):
+        errors.append(_error("user", f"must be 1 to {MAX_USER_CHARS} characters, no control characters"))
+        return None
+    return raw
+
+
+def _parse_cursor(raw: str | None, errors: list[dict[str, str]]) -> str | None:
+    if raw == "":
+        errors.append(_error("cursor", EMPTY))
         return None
     return raw
 
@@ -90,7 +100,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
         user=_parse_user(params.get("user"), errors),
         status=_parse_status(params.get("status"), errors),
         limit=_parse_limit(params.get("limit"), errors),
-        cursor=params.get("cursor") or None,
+        cursor=_parse_cursor(params.get("cursor"), errors),
     )
     if errors:
         raise InvalidQueryError(errors)
@@ -99,7 +109,7 @@ def parse_list_query(params: Mapping[str, str]) -> ListQuery:
 
 def parse_variant(params: Mapping[str, str]) -> str:
     """`?variant=` of an output: `original` (default) or `preview`."""
-    raw = params.get("variant") or "original"
+    raw = params.get("variant", "original")
     if raw not in VARIANTS:
         raise InvalidQueryError([_error("variant", f"must be one of {', '.join(VARIANTS)}")])
     return raw

@@ -6,7 +6,7 @@ import uuid
 
 from testing.devhost import REPO_ROOT
 
-__all__ = ["REPO_ROOT", "product_settings"]
+__all__ = ["REPO_ROOT", "product_settings", "unreachable"]
 
 
 def product_settings(connection_string: str, **overrides: str) -> dict[str, str]:
@@ -29,3 +29,11 @@ def product_settings(connection_string: str, **overrides: str) -> dict[str, str]
         "AzureWebJobs.redrive_dead_letters.Disabled": "true",
         **overrides,
     }
+
+
+def unreachable(connection_string: str, *endpoints: str) -> str:
+    """The connection string with the named services (`TableEndpoint`...) on a port nothing listens on."""
+    parts = dict(part.split("=", 1) for part in connection_string.split(";") if part)
+    for endpoint in endpoints:
+        parts[endpoint] = "http://127.0.0.1:9/devstoreaccount1"
+    return ";".join(f"{key}={value}" for key, value in parts.items())

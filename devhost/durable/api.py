@@ -19,16 +19,19 @@ from devhost.durable.errors import (
     InstanceNotFoundError,
 )
 from devhost.durable.store import InstanceRecord
+from devhost.problems import unauthorized
 
 if TYPE_CHECKING:
     from devhost.durable.engine import DurableEngine
 
 ENGINE = web.AppKey("durable_engine", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Authorize = Callable[[web.Request], bool]
 STARTUP_WAIT = 30.0
 
 
-def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str) -> None:
+def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str, authorize: Authorize) -> None:
+    """The API under `prefix`; a request `authorize` refuses is a 401 problem (no key, wrong key)."""
     app[ENGINE] = engine
     routes: list[tuple[str, str, Handler]] = [
         ("POST", "/orchestrators/{name}", start),
@@ -42,13 +45,16 @@ def add_routes(app: web.Application, engine: DurableEngine, *, prefix: str) -> N
         ("POST", "/instances/{instance_id}/{operation}", unsupported),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, prefix + path, _when_started(handler))
+        app.router.add_route(method, prefix + path, _when_started(handler, authorize))
 
 
-def _when_started(handler: Handler) -> Handler:
+def _when_started(handler: Handler, authorize: Authorize) -> Handler:
     """Requests that arrive while the engine is still starting wait for it (HTTP listens first)."""
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
+        if not authorize(request):
+            # As the Functions host: the extension's API takes the master key or its system key.
+            return unauthorized()
         if not await _engine(request).wait_started(STARTUP_WAIT):
             return _error(503, "The Durable task hub is not running")
         return await handler(request)
@@ -107,7 +113,7 @@ async def start(request: web.Request) -> web.Response:
         return _error(400, "One or more of the arguments submitted is incorrect", exception=str(exc))
     except InstanceExistsError as exc:
         return _error(409, str(exc))
-    query = f"taskHub={engine.task_hub}&connection=Storage"
+    query = engine.required_query()
     instance = f"{_base(request)}{request.path.split('/orchestrators/')[0]}/instances/{instance_id}"
     links = management_urls(instance, query, instance_id=instance_id)
     links = {key: value for key, value in links.items() if key != "rewindPostUri"}

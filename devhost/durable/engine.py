@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from azure.core.exceptions import ResourceModifiedError
@@ -44,9 +45,16 @@ class DurableEngine:
         self._store: TaskHubStore | None = None
         self._worker: TaskHubWorker | None = None
         self._started = asyncio.Event()
+        # Set by the host when keys are enforced: the key the client binding's URLs carry.
+        self.system_key: str | None = None
 
-    def add_routes(self, app: web.Application) -> None:
-        api.add_routes(app, self, prefix=WEBHOOK_PATH)
+    def add_routes(self, app: web.Application, *, authorize: api.Authorize) -> None:
+        api.add_routes(app, self, prefix=WEBHOOK_PATH, authorize=authorize)
+
+    def required_query(self) -> str:
+        """The query every management URL carries (with `code` when keys are enforced)."""
+        query = f"taskHub={self.task_hub}&connection={CONNECTION_NAME}"
+        return query if self.system_key is None else f"{query}&code={quote(self.system_key, safe='')}"
 
     async def start(self) -> None:
         """Create the task hub tables if needed and resume every unfinished instance."""
@@ -88,10 +96,14 @@ class DurableEngine:
             raise RuntimeError("the durable engine is not started")
         return self._worker
 
-    def client_payload(self, base_url: str) -> str:
-        """The JSON a `durableClient` binding receives, as the Durable extension builds it."""
+    def client_payload(self, base_url: str, *, rpc_base_url: str | None = None) -> str:
+        """The JSON a `durableClient` binding receives, as the Durable extension builds it.
+
+        The management URLs (handed on to callers) are public and carry the system key; the client
+        itself calls `rpcBaseUrl`, a loopback listener that takes no key, as on the real host.
+        """
         hook = base_url.rstrip("/") + WEBHOOK_PATH
-        query = f"taskHub={self.task_hub}&connection={CONNECTION_NAME}"
+        query = self.required_query()
         instance = f"{hook}/instances/INSTANCEID"
         create = f"{hook}/orchestrators/{{functionName}}[/{{instanceId}}]"
         return json.dumps({
@@ -104,7 +116,7 @@ class DurableEngine:
             "managementUrls": management_urls(instance, query, instance_id="INSTANCEID"),
             "baseUrl": hook,
             "requiredQueryStringParameters": query,
-            "rpcBaseUrl": f"{hook}/",
+            "rpcBaseUrl": f"{(rpc_base_url or base_url).rstrip('/')}{WEBHOOK_PATH}/",
             "httpBaseUrl": "",
             "maxGrpcMessageSizeInBytes": 0,
             "grpcHttpClientTimeout": "00:01:40",

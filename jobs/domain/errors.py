@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobs.domain.models import JobStatus
@@ -16,6 +17,18 @@ class JobNotFoundError(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id} not found")
         self.job_id = job_id
+
+
+class JobUnreadableError(Exception):
+    """A stored row that does not parse as a Job (written by hand, or by an older, laxer version).
+
+    `entity` is the raw row, so a reader can show what it can of it.
+    """
+
+    def __init__(self, job_id: str, entity: Mapping[str, Any], cause: str) -> None:
+        super().__init__(f"job {job_id}: stored row is unreadable ({cause})")
+        self.job_id = job_id
+        self.entity = entity
 
 
 class JobExistsError(Exception):

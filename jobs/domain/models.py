@@ -125,6 +125,15 @@ class Output:
         )
 
 
+def is_storable_text(value: str) -> bool:
+    """Whether `value` survives UTF-8 (JSON's \\ud800 escapes decode to lone surrogates, which do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class ChatDelivery:
     """Where a chat job's result goes (LINE: the chat to push to, and the event's reply token)."""

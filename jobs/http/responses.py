@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -11,6 +12,7 @@ import azure.functions as func
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 JSON_CONTENT_TYPE = "application/json"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _title_for(status: int) -> str:
@@ -21,7 +23,10 @@ def _title_for(status: int) -> str:
 
 
 def _dumps(body: Any) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    # Text that cannot be UTF-8 (a lone surrogate in an old row, or echoed back in a field name) is
+    # shown as U+FFFD rather than failing the whole answer.
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def problem(

@@ -35,7 +35,8 @@ CHUNK_COUNT = "OutputsChunks"
 # Inverted timestamps: microseconds since the epoch subtracted from this, zero-padded to 16 digits,
 # so that a plain ascending RowKey scan returns the newest job first.
 _INVERT_FROM = 10**16 - 1
-_KEY_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+# The characters the service forbids in keys, and lone surrogates (no UTF-8 form to send).
+_KEY_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_KEY_CHARS = 512
 
 

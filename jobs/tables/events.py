@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime
 
@@ -19,6 +20,17 @@ EVENT_ROW_KEY = "event"
 PURGE_BATCH = 100
 
 
+def event_key(event_id: str) -> str:
+    """The PartitionKey of an event id: itself when the service takes it, else a digest of it.
+
+    LINE's ids are ASCII ULIDs; anything else (a "/" or "#", control characters, a lone surrogate)
+    may be refused by the service, so it is hashed (the "~" prefix keeps digests apart from ids).
+    """
+    if event_id.isascii() and is_valid_key(event_id):
+        return event_id
+    return "~" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class EventLedger:
     """One row per claimed event id (PK = event id); insert-if-absent decides who handles it."""
 
@@ -29,10 +41,9 @@ class EventLedger:
 
     async def claim(self, event_id: str, *, job_id: str | None = None) -> bool:
         """True if this call claimed the event; False if it was claimed before."""
-        if not is_valid_key(event_id):
-            raise ValueError("event id is not usable as a table key")
         await ensure_tables(self._service, [self._name])
-        entity: dict[str, object] = {"PartitionKey": event_id, "RowKey": EVENT_ROW_KEY, "ClaimedAt": utcnow()}
+        entity: dict[str, object] = {
+            "PartitionKey": event_key(event_id), "RowKey": EVENT_ROW_KEY, "ClaimedAt": utcnow()}
         if job_id is not None:
             entity["JobId"] = job_id
         try:
@@ -44,10 +55,8 @@ class EventLedger:
 
     async def release(self, event_id: str) -> None:
         """Forget a claim (its job could not be accepted), so a redelivery is handled again."""
-        if not is_valid_key(event_id):
-            return
         await ensure_tables(self._service, [self._name])
-        await self._table.delete_entity(event_id, EVENT_ROW_KEY)
+        await self._table.delete_entity(event_key(event_id), EVENT_ROW_KEY)
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete claims made before `cutoff`; returns how many."""

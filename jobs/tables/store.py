@@ -27,6 +27,7 @@ from jobs.domain.errors import (
     JobContentionError,
     JobExistsError,
     JobNotFoundError,
+    JobUnreadableError,
 )
 from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
@@ -157,9 +158,14 @@ class JobStore:
         return await self._idempotency.read(self._idempotency.partition(user, key))
 
     async def find(self, job_id: str) -> Job | None:
-        """The job, or None; a single point read."""
+        """The job, or None; a single point read. JobUnreadableError when the row does not parse."""
         entity = await self._read_row(job_id)
-        return None if entity is None else job_from_entity(entity, etag=entity.metadata.get("etag"))
+        if entity is None:
+            return None
+        try:
+            return job_from_entity(entity, etag=entity.metadata.get("etag"))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise JobUnreadableError(job_id, entity, type(exc).__name__) from exc
 
     async def _read_row(self, job_id: str) -> TableEntity | None:
         if not is_valid_key(job_id):
@@ -328,11 +334,19 @@ class JobStore:
         return await self._read_all(entries, drop_orphans=True)
 
     async def _read_all(self, entries: Sequence[IndexEntry], *, drop_orphans: bool = False) -> list[Job]:
-        found = await asyncio.gather(*(self.find(entry.job_id) for entry in entries))
+        found = await asyncio.gather(*(self._find_readable(entry.job_id) for entry in entries))
         if drop_orphans:
             orphans = [entry for entry, job in zip(entries, found, strict=True) if job is None]
             await asyncio.gather(*(self._index.remove_entry(entry) for entry in orphans))
-        return [job for job in found if job is not None]
+        return [job for job in found if isinstance(job, Job)]
+
+    async def _find_readable(self, job_id: str) -> Job | JobUnreadableError | None:
+        """Like `find`, but an unreadable row is logged and passed over instead of failing the page."""
+        try:
+            return await self.find(job_id)
+        except JobUnreadableError as unreadable:
+            logger.warning("%s; row (PartitionKey=%r, RowKey=%r) skipped", unreadable, job_id, JOB_ROW_KEY)
+            return unreadable
 
 
 def _etag(metadata: object) -> str:

@@ -16,6 +16,7 @@ from testing.devhost import wait_for
 from testing.fakes.openai_server import FakeOpenAI
 from testing.fixtures import StartApp
 from testing.http import Reply, call
+from testing.product_app import unreachable
 
 pytestmark = pytest.mark.e2e
 
@@ -30,13 +31,6 @@ def _wait_terminal(status_url: str, *, rounds: int = 6) -> dict[str, object]:
         if job["status"] in ("succeeded", "failed", "canceled"):
             return dict(job)
     raise AssertionError(f"job at {status_url} did not finish: {job}")
-
-
-def _unreachable(connection_string: str, endpoint: str) -> str:
-    """The connection string with one service pointed at a port nothing listens on."""
-    parts = dict(part.split("=", 1) for part in connection_string.split(";") if part)
-    parts[endpoint] = "http://127.0.0.1:9/devstoreaccount1"
-    return ";".join(f"{key}={value}" for key, value in parts.items())
 
 
 def _fetch(url: str) -> Reply:
@@ -233,7 +227,7 @@ def test_bad_input_gets_a_problem_and_leaves_nothing_behind(
 def test_storage_down_answers_503_with_retry_after_never_a_bare_500(
     start_app: StartApp, app_settings: dict[str, str], endpoint: str, detail: str
 ) -> None:
-    app = start_app(GENERATION_STORAGE=_unreachable(app_settings["GENERATION_STORAGE"], endpoint))
+    app = start_app(GENERATION_STORAGE=unreachable(app_settings["GENERATION_STORAGE"], endpoint))
 
     response = _submit(app.base_url, {"prompt": "a red fox"})
 

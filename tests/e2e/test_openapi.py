@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from devhost.functions import FunctionSpec, load_app
+from generation.validation import VISIBLE_CHAR
 from status.openapi import openapi_document
 from testing.product_app import REPO_ROOT
 
@@ -70,10 +71,14 @@ def test_anonymous_functions_are_documented_without_security() -> None:
 
 def test_submit_body_schema_matches_the_validation_rules() -> None:
     document = openapi_document(base_url="http://h")
+    prompt = document["components"]["schemas"]["GenerationRequest"]["properties"]["prompt"]
+    assert prompt["pattern"] == VISIBLE_CHAR  # one spelling of "not blank" for both sides
     validator = schema_validator(document, "GenerationRequest")
     assert validator.is_valid({"prompt": "a fox"})
     assert validator.is_valid({"prompt": "p", "kind": "text", "n": 1, "size": "1536x1024", "user": "u"})
     for bad in ({}, {"prompt": ""}, {"prompt": "p" * 4001}, {"prompt": "p", "n": 5},
                 {"prompt": "p", "n": "2"}, {"prompt": "p", "size": "10x10"}, {"prompt": "p", "extra": 1},
-                {"prompt": "p", "user": "u" * 65}, {"prompt": "p", "kind": "video"}):
+                {"prompt": "p", "user": "u" * 65}, {"prompt": "p", "kind": "video"},
+                {"prompt": "\x1d\ufeff "}, {"prompt": "p", "user": ""}, {"prompt": "p", "user": "a\tb"},
+                {"prompt": "p", "kind": "text", "n": 2}):
         assert not validator.is_valid(bad), bad

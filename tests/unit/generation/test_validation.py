@@ -60,11 +60,13 @@ def test_oversize_body_is_413() -> None:
         ({}, {"prompt"}),
         ({"prompt": ""}, {"prompt"}),
         ({"prompt": "   "}, {"prompt"}),
+        ({"prompt": "\x1d\u3000\ufeff\x85\u2028"}, {"prompt"}),  # separators and spaces only
         ({"prompt": "x" * 4001}, {"prompt"}),
         ({"prompt": 5}, {"prompt"}),
         ({"prompt": "p", "n": "2"}, {"n"}),
         ({"prompt": "p", "n": True}, {"n"}),
-        ({"prompt": "p", "n": 2.0}, {"n"}),
+        ({"prompt": "p", "n": 2.5}, {"n"}),
+        ({"prompt": "p", "n": float("nan")}, {"n"}),
         ({"prompt": "p", "n": 0}, {"n"}),
         ({"prompt": "p", "n": 5}, {"n"}),
         ({"prompt": "p", "kind": "text", "n": 2}, {"n"}),
@@ -85,11 +87,56 @@ def test_bad_fields_are_422_and_named(body: object, bad: set[str]) -> None:
     assert all(error["message"] for error in exc.value.errors)
 
 
+def test_an_integral_number_written_with_a_fraction_is_that_integer() -> None:
+    # JSON (and JSON Schema's "integer") do not tell 2.0 from 2.
+    assert parse_generation_request(b'{"prompt": "p", "n": 2.0}').n == 2
+    assert parse_generation_request(b'{"prompt": "p", "n": 3e0}').n == 3
+
+
 def test_prompt_at_the_limit_is_fine() -> None:
     assert len(_parse({"prompt": "x" * 4000}).prompt) == 4000  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "tab\tkey"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30_000 + b"]" * 30_000,  # nesting past the recursion limit
+        b'{"prompt": "p", "n": ' + b"9" * 5_000 + b"}",  # past the int-from-string digit limit
+    ],
+    ids=["deep-nesting", "huge-integer"],
+)
+def test_json_past_the_parser_limits_is_400(body: bytes) -> None:
+    with pytest.raises(InvalidRequestError) as exc:
+        parse_generation_request(body)
+    assert exc.value.status == 400
+    assert "too deeply or holds a number too large" in exc.value.detail
+
+
+@pytest.mark.parametrize("field", ["prompt", "user"])
+def test_lone_surrogates_are_422_naming_the_field(field: str) -> None:
+    body = {"prompt": "a fox", field: "a\ud800b"}
+    # json.dumps escapes the surrogate as \ud800: legal JSON that decodes to unstorable text.
+    with pytest.raises(InvalidRequestError) as exc:
+        _parse(body)
+    assert exc.value.status == 422
+    assert _fields(exc) == {field}
+    assert "surrogate" in exc.value.errors[0]["message"]
+
+
+@pytest.mark.parametrize("user", ["", "tab\tname", "bell\x07", "c1\x85"])
+def test_empty_or_control_character_user_is_422(user: str) -> None:
+    with pytest.raises(InvalidRequestError) as exc:
+        _parse({"prompt": "p", "user": user})
+    assert _fields(exc) == {"user"}
+
+
+def test_user_may_hold_any_other_text() -> None:
+    for user in ("alice@example.com", "line:U123", "a/b#c?d", "名前 with spaces", "\u00a0nbsp"):
+        assert _parse({"prompt": "p", "user": user}).user == user  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "key", ["", "x" * 256, "tab\tkey", " lead", "trail ", "caf\u00e9", "\udce9", "nul\x00"])
 def test_malformed_idempotency_key(key: str) -> None:
     with pytest.raises(InvalidRequestError) as exc:
         check_idempotency_key(key)
@@ -99,6 +146,8 @@ def test_malformed_idempotency_key(key: str) -> None:
 def test_idempotency_key_passes_through() -> None:
     assert check_idempotency_key(None) is None
     assert check_idempotency_key("order-42") == "order-42"
+    assert check_idempotency_key("x" * 255) == "x" * 255
+    assert check_idempotency_key("inner space ok") == "inner space ok"
 
 
 def test_fingerprint_ignores_formatting_but_not_content() -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from jobs.domain.models import ChatDelivery, JobKind, JobRequest
+from jobs.tables.entities import is_valid_key
+from jobs.tables.events import event_key
 from line_webhook import texts
 from line_webhook.plan import NewJob, Plan, ReplyNow, plan_event
 from line_webhook.webhook import InvalidWebhookBodyError, parse_events
@@ -122,3 +125,36 @@ def test_unknown_event_types_are_parsed_and_ignored() -> None:
 def test_unreadable_bodies_are_refused(body: bytes) -> None:
     with pytest.raises(InvalidWebhookBodyError):
         parse_events(body)
+
+
+def test_a_text_with_a_lone_surrogate_gets_a_friendly_reply_not_a_job() -> None:
+    plan = plan_event(_parsed_escaped(text_event("a\ud800b", reply_token="rt-9")), default_kind=JobKind.IMAGE)
+    assert plan == ReplyNow("rt-9", texts.UNREADABLE_TEXT)
+
+
+def test_an_event_with_a_lone_surrogate_in_an_id_is_ignored() -> None:
+    event = text_event("a red fox", src=source("user", user="U\udfff"))
+    assert plan_event(_parsed_escaped(event), default_kind=JobKind.IMAGE) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"events": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", b'{"events": [], "x": ' + b"1" * 5_000 + b"}"],
+    ids=["deep-nesting", "huge-integer"],
+)
+def test_bodies_past_the_parser_limits_are_refused(body: bytes) -> None:
+    with pytest.raises(InvalidWebhookBodyError):
+        parse_events(body)
+
+
+def _parsed_escaped(event: dict[str, Any]) -> Any:
+    # ensure_ascii: the surrogate travels as the escape "\udfff", as a hostile sender would write it.
+    [parsed] = parse_events(json.dumps({"destination": "U0", "events": [event]}).encode())
+    return parsed
+
+
+def test_event_keys_are_the_id_when_the_table_takes_it_else_a_digest() -> None:
+    assert event_key("01ABCDEFGHJKMNPQRSTVWXYZ01") == "01ABCDEFGHJKMNPQRSTVWXYZ01"
+    hashed = {event_key(value) for value in ("a/b", "a#b", "a?b", "a\\b", "tab\tid", "", "x\ud800")}
+    assert len(hashed) == 7
+    assert all(key.startswith("~") and is_valid_key(key) for key in hashed)

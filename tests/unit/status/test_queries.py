@@ -16,7 +16,7 @@ from status.queries import (
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    (None, 0), ("", 0), ("0", 0), ("5", 5), ("30", 30), ("31", 30), ("300", 30), ("007", 7),
+    (None, 0), ("0", 0), ("5", 5), ("30", 30), ("31", 30), ("300", 30), ("007", 7),
     ("9" * 40, 30), ("0" * 20 + "12", 12),
 ])
 def test_wait_is_clamped_to_thirty_seconds(raw: str | None, expected: int) -> None:
@@ -24,7 +24,7 @@ def test_wait_is_clamped_to_thirty_seconds(raw: str | None, expected: int) -> No
     assert parse_wait(params) == expected
 
 
-@pytest.mark.parametrize("raw", ["-1", "1.5", "abc", " 3", "+3", "1e3", "\uff13"])
+@pytest.mark.parametrize("raw", ["", "-1", "1.5", "abc", " 3", "+3", "1e3", "\uff13"])
 def test_wait_must_be_a_whole_non_negative_number(raw: str) -> None:
     with pytest.raises(InvalidQueryError) as caught:
         parse_wait({"wait": raw})
@@ -59,8 +59,24 @@ def test_every_bad_list_parameter_is_named_at_once() -> None:
 def test_variant() -> None:
     assert parse_variant({}) == "original"
     assert parse_variant({"variant": "preview"}) == "preview"
-    with pytest.raises(InvalidQueryError):
-        parse_variant({"variant": "thumbnail"})
+    for bad in ("thumbnail", ""):
+        with pytest.raises(InvalidQueryError):
+            parse_variant({"variant": bad})
+
+
+@pytest.mark.parametrize("name", ["user", "status", "limit", "cursor"])
+def test_an_empty_list_parameter_is_named_not_ignored(name: str) -> None:
+    # As the OpenAPI document says: a parameter is absent, or it holds a value of its type.
+    with pytest.raises(InvalidQueryError) as caught:
+        parse_list_query({name: ""})
+    assert [error["field"] for error in caught.value.errors] == [name]
+
+
+@pytest.mark.parametrize("user", ["tab\tname", "nul\x00", "c1\x9f", "half\ud800"])
+def test_a_user_filter_no_job_could_have_is_named(user: str) -> None:
+    with pytest.raises(InvalidQueryError) as caught:
+        parse_list_query({"user": user})
+    assert [error["field"] for error in caught.value.errors] == ["user"]
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("3", 3), ("-1", None), ("x", None), ("", None)])
