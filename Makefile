@@ -61,4 +61,4 @@ azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite
 
 clean:
-	rm -rf .azurite .pytest_cache .mypy_cache .ruff_cache .venv-checkov
+	rm -rf .azurite .servicebus .pytest_cache .mypy_cache .ruff_cache .venv-checkov

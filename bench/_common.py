@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from devhost.azurite import start_azurite  # noqa: E402
 from testing.devhost import DevhostProcess, free_port  # noqa: E402
-from testing.product_app import product_settings  # noqa: E402
+from testing.product_app import product_settings, service_bus_overrides  # noqa: E402
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -35,13 +36,22 @@ def summary(values_ms: list[float]) -> str:
     )
 
 
-def start_product_app(connection_string: str, **overrides: str) -> tuple[DevhostProcess, dict[str, str]]:
-    """The product app on devhost with its own task hub and job queue; returns it and its settings."""
+def start_product_app(connection_string: str, *, queue: str = "storage",
+                      **overrides: str) -> tuple[DevhostProcess, dict[str, str]]:
+    """The product app on devhost with its own task hub and job queue (a Storage queue, or a Service
+    Bus queue on the emulator devhost starts, data in a temporary folder); returns it and its settings."""
     settings = product_settings(connection_string, **overrides)
+    if queue == "servicebus":
+        settings.update(service_bus_overrides(settings, Path(tempfile.mkdtemp(prefix="bench-servicebus-"))))
     process = DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings)
     process.start()
     process.wait_ready(timeout=60)
     return process, settings
+
+
+def add_queue_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", choices=("storage", "servicebus"), default="storage",
+                        help="the job queue: a Storage queue (default) or Service Bus on devhost's emulator")
 
 
 def add_azurite_option(parser: argparse.ArgumentParser) -> None:

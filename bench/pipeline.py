@@ -9,6 +9,7 @@
 Figures are printed, never asserted.
 
     .venv/bin/python bench/pipeline.py [--jobs 40] [--latency-ms 2000] [--azurite memory|disk]
+        [--queue storage|servicebus]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from datetime import datetime
 
 import aiohttp
-from _common import add_azurite_option, fresh_azurite, start_product_app, summary
+from _common import add_azurite_option, add_queue_option, fresh_azurite, start_product_app, summary
 
 from generation.providers.offline import OfflineProvider
 
@@ -61,8 +62,8 @@ async def provider_ms(samples: int = 30) -> float:
     return statistics.median(times)
 
 
-async def overhead(connection_string: str, jobs: int) -> None:
-    app, _ = start_product_app(connection_string, OFFLINE_LATENCY_MS="0")
+async def overhead(connection_string: str, jobs: int, queue: str) -> None:
+    app, _ = start_product_app(connection_string, queue=queue, OFFLINE_LATENCY_MS="0")
     render = await provider_ms()
     totals: list[float] = []
     pauses = random.Random(7)
@@ -78,14 +79,15 @@ async def overhead(connection_string: str, jobs: int) -> None:
                 totals.append(server_ms(job))
     finally:
         app.stop()
-    print("zero-latency provider, 1 output, one job at a time (created -> terminal, server clock)")
+    print(f"zero-latency provider, 1 output, one job at a time, {queue} queue "
+          "(created -> terminal, server clock)")
     print(f"  provider time (offline drawing one 1024x1024 PNG, median)  {render:.1f} ms")
     print(f"  job time          {summary(totals)}")
     print(f"  overhead per job  {summary([t - render for t in totals])}  (target p50 < 150 ms)")
 
 
-async def fan_out(connection_string: str, jobs: int, latency_ms: int) -> None:
-    app, _ = start_product_app(connection_string, OFFLINE_LATENCY_MS=str(latency_ms))
+async def fan_out(connection_string: str, jobs: int, latency_ms: int, queue: str) -> None:
+    app, _ = start_product_app(connection_string, queue=queue, OFFLINE_LATENCY_MS=str(latency_ms))
     try:
         async with aiohttp.ClientSession() as http:
             await run_job(http, app.base_url, {"prompt": "warm-up"})
@@ -101,9 +103,9 @@ async def fan_out(connection_string: str, jobs: int, latency_ms: int) -> None:
     print(f"  job time / L      best {min(ratios):.2f}  worst {max(ratios):.2f}  (target < 1.3)")
 
 
-async def run(connection_string: str, jobs: int, latency_ms: int) -> None:
-    await overhead(connection_string, jobs)
-    await fan_out(connection_string, jobs, latency_ms)
+async def run(connection_string: str, jobs: int, latency_ms: int, queue: str) -> None:
+    await overhead(connection_string, jobs, queue)
+    await fan_out(connection_string, jobs, latency_ms, queue)
 
 
 def main() -> None:
@@ -111,9 +113,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--latency-ms", type=int, default=2000)
     add_azurite_option(parser)
+    add_queue_option(parser)
     args = parser.parse_args()
     with fresh_azurite(args.azurite) as connection_string:
-        asyncio.run(run(connection_string, args.jobs, args.latency_ms))
+        asyncio.run(run(connection_string, args.jobs, args.latency_ms, args.queue))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,10 @@ from devhost.http import MAX_BODY_BYTES, HttpFunction, HttpRouter
 from devhost.invoker import Invoker
 from devhost.problems import ProblemAppRunner, problem_middleware
 from devhost.queues import QueueListener, adhoc_message, queue_argument
+from devhost.servicebus.hosting import emulator_for
+from devhost.servicebus.listener import ServiceBusListener
+from devhost.servicebus.metadata import adhoc_bus_message, bus_argument
+from devhost.servicebus.server import Emulator
 from devhost.settings import HostConfig, SettingMissingError, resolve_references, storage_connection_string
 from devhost.timers import TimerJob
 
@@ -37,6 +42,7 @@ class Catalog:
 
     http: list[HttpFunction] = field(default_factory=list)
     queues: list[QueueListener] = field(default_factory=list)
+    buses: list[ServiceBusListener] = field(default_factory=list)
     timers: list[TimerJob] = field(default_factory=list)
     durable: list[FunctionSpec] = field(default_factory=list)
     unhosted: dict[str, str] = field(default_factory=dict)  # name -> why not
@@ -63,6 +69,7 @@ class Host:
         self._services: dict[str, QueueServiceClient] = {}
         self._runner: web.AppRunner | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self.emulator: Emulator | None = None
         # The Durable client's own endpoint: loopback, no key (the real host's localhost RPC port).
         self._rpc_socket: socket.socket | None = None
 
@@ -109,6 +116,7 @@ class Host:
             await web.SockSite(self._runner, self._rpc_socket).start()
         if self.engine is not None:
             await self.engine.start()
+        self._start_emulator()
         for job in self._listeners():
             self._loops.append(asyncio.create_task(job.run(), name=f"{job.spec.name}:listener"))
         self._log_banner()
@@ -130,6 +138,9 @@ class Host:
         if self.engine is not None:
             steps.append(("Durable engine", self.engine.stop))
         steps += [("queue client", service.close) for service in self._services.values()]
+        steps += [("Service Bus client", bus.close) for bus in self.catalog.buses]
+        if self.emulator is not None:
+            steps.append(("Service Bus emulator", self._stop_emulator))
         for what, step in steps:
             try:
                 await step()
@@ -138,8 +149,19 @@ class Host:
                 logger.exception("stopping the %s failed", what)
         logger.info("stopped")
 
-    def _listeners(self) -> list[QueueListener | TimerJob]:
-        listeners: list[QueueListener | TimerJob] = [*self.catalog.queues, *self.catalog.timers]
+    def _start_emulator(self) -> None:
+        """The local Service Bus the triggers' connection names, in this process (so it dies with it)."""
+        self.emulator = emulator_for(self.specs, app_dir=Path.cwd())
+        if self.emulator is not None:
+            self.emulator.start()
+
+    async def _stop_emulator(self) -> None:
+        if self.emulator is not None:
+            await asyncio.to_thread(self.emulator.stop)
+
+    def _listeners(self) -> list[QueueListener | ServiceBusListener | TimerJob]:
+        listeners: list[QueueListener | ServiceBusListener | TimerJob] = [
+            *self.catalog.queues, *self.catalog.buses, *self.catalog.timers]
         return [listener for listener in listeners if listener.spec.name not in self.catalog.disabled]
 
     def _sort_functions(self) -> Catalog:
@@ -166,6 +188,10 @@ class Host:
                                      services=self._services)
             catalog.queues.append(listener)
             catalog.descriptions[spec.name] = listener.describe()
+        elif kind == "serviceBusTrigger":
+            bus = ServiceBusListener(spec, options=self.config.service_bus, invoker=self.invoker)
+            catalog.buses.append(bus)
+            catalog.descriptions[spec.name] = bus.describe()
         elif kind == "timerTrigger":
             job = TimerJob(spec, invoker=self.invoker)
             catalog.timers.append(job)
@@ -201,6 +227,8 @@ class Host:
         calls: dict[str, AdminCall] = {}
         for listener in self.catalog.queues:
             calls[listener.spec.name] = self._admin_call(listener.spec, _queue_argument_for(listener.spec))
+        for bus in self.catalog.buses:
+            calls[bus.spec.name] = self._admin_call(bus.spec, _bus_argument_for(bus.spec))
         for job in self.catalog.timers:
             calls[job.spec.name] = self._admin_call(job.spec, _timer_argument_for(job))
         refusals = dict(self.catalog.unhosted)
@@ -247,7 +275,8 @@ def _switch_off_disabled(catalog: Catalog) -> None:
     """As on Azure: a disabled function's trigger stops (its route answers 404), but the admin API
     (the portal's Test/Run) still runs it."""
     catalog.http = [function for function in catalog.http if not _disabled(function.spec.name)]
-    listeners: list[QueueListener | TimerJob] = [*catalog.queues, *catalog.timers]
+    listeners: list[QueueListener | ServiceBusListener | TimerJob] = [
+        *catalog.queues, *catalog.buses, *catalog.timers]
     for listener in listeners:
         if _disabled(listener.spec.name):
             catalog.disabled.add(listener.spec.name)
@@ -258,6 +287,10 @@ def _switch_off_disabled(catalog: Catalog) -> None:
 
 def _queue_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
     return lambda text: queue_argument(spec, adhoc_message(text))
+
+
+def _bus_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
+    return lambda text: bus_argument(spec, adhoc_bus_message(text))
 
 
 def _timer_argument_for(job: TimerJob) -> Callable[[str], Any]:

@@ -113,6 +113,16 @@ class QueueOptions:
 
 
 @dataclass(frozen=True)
+class ServiceBusOptions:
+    """host.json `extensions.serviceBus`, with the host's defaults."""
+
+    prefetch_count: int = 0
+    max_concurrent_calls: int = 16
+    auto_complete_messages: bool = True
+    max_auto_lock_renewal_duration: float = 300.0
+
+
+@dataclass(frozen=True)
 class DurableOptions:
     """host.json `extensions.durableTask`; `hub_name` may hold a `%NAME%` reference."""
 
@@ -128,6 +138,7 @@ class HostConfig:
     route_prefix: str = "api"
     function_timeout: float = 300.0
     queues: QueueOptions = QueueOptions()
+    service_bus: ServiceBusOptions = ServiceBusOptions()
     durable: DurableOptions = DurableOptions()
 
 
@@ -140,6 +151,16 @@ def _queue_options(section: Mapping[str, Any]) -> QueueOptions:
         new_batch_threshold=int(section.get("newBatchThreshold", batch_size // 2)),
         max_dequeue_count=int(section.get("maxDequeueCount", 5)),
         message_encoding=str(section.get("messageEncoding", "base64")).lower(),
+    )
+
+
+def _service_bus_options(section: Mapping[str, Any]) -> ServiceBusOptions:
+    return ServiceBusOptions(
+        prefetch_count=int(section.get("prefetchCount", 0)),
+        max_concurrent_calls=max(1, int(section.get("maxConcurrentCalls", 16))),
+        auto_complete_messages=str(section.get("autoCompleteMessages", True)).lower() == "true",
+        max_auto_lock_renewal_duration=parse_timespan(
+            str(section.get("maxAutoLockRenewalDuration", "00:05:00"))),
     )
 
 
@@ -164,5 +185,6 @@ def load_host_config(app_dir: Path) -> HostConfig:
         route_prefix=str(extensions.get("http", {}).get("routePrefix", "api")).strip("/"),
         function_timeout=parse_timespan(timeout) if timeout else 300.0,
         queues=_queue_options(extensions.get("queues", {})),
+        service_bus=_service_bus_options(extensions.get("serviceBus", {})),
         durable=_durable_options(extensions.get("durableTask", {})),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from generation.pacing_activities import report_provider_answer
 from generation.providers import provider_for
@@ -34,7 +35,9 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
     try:
         job = await services.jobs.mark_running(job_id)
     except JobNotFoundError:
-        logger.warning("job %s: row not found; orchestration ends", job_id)
+        # Deleted while its message was on the way: the tombstone lets maintenance purge this history.
+        await services.deletions.record(job_id)
+        logger.warning("job %s: row not found (deleted); orchestration ends", job_id)
         return {"proceed": False, "status": "missing"}
     except InvalidTransitionError as exc:
         logger.info("job %s: already %s; orchestration ends", job_id, exc.current.value)
@@ -44,12 +47,15 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
     if job.cancel_requested:
         # Asked to stop while no orchestration could hear the event (e.g. one started again).
         return await _cancel_before_start(services, job_id)
+    deadline_seconds = services.settings.generation_deadline_seconds
     return {
         "proceed": True,
         "status": job.status.value,
         "total": job.total,
         "channel": job.channel.value,
-        "deadline_seconds": services.settings.generation_deadline_seconds,
+        "deadline_seconds": deadline_seconds,
+        # The job's deadline counts from its acceptance, so time spent queued (or re-driven) counts.
+        "deadline_at": (job.created_at + timedelta(seconds=deadline_seconds)).isoformat(),
         "kind": job.kind.value,
         "user": job.user,
     }
@@ -109,6 +115,8 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
     """
     job = await services.jobs.find(job_id)
     if job is None:
+        # Deleted: an earlier attempt may have stored blobs; the tombstone has maintenance remove them.
+        await services.deletions.record(job_id)
         return {"index": index, "status": "failed", "error": error_payload(CANCELED)}
     if any(output.index == index and output.error is None for output in job.outputs):
         # A redelivered activity whose first run finished: the output is already stored.
@@ -125,6 +133,7 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
         recorded = await services.jobs.record_progress(job_id, [output], read=read)
     except JobNotFoundError:
         # Deleted while this output was being made: take back what was just written.
+        await services.deletions.record(job_id)
         await services.outputs.delete_job(job_id)
         logger.info("job %s was deleted during generation; its blobs are removed", job_id)
         return {"index": index, "status": "failed", "error": error_payload(CANCELED)}
@@ -133,7 +142,24 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
     return {"index": index, "status": "succeeded", "job_finished": finished}
 
 
-def _final_outputs(job: Job, outcome: Outcome, failures: dict[int, JobError]) -> list[Output]:
+def deadline_error(last: JobError | None) -> JobError:
+    """`deadline_exceeded`, saying what the last attempt ran into when there was one."""
+    if last is None:
+        return DEADLINE_EXCEEDED
+    message = f"The job did not finish in time. The last attempt failed: {last.message} Please try again."
+    return JobError(DEADLINE_EXCEEDED.code, message)
+
+
+def _most_telling(errors: dict[int, JobError]) -> JobError:
+    by_code = {error.code: error for error in errors.values()}
+    for code in ERROR_PRECEDENCE:
+        if code in by_code:
+            return by_code[code]
+    return errors[min(errors)]
+
+
+def _final_outputs(job: Job, outcome: Outcome, failures: dict[int, JobError],
+                   last_errors: dict[int, JobError]) -> list[Output]:
     done = {output.index: output for output in job.outputs if output.error is None}
     outputs: list[Output] = []
     for index in range(job.total):
@@ -142,22 +168,19 @@ def _final_outputs(job: Job, outcome: Outcome, failures: dict[int, JobError]) ->
         elif index in failures:
             outputs.append(Output(index=index, error=failures[index]))
         elif outcome == "deadline_exceeded":
-            outputs.append(Output(index=index, error=DEADLINE_EXCEEDED))
+            outputs.append(Output(index=index, error=deadline_error(last_errors.get(index))))
     return outputs
 
 
-def _job_error(outcome: Outcome, failures: dict[int, JobError]) -> JobError:
+def _job_error(outcome: Outcome, failures: dict[int, JobError], last_errors: dict[int, JobError]) -> JobError:
     if outcome == "deadline_exceeded" or not failures:
-        return DEADLINE_EXCEEDED
-    by_code = {error.code: error for error in failures.values()}
-    for code in ERROR_PRECEDENCE:
-        if code in by_code:
-            return by_code[code]
-    return failures[min(failures)]
+        return deadline_error(_most_telling(last_errors) if last_errors else None)
+    return _most_telling(failures)
 
 
 async def finalize_job(
-    services: Services, job_id: str, outcome: Outcome, failures: dict[int, JobError]
+    services: Services, job_id: str, outcome: Outcome, failures: dict[int, JobError],
+    last_errors: dict[int, JobError] | None = None,
 ) -> FinalizeResult:
     """Write the terminal status; `notify` is False when someone else (a cancel, maintenance) won.
 
@@ -169,14 +192,15 @@ async def finalize_job(
     def decide(job: Job) -> Conclusion:
         if outcome == "canceled":
             return JobStatus.CANCELED, job.outputs, CANCELED
-        outputs = _final_outputs(job, outcome, failures)
+        outputs = _final_outputs(job, outcome, failures, last_errors or {})
         if any(output.error is None for output in outputs):
             return JobStatus.SUCCEEDED, outputs, None
-        return JobStatus.FAILED, outputs, _job_error(outcome, failures)
+        return JobStatus.FAILED, outputs, _job_error(outcome, failures, last_errors or {})
 
     try:
         final = await services.jobs.conclude(job_id, decide)
     except JobNotFoundError:
+        await services.deletions.record(job_id)
         logger.info("job %s was deleted before finalizing", job_id)
         return {"status": "missing", "notify": False}
     except InvalidTransitionError as exc:

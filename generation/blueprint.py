@@ -45,7 +45,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -56,7 +56,7 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(client, read_job_message(msg.get_body()), paced=_paced())
+    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 def _paced() -> bool:
@@ -108,5 +108,8 @@ async def leave_provider_queue(payload: LeaveRequest) -> int:
 @bp.activity_trigger(input_name="payload")
 async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
     failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
+    last_errors = {int(index): error_from_payload(error)
+                   for index, error in payload.get("last_errors", {}).items()}
     with job_span("activity.finalize_job", payload["job_id"], {"outcome": payload["outcome"]}):
-        return await activities.finalize_job(services(), payload["job_id"], payload["outcome"], failures)
+        return await activities.finalize_job(
+            services(), payload["job_id"], payload["outcome"], failures, last_errors)

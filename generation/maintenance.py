@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from jobs.contracts import DEADLINE_EXCEEDED, INTERNAL, delivery_activity
+from jobs.contracts import DEADLINE_EXCEEDED, delivery_activity
 from jobs.domain.models import Job, JobError, JobStatus
 
 # A queued job normally starts within seconds; one left this long lost its queue message (a failed
@@ -80,6 +80,15 @@ class Redrive:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Start the job's orchestration again: the last one ended (or vanished) without finishing the
+    row, and the job still has time. Replacing an ended instance is how Durable Functions restarts."""
+
+    job_id: str
+    outputs: int
+
+
+@dataclass(frozen=True)
 class FailJob:
     """Mark the job failed; stop its orchestration if it still runs; tell the user if the channel can."""
 
@@ -89,7 +98,7 @@ class FailJob:
     deliver_channel: str | None
 
 
-Action = Redrive | FailJob
+Action = Redrive | Restart | FailJob
 
 
 def _fail(job: Job, error: JobError, *, terminate: bool) -> FailJob:
@@ -98,21 +107,28 @@ def _fail(job: Job, error: JobError, *, terminate: bool) -> FailJob:
 
 
 def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: MaintenancePolicy) -> Action | None:
-    """The one thing to do about `job` given its orchestration's state, or None to leave it alone."""
+    """The one thing to do about `job` given its orchestration's state, or None to leave it alone.
+
+    Nothing transient fails a job here: a job whose orchestration is gone or ended early (a storage
+    outage outlasted it, history was lost, a host died) is started again while it still has time, and
+    fails only as `deadline_exceeded` once it has none.
+    """
     if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None
     idle = now - job.updated_at
     if idle < policy.stale_after:
         return None
-    # The pipeline bumps updated_at when it starts and on every output, so "idle past the deadline"
-    # means nothing has happened for longer than the pipeline itself would have waited.
-    overdue = idle >= policy.deadline + policy.grace
     if state is InstanceState.ACTIVE:
+        # The pipeline bumps updated_at when it starts and on every output, so "idle past the
+        # deadline" means nothing has happened for longer than the pipeline itself would have waited.
+        overdue = idle >= policy.deadline + policy.grace
         return _fail(job, DEADLINE_EXCEEDED, terminate=True) if overdue else None
+    if now - job.created_at >= policy.deadline + policy.grace:
+        return _fail(job, DEADLINE_EXCEEDED, terminate=False)
     if state is InstanceState.MISSING and job.status is JobStatus.QUEUED:
-        return _fail(job, DEADLINE_EXCEEDED, terminate=False) if overdue else Redrive(job.id)
+        return Redrive(job.id)
     # Running without an orchestration, or an orchestration that ended without finishing the row.
-    return _fail(job, INTERNAL, terminate=False)
+    return Restart(job.id, outputs=job.total)
 
 
 def plan_maintenance(

@@ -25,14 +25,25 @@ from generation.maintenance import (
     InstanceState,
     MaintenancePolicy,
     Redrive,
+    Restart,
     instance_state,
     plan_maintenance,
 )
 from jobs import telemetry
-from jobs.contracts import DELIVER_ORCHESTRATOR, DeliverJobInput, deliver_instance_id, job_instance_ids
+from jobs.config.pacing import pacing_enabled
+from jobs.contracts import (
+    DELIVER_ORCHESTRATOR,
+    GENERATION_ORCHESTRATOR,
+    DeliverJobInput,
+    GenerationPlan,
+    deliver_instance_id,
+    job_instance_ids,
+)
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobStatus, utcnow
+from jobs.removal import JobRemover, signal_cancel
 from jobs.services import Services, services
+from jobs.tables.deletions import Tombstone
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +54,8 @@ bp = df.Blueprint()
 STATUS_CONCURRENCY = 16
 # One run moves at most this many dead-lettered messages; run it again for more.
 REDRIVE_LIMIT = 500
+# Tombstones looked at per run (they are few: a deletion normally finishes at once).
+TOMBSTONE_LIMIT = 500
 
 
 @dataclass
@@ -54,9 +67,9 @@ class MaintenanceSummary:
     skipped: int = 0
     purged: int = 0
     events_purged: int = 0
+    restarted: int = 0
+    deletions_finished: int = 0
     errors: int = 0
-    queued: int = 0
-    dead_lettered: int = 0
 
     def line(self) -> str:
         return " ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
@@ -99,6 +112,19 @@ async def _redrive(store: Services, job_id: str) -> bool:
     return True
 
 
+async def _restart(store: Services, client: df.DurableOrchestrationClient, action: Restart) -> bool:
+    """Start the job's orchestration again (replacing the one that ended without finishing the row)."""
+    plan: GenerationPlan = {
+        "outputs": action.outputs, "deadline_seconds": store.settings.generation_deadline_seconds
+    }
+    if pacing_enabled(store.settings):
+        plan["paced"] = True
+    await client.start_new(GENERATION_ORCHESTRATOR, instance_id=action.job_id, client_input=plan)
+    logger.warning("job %s: orchestration started again (the last one ended without finishing it)",
+                   action.job_id)
+    return True
+
+
 async def _fail(store: Services, client: df.DurableOrchestrationClient, action: FailJob) -> bool:
     try:
         await store.jobs.finish(action.job_id, status=JobStatus.FAILED, error=action.error)
@@ -126,6 +152,9 @@ async def _apply(
         if isinstance(action, Redrive):
             done = await _redrive(store, action.job_id)
             summary.redriven += done
+        elif isinstance(action, Restart):
+            done = await _restart(store, client, action)
+            summary.restarted += done
         else:
             done = await _fail(store, client, action)
             summary.failed += done
@@ -162,10 +191,48 @@ async def _purge_expired(
         logger.exception("webhook de-duplication records: purge failed")
 
 
+async def _finish_deletion(store: Services, client: df.DurableOrchestrationClient, tombstone: Tombstone,
+                           summary: MaintenanceSummary) -> None:
+    """One more pass of a deletion that did not finish at once (or that the pipeline reopened)."""
+    job_id = tombstone.job_id
+    job = await store.jobs.find(job_id)
+    if job is not None and not job.status.is_terminal:
+        # A DELETE cut short before it stopped the job: stop it now, remove it on the next run.
+        with contextlib.suppress(InvalidTransitionError):
+            await store.jobs.request_cancel(job_id)
+        await signal_cancel(client, job_id)
+        logger.info("job %s: deleted but still %s; cancel requested", job_id, job.status.value)
+        return
+    removal = await JobRemover(store.jobs, store.outputs, store.deletions, client).finish(job_id)
+    if removal.complete:
+        summary.deletions_finished += 1
+        logger.info("job %s: deletion finished by maintenance (%d blobs, %d histories removed)",
+                    job_id, removal.blobs, removal.histories)
+    else:
+        logger.info("job %s: deletion still waiting for %s", job_id, ", ".join(removal.left))
+
+
+async def _finish_deletions(store: Services, client: df.DurableOrchestrationClient,
+                            summary: MaintenanceSummary) -> None:
+    try:
+        tombstones = await store.deletions.list(limit=TOMBSTONE_LIMIT)
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: listing deleted jobs failed")
+        return
+    for tombstone in tombstones:
+        try:
+            await _finish_deletion(store, client, tombstone, summary)
+        except Exception:
+            summary.errors += 1
+            logger.exception("job %s: finishing its deletion failed", tombstone.job_id)
+
+
 async def run_maintenance(
     store: Services, client: df.DurableOrchestrationClient, *, now: datetime
 ) -> MaintenanceSummary:
-    """Re-drive lost queued jobs, fail stuck ones, purge expired ones; returns the counts."""
+    """Re-drive lost queued jobs, restart or fail stuck ones, purge expired ones, finish deletions;
+    returns the counts."""
     settings = store.settings
     policy = MaintenancePolicy.from_settings(
         deadline_seconds=settings.generation_deadline_seconds, retention_days=settings.job_retention_days
@@ -180,6 +247,7 @@ async def run_maintenance(
         summary.errors += 1
         logger.exception("maintenance: listing unfinished jobs failed")
     await _purge_expired(store, client, policy.expiry_cutoff(now), summary)
+    await _finish_deletions(store, client, summary)
     await _measure_queue(store, summary)
     return summary
 
@@ -193,7 +261,7 @@ async def _measure_queue(store: Services, summary: MaintenanceSummary) -> None:
         return
     telemetry.record_queue_depth(store.settings.queue_name, depth)
     if depth is not None:
-        summary.queued, summary.dead_lettered = depth
+        logger.info("maintenance: queue %s holds %d, dead-lettered %d", store.settings.queue_name, *depth)
 
 
 async def redrive_dead_letter_messages(store: Services, *, limit: int = REDRIVE_LIMIT) -> int:

@@ -7,13 +7,14 @@ History carries ids and the small typed payloads of `jobs.contracts`, never imag
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
 from generation.pacing import Pacing, slot_starts, wait_for_slots
-from generation.retry_policy import may_retry, retry_delay
+from generation.retry_policy import FINISH_GRACE
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
@@ -34,7 +35,9 @@ from jobs.contracts import (
 )
 from jobs.domain.messages import usable_output_count
 
-DELIVERY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=5)
+# The job's deadline when the starter did not pass one (an instance started by hand or by an older
+# starter); the row's own deadline replaces it once the job is marked running.
+DEFAULT_DEADLINE_SECONDS = 600
 
 Steps = Generator[Any, Any, Any]
 
@@ -46,6 +49,8 @@ class _Progress:
         self.total = total
         self.attempts = dict.fromkeys(range(total), 0)
         self.failures: dict[int, ErrorPayload] = {}
+        self.last_errors: dict[int, ErrorPayload] = {}  # of outputs still being retried
+        self.out_of_time = False  # an output's next attempt would come after the deadline
         self.succeeded = 0
         self.job_finished = False  # the write that stored the last output also finished the job
 
@@ -59,7 +64,7 @@ def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int) -
 
 
 def _result_of(task: Any, index: int) -> OutputResult:
-    """An activity's answer; an activity that crashed counts as a transient failure."""
+    """An activity's answer; an activity that crashed (storage down, worker lost) is transient."""
     value = task.result
     if isinstance(value, dict):
         result: OutputResult = value  # type: ignore[assignment]  # JSON from the generate_output activity
@@ -70,6 +75,20 @@ def _result_of(task: Any, index: int) -> OutputResult:
 def _planned_outputs(plan: Any) -> int:
     """How many outputs the queue message said the job has (0 when it did not say)."""
     return (usable_output_count(plan.get("outputs")) if isinstance(plan, dict) else None) or 0
+
+
+def _planned_deadline(plan: Any) -> int:
+    """GENERATION_DEADLINE_SECONDS as the starter read it (the default when it did not say)."""
+    value = plan.get("deadline_seconds") if isinstance(plan, dict) else None
+    return value if type(value) is int and value > 0 else DEFAULT_DEADLINE_SECONDS
+
+
+def _job_deadline(start: StartResult, provisional: datetime) -> datetime:
+    """The row's deadline (created_at + GENERATION_DEADLINE_SECONDS), as the activity computed it."""
+    deadline_at = start.get("deadline_at")
+    if isinstance(deadline_at, str):
+        return datetime.fromisoformat(deadline_at)
+    return provisional
 
 
 def _stopped(winner: Any, cancel: Any) -> Outcome:
@@ -100,9 +119,9 @@ class _Fanout:
     """The outputs under way: activities in flight, and timers until a retry or a provider slot."""
 
     def __init__(self, context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, *,
-                 pacing: Pacing | None, stop: list[Any]) -> None:
+                 pacing: Pacing | None, stop: list[Any], deadline: datetime) -> None:
         self.context, self.job_id, self.progress = context, job_id, progress
-        self.pacing, self.stop = pacing, stop
+        self.pacing, self.stop, self.deadline = pacing, stop, deadline
         self.in_flight: dict[int, Any] = {}
         self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
 
@@ -134,11 +153,10 @@ class _Fanout:
         progress = self.progress
         if result["status"] == "canceled":
             return "canceled"  # the row says stop; the cancel event may still be on its way
-        if result["status"] == "retry" and may_retry(progress.attempts[index]):
-            delay = retry_delay(progress.attempts[index], result.get("retry_after"))
-            moment = self.context.current_utc_datetime + timedelta(seconds=delay)
-            self.waiting[index] = (self.context.create_timer(moment), False)
+        if result["status"] == "retry":
+            self._retry_later(index, result)
             return None
+        progress.last_errors.pop(index, None)
         if result["status"] == "succeeded":
             progress.succeeded += 1
             progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
@@ -148,8 +166,21 @@ class _Fanout:
         return None
 
 
+    def _retry_later(self, index: int, result: OutputResult) -> None:
+        """A timer until the output's next attempt (time-bounded back-off, never sooner than the
+        provider asked); none when that would come after the deadline."""
+        progress = self.progress
+        progress.last_errors[index] = result.get("error") or error_payload(INTERNAL)
+        when = next_attempt(self.context, progress.attempts[index], seed=f"{self.job_id}:{index}",
+                            until=self.deadline, retry_after=result.get("retry_after"))
+        if when is None:
+            progress.out_of_time = True
+        else:
+            self.waiting[index] = (self.context.create_timer(when), False)
+
+
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
-                  deadline: Any, started: dict[int, Any], *,
+                  deadline: datetime, started: dict[int, Any], *,
                   pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
     """Run one activity per output (some `started` already), each in its provider slot when paced,
     retrying transient failures, until done, canceled or out of time."""
@@ -158,7 +189,7 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
     slotted = yield from _first_slots(context, pacing, progress.total, stop)
     if not isinstance(slotted, dict):
         return _stopped(slotted, cancel)
-    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop)
+    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop, deadline=deadline)
     fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
     for index in range(progress.total):
         if index not in slotted:
@@ -174,20 +205,64 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
             ended = None if stopped is None else _stopped(stopped, cancel)
         if ended is not None:
             return ended
-    return "completed"
+    return "deadline_exceeded" if progress.out_of_time else "completed"
 
 
-def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str) -> Steps:
+def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str, *, until: datetime) -> Steps:
     """Hand the finished job to its channel; a delivery that keeps failing does not fail the job."""
     activity = delivery_activity(channel)
     if activity is None:
         return False
+    request: JobRef = {"job_id": job_id}
     try:
-        request: JobRef = {"job_id": job_id}
-        yield context.call_activity_with_retry(activity, DELIVERY_RETRY, request)
-    except Exception:  # the activity logged why; the job's own status is already final
+        yield from call_until(context, activity, request, until=until, seed=job_id)
+    except DeadlineReachedError:  # the activity logged why; the job's own status is already final
         return False
     return True
+
+
+def _finish_by(context: df.DurableOrchestrationContext, deadline: datetime) -> datetime:
+    """Finalizing and delivering may go on a little past the job's deadline (a job that ran out of
+    time must still be written down and told)."""
+    now: datetime = context.current_utc_datetime
+    return max(deadline, now) + FINISH_GRACE
+
+
+def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisional: datetime,
+                  paced: bool) -> Steps:
+    """Mark the job running, retried until the provisional deadline (outputs announced by the queue
+    message start at the same time, unless they must wait for provider slots)."""
+    mark: JobRef = {"job_id": job_id}
+    starting = context.call_activity(MARK_JOB_RUNNING, mark)
+    # An output of a job that may not run reads the row and ends.
+    started = {} if paced else {index: _attempt(context, job_id, index)
+                                for index in range(_planned_outputs(context.get_input()))}
+    if started:
+        # Progress is known from the start, so the instance's status is written once, not twice.
+        context.set_custom_status(_Progress(len(started)).custom_status("running"))
+        yield context.task_any([starting, *started.values()])  # schedules them all in this episode
+    start: StartResult = yield from call_until(context, MARK_JOB_RUNNING, mark, until=provisional,
+                                               seed=job_id, first=starting)
+    return start, started
+
+
+def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: Outcome,
+              deadline: datetime) -> Generator[Any, Any, FinalizeResult | None]:
+    """The terminal status (None when storage stayed down too long: maintenance settles the row)."""
+    if outcome == "completed" and progress.job_finished:
+        return {"status": "succeeded", "notify": True}
+    request: FinalizeRequest = {
+        "job_id": job_id,
+        "outcome": outcome,
+        "failures": {str(i): e for i, e in progress.failures.items()},
+        "last_errors": {str(i): e for i, e in progress.last_errors.items()},
+    }
+    try:
+        final: FinalizeResult = yield from call_until(
+            context, FINALIZE_JOB, request, until=_finish_by(context, deadline), seed=job_id)
+    except DeadlineReachedError:
+        return None
+    return final
 
 
 def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
@@ -195,44 +270,40 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     job_id = context.instance_id
     plan = context.get_input()
     paced = isinstance(plan, dict) and bool(plan.get("paced"))
-    mark: JobRef = {"job_id": job_id}
-    starting = context.call_activity(MARK_JOB_RUNNING, mark)
-    # The outputs the queue message announced start with the mark, not after it (unless they must
-    # wait for provider slots). An output of a job that may not run reads the row and ends.
-    started = {} if paced else {index: _attempt(context, job_id, index)
-                                for index in range(_planned_outputs(plan))}
-    if started:
-        # Progress is known from the start, so the instance's status is written once, not twice.
-        context.set_custom_status(_Progress(len(started)).custom_status("running"))
-        yield context.task_any([starting, *started.values()])  # schedules them all in this episode
-    start: StartResult = yield starting
+    # Until the row says when the job is due, the deadline counts from this start.
+    provisional = context.current_utc_datetime + timedelta(seconds=_planned_deadline(plan))
+    try:
+        start, started = yield from _mark_running(context, job_id, provisional, paced)
+    except DeadlineReachedError:
+        # Storage stayed down past the deadline: the row is still queued; maintenance fails it.
+        context.set_custom_status(None)
+        return {"job_id": job_id, "status": "deadline_exceeded", "skipped": True, "delivered": False}
     if not start["proceed"]:
         context.set_custom_status(None)
         delivered = False
         if start.get("notify"):
-            delivered = yield from _deliver(context, job_id, start.get("channel", ""))
+            until = _finish_by(context, provisional)
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
     progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
-    deadline = context.current_utc_datetime + timedelta(seconds=start.get("deadline_seconds", 0))
+    deadline = _job_deadline(start, provisional)
     pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline) if paced else None
     outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
-    final: FinalizeResult
-    if outcome == "completed" and progress.job_finished:
-        final = {"status": "succeeded", "notify": True}
-    else:
-        failures = {str(index): error for index, error in progress.failures.items()}
-        request: FinalizeRequest = {"job_id": job_id, "outcome": outcome, "failures": failures}
-        final = yield context.call_activity(FINALIZE_JOB, request)
+    final = yield from _finalize(context, job_id, progress, outcome, deadline)
+    if final is None:
+        return {"job_id": job_id, "status": "unfinalized", "delivered": False}
     context.set_custom_status(progress.custom_status(final["status"]))
     delivered = False
     if final["notify"]:
-        delivered = yield from _deliver(context, job_id, start.get("channel", ""))
+        until = _finish_by(context, deadline)
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
     data: DeliverJobInput = context.get_input()
-    delivered = yield from _deliver(context, data["job_id"], data["channel"])
+    until = context.current_utc_datetime + FINISH_GRACE
+    delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until)
     return {"job_id": data["job_id"], "delivered": delivered}

@@ -10,6 +10,7 @@ Sub-packages, one concern each (import from their modules; the packages re-expor
 - `jobs.http`: HTTP answers (problem details, JSON), absolute URLs and the public job resource.
 - `jobs.names`: storage names (tables, container, queues, blob names).
 - `jobs.services`: the stores built from the settings, one set per event loop.
+- `jobs.removal`: removing everything of a deleted job (row, blobs, orchestration history).
 
 The core imports no channel package (`generation`, `status`, `line_webhook`).
 """

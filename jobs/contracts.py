@@ -70,9 +70,11 @@ class JobRef(TypedDict):
 
 class GenerationPlan(TypedDict, total=False):
     """The generation orchestration's input: the output count the queue message announced, and
-    whether provider calls wait for slots of the shared limiter (then no output starts early)."""
+    GENERATION_DEADLINE_SECONDS (the deadline until the row gives the job's own), and whether provider
+    calls wait for slots of the shared limiter (then no output starts early)."""
 
     outputs: int
+    deadline_seconds: int
     paced: bool
 
 
@@ -84,6 +86,7 @@ class StartResult(TypedDict):
     total: NotRequired[int]
     channel: NotRequired[str]
     deadline_seconds: NotRequired[int]
+    deadline_at: NotRequired[str]  # ISO time: the job's acceptance plus GENERATION_DEADLINE_SECONDS
     notify: NotRequired[bool]
     kind: NotRequired[str]
     user: NotRequired[str | None]
@@ -151,11 +154,13 @@ Outcome = Literal["completed", "canceled", "deadline_exceeded"]
 
 
 class FinalizeRequest(TypedDict):
-    """The input of `finalize_job`; `failures` maps an output index (as text: JSON keys) to its error."""
+    """The input of `finalize_job`; `failures` maps an output index (as text: JSON keys) to its error,
+    `last_errors` an output still being retried to the last transient error it met."""
 
     job_id: str
     outcome: Outcome
     failures: dict[str, ErrorPayload]
+    last_errors: NotRequired[dict[str, ErrorPayload]]
 
 
 class FinalizeResult(TypedDict):

@@ -8,6 +8,7 @@ IDEMPOTENCY_TABLE = "idempotency"
 WEBHOOK_EVENTS_TABLE = "webhookevents"
 QUOTAS_TABLE = "quotas"
 PACING_TABLE = "pacing"
+DELETIONS_TABLE = "deletions"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
 

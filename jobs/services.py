@@ -22,6 +22,7 @@ from jobs.config.settings import Settings, load_settings
 from jobs.queues.base import JobQueue
 from jobs.queues.servicebus import ServiceBusJobQueue
 from jobs.queues.storage import StorageJobQueue
+from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
 from jobs.tables.limiter import SlotLimiter
 from jobs.tables.quotas import QuotaStore
@@ -47,6 +48,7 @@ class Services:
     events: EventLedger
     quotas: QuotaStore
     limiter: SlotLimiter
+    deletions: DeletionLedger
     _closers: list[Closer] = field(default_factory=list, repr=False)
     _components: dict[Callable[[Services], Any], Any] = field(default_factory=dict, repr=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
@@ -146,6 +148,15 @@ TABLE_RETRY: dict[str, Any] = {
 }
 
 
+# Blob calls come from activities (and the output redirect): the orchestrator retries those with its
+# own back-off until the job's deadline, so the SDK's default (15 s, 18 s, 24 s...) would only hold an
+# activity slot through an outage. Two quick retries ride out a blip.
+BLOB_RETRY: dict[str, Any] = {
+    "initial_backoff": 0.5, "increment_base": 2, "retry_total": 2, "random_jitter_range": 0.2,
+    "connection_timeout": 5,
+}
+
+
 def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     telemetry_setup.configure(settings.telemetry_exporter, client_id=settings.azure_client_id)
@@ -153,13 +164,15 @@ def build_services(settings: Settings) -> Services:
     credential = build_credential(settings) if _needs_credential(settings) else None
     if storage.connection_string:
         tables = TableServiceClient.from_connection_string(storage.connection_string, **TABLE_RETRY)
-        blobs = BlobServiceClient.from_connection_string(storage.connection_string)
+        blobs = BlobServiceClient.from_connection_string(storage.connection_string, **BLOB_RETRY)
     else:
         assert credential is not None
         tables = TableServiceClient(
             endpoint=storage.table_service_uri or "", credential=credential, **TABLE_RETRY
         )
-        blobs = BlobServiceClient(account_url=storage.blob_service_uri or "", credential=credential)
+        blobs = BlobServiceClient(
+            account_url=storage.blob_service_uri or "", credential=credential, **BLOB_RETRY
+        )
     closers: list[Closer] = []
     if credential is not None:
         closers.append(credential.close)  # closed last: the closers run in reverse
@@ -174,6 +187,7 @@ def build_services(settings: Settings) -> Services:
         events=EventLedger(tables),
         quotas=quotas,
         limiter=SlotLimiter(tables),
+        deletions=DeletionLedger(tables),
         _closers=closers,
     )
 

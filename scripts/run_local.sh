@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Serve the app on devhost (Azurite started or reused), then print commands to try it.
+# Serve the app on devhost (Azurite started or reused; the Service Bus emulator runs inside devhost when
+# local.settings.json names it, as the sample does), then print commands to try it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-7071}"
@@ -29,7 +30,8 @@ PYEOF
 base="http://localhost:${PORT}"
 cat <<HINT
 
-  The app is running on ${base} (offline provider: Pillow-drawn images, no network).
+  The app is running on ${base} (offline provider: Pillow-drawn images, no network;
+  job queue: the JOBS_QUEUE_KIND of local.settings.json, Service Bus in the sample).
   Try it in another terminal:
 
     # 1. ask for two images; the answer is 202 with the status URL in Location
@@ -48,7 +50,7 @@ cat <<HINT
     # or open the web page: ${base}/api/ui
 
   Traces and metrics: ${TELEMETRY_EXPORTER} (one JSON object a line; see docs/operate.md).
-  Ctrl+C stops the app (Azurite keeps its data in .azurite/).
+  Ctrl+C stops the app (Azurite keeps its data in .azurite/, the Service Bus emulator in .servicebus/).
 
 HINT
 wait "$host_pid"

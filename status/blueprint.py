@@ -78,7 +78,8 @@ async def delete_generation(
     job_id = req.route_params["id"]
     return await answer(
         lambda: control.delete_job(
-            job_id, jobs=services().jobs, outputs=services().outputs, client=client, owner=_owner(req)),
+            job_id, jobs=services().jobs, outputs=services().outputs, deletions=services().deletions,
+            client=client, owner=_owner(req)),
         job_id=job_id,
     )
 

@@ -8,4 +8,7 @@
 - `durable_engine`: the devhost Durable engine in-process, for orchestrator tests.
 - `fixtures`: the pytest fixtures (Azurite, unique names, the product app), loaded with `-p testing.fixtures`.
 - `text`: text measures tests check limits with.
+- `operator`: run a timer function on devhost (admin API) and read its summary lines.
+- `leftovers`: what a storage account still holds about given jobs (rows, index, blobs, history).
+- `chaos`, `chaos_audit`: the chaos world and its faults (tests/chaos, bench/soak.py), and the audit.
 """

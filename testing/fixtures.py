@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from devhost.azurite import Azurite, connection_string_for, ensure_azurite, start_azurite
 from testing.devhost import DevhostProcess
-from testing.product_app import REPO_ROOT, product_settings
+from testing.product_app import REPO_ROOT, product_settings, service_bus_overrides
 
 StartApp = Callable[..., DevhostProcess]
+# Runs a test on the Storage queue and on Service Bus (devhost's emulator): `@BOTH_QUEUE_KINDS`.
+BOTH_QUEUE_KINDS = pytest.mark.parametrize("queue_kind", ["storage", "servicebus"], indirect=True)
 
 
 def _start_or_reuse_azurite() -> Azurite:
@@ -46,13 +49,23 @@ def unique_name() -> str:
 
 
 @pytest.fixture
-def app_settings(azurite_connection_string: str) -> dict[str, str]:
-    """Settings of one isolated run: its own task hub and job queue on the shared Azurite."""
-    return product_settings(
+def queue_kind(request: pytest.FixtureRequest) -> str:
+    """`storage` unless a test is parametrized (indirectly) with `servicebus`."""
+    return str(getattr(request, "param", "storage"))
+
+
+@pytest.fixture
+def app_settings(azurite_connection_string: str, queue_kind: str, tmp_path: Path) -> dict[str, str]:
+    """Settings of one isolated run: its own task hub and job queue on the shared Azurite, or on a
+    Service Bus emulator devhost starts (a short lock: a killed host's message comes back soon)."""
+    settings = product_settings(
         azurite_connection_string,
         LINE_CHANNEL_SECRET="dummy-line-secret",
         LINE_CHANNEL_ACCESS_TOKEN="dummy-line-token",
     )
+    if queue_kind == "servicebus":
+        settings.update(service_bus_overrides(settings, tmp_path, LockDuration="PT10S"))
+    return settings
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ var tableNames = [
   'webhookevents'
   'quotas'
   'pacing'
+  'deletions'
 ]
 var outputsContainerName = 'outputs'
 var queueNames = [

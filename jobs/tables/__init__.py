@@ -7,4 +7,5 @@
 - `events`: `EventLedger`, inbound event ids claimed once (webhook de-duplication).
 - `cas`: read-modify-write of one entity under its ETag, for records many instances share.
 - `quotas`: `QuotaStore`, per-user quota records; `limiter`: `SlotLimiter`, the shared provider limiter.
+- `deletions`: `DeletionLedger`, tombstones of deleted jobs until nothing of them is left.
 """

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from testing.fakes.fault_windows import FaultWindows
 from testing.fakes.rate_limits import (
     ProviderLimits,
     azure_throttle_body,
@@ -173,6 +174,7 @@ class FakeOpenAI:
         self.image_format = "PNG"  # "JPEG" exercises a client's conversion to PNG
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
+        self.windows = FaultWindows()  # outages of a given length: `windows.open("500", seconds=20)`
         self.limits: ProviderLimits | None = None  # `limit_rates` sets it
         self._lock = threading.Lock()
         self._port = port
@@ -263,6 +265,7 @@ class FakeOpenAI:
         """Forget requests, pending faults and rate limits; undo changes to deployments, models and
         image format."""
         self.limits = None
+        self.windows.reset()
         with self._lock:
             self._faults.clear()
             self.requests.clear()
@@ -289,6 +292,10 @@ class FakeOpenAI:
         return payload
 
     async def _injected(self) -> web.Response | None:
+        outage = await self.windows.answer(lambda message, code: error_body(message, type_="server_error",
+                                                                            code=code))
+        if outage is not None:
+            return outage
         with self._lock:
             fault = self._faults[0] if self._faults else None
             if fault is not None:

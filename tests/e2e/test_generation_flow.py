@@ -14,7 +14,7 @@ from PIL import Image
 from jobs.names import JOBS_TABLE
 from testing.devhost import wait_for
 from testing.fakes.openai_server import FakeOpenAI
-from testing.fixtures import StartApp
+from testing.fixtures import BOTH_QUEUE_KINDS, StartApp
 from testing.http import Reply, call
 from testing.product_app import unreachable
 
@@ -39,6 +39,7 @@ def _fetch(url: str) -> Reply:
     return call("GET", response.headers["Location"], timeout=10)
 
 
+@BOTH_QUEUE_KINDS
 def test_offline_image_job_goes_from_queued_to_succeeded(start_app: StartApp) -> None:
     app = start_app(OFFLINE_LATENCY_MS="300")
     response = _submit(app.base_url, {"prompt": "a lighthouse at dawn", "n": 2})
@@ -116,6 +117,7 @@ def test_image_job_through_azure_openai_rides_out_a_server_error(start_app: Star
     assert image.size == (1536, 1024)
 
 
+@BOTH_QUEUE_KINDS
 def test_rejected_prompt_fails_with_a_clear_error(start_app: StartApp) -> None:
     with FakeOpenAI() as openai:
         app = start_app(
@@ -157,6 +159,7 @@ def test_azure_core_poller_follows_operation_location(start_app: StartApp) -> No
     assert result["id"] == json.loads(initial.http_response.text())["id"]
 
 
+@BOTH_QUEUE_KINDS
 def test_idempotency_key_gives_one_job(start_app: StartApp) -> None:
     app = start_app()
     key = f"order-{uuid.uuid4()}"
@@ -237,6 +240,7 @@ def test_storage_down_answers_503_with_retry_after_never_a_bare_500(
     assert response.json()["detail"] == detail
 
 
+@BOTH_QUEUE_KINDS
 def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> None:
     app = start_app(OFFLINE_LATENCY_MS="3000")
     response = _submit(app.base_url, {"prompt": "a lighthouse in a storm", "n": 2})

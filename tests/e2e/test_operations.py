@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,11 +34,10 @@ from testing.factories import make_job
 from testing.factories_line import user_id, webhook_event_id
 from testing.fakes.line_server import FakeLine
 from testing.fixtures import StartApp
-from testing.http import call
+from testing.operator import MASTER_KEY, finished_runs, run_function
 
 pytestmark = pytest.mark.e2e
 
-MASTER_KEY = "operator-master-key"
 LINE_TOKEN = "operations-line-token"
 
 
@@ -74,17 +72,6 @@ async def data(azurite_connection_string: str) -> AsyncIterator[Data]:
 
 def start(start_app: StartApp, **overrides: str) -> DevhostProcess:
     return start_app(DEVHOST_MASTER_KEY=MASTER_KEY, **overrides)
-
-
-def run_function(app: DevhostProcess, name: str) -> None:
-    """What the portal's Test/Run does: POST /admin/functions/{name} with the master key."""
-    reply = call("POST", f"{app.base_url}/admin/functions/{name}", json_body={"input": ""},
-                 headers={"x-functions-key": MASTER_KEY}, timeout=10)
-    assert reply.status == 202, reply.text
-
-
-def finished_runs(app: DevhostProcess, function: str) -> list[str]:
-    return re.findall(rf"{function} finished: [^\n]*", app.output())
 
 
 def log_count(app: DevhostProcess, text: str) -> int:
@@ -129,6 +116,10 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
             channel=Channel.LINE, delivery=delivery, user=f"line:{chat}",
         )
     )
+    # Running for five minutes when its orchestration vanished: it still has time, so it runs again.
+    interrupted = await data.jobs.create(
+        new_job(created=now - timedelta(minutes=5), status=JobStatus.RUNNING, n=2)
+    )
 
     with FakeLine(LINE_TOKEN) as line:
         app = start(start_app, LINE_API_HOST=line.base_url, LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN)
@@ -136,6 +127,7 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
 
         done = await wait_status(data.jobs, lost.id, JobStatus.SUCCEEDED)
         failed = await wait_status(data.jobs, stuck.id, JobStatus.FAILED)
+        resumed = await wait_status(data.jobs, interrupted.id, JobStatus.SUCCEEDED)
         sent = line.wait_for_sent(1)
 
         # Run again: both jobs are settled, so nothing is re-sent, re-failed or re-delivered.
@@ -144,19 +136,21 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
         after = line.sent_snapshot()
 
     assert done.completed == 1 and done.error is None
-    assert failed.error is not None and failed.error.code == "internal"
+    assert failed.error is not None and failed.error.code == "deadline_exceeded"
     assert "try again" in failed.error.message
+    assert resumed.completed == 2 and resumed.error is None
     assert [entry["to"] for entry in sent] == [chat]
     assert sent[0]["via"] == "push", "the reply token expired long ago"
     assert all(message["type"] == "text" for message in sent[0]["messages"])
     assert after == sent
     assert log_count(app, f"job {lost.id}: queue message sent again") == 1
     assert log_count(app, f"job {stuck.id}: failed by maintenance") == 1
+    assert log_count(app, f"job {interrupted.id}: orchestration started again") == 1
     first, second = finished_runs(app, "maintenance")[:2]
     assert first.startswith("maintenance finished: redriven=1 failed=1 skipped=0 purged=0"), first
     assert second.startswith("maintenance finished: redriven=0 failed=0 skipped=0 purged=0"), second
-    for run in (first, second):
-        assert " errors=0 " in run and run.endswith(" past_due=False"), run
+    assert first.endswith("restarted=1 deletions_finished=0 errors=0 past_due=False"), first
+    assert second.endswith("restarted=0 deletions_finished=0 errors=0 past_due=False"), second
 
 
 async def test_redrive_dead_letters_moves_a_poisoned_message_back(start_app: StartApp, data: Data) -> None:
@@ -222,5 +216,5 @@ async def test_maintenance_purges_jobs_past_retention(start_app: StartApp, data:
     assert remaining == {new_event}
     assert log_count(app, f"job {expired.id}: purged after retention") == 1
     summary = finished_runs(app, "maintenance")[0]
-    assert "purged=1 events_purged=1 errors=0" in summary, summary
+    assert "purged=1 events_purged=1 restarted=0 deletions_finished=0 errors=0" in summary, summary
     await events.close()

@@ -343,9 +343,12 @@ def test_every_infra_app_setting_is_read_by_the_app_or_the_host() -> None:
 
 
 def test_every_local_setting_is_read_by_the_app_the_host_or_devhost() -> None:
+    # The host's per-function switch (the sample picks the queue kind's trigger, as infra does).
+    disabled = {f"AzureWebJobs.{name}.Disabled" for name in function_names()}
     unknown = {
         name for name in local_settings()
         if name not in settings_the_app_reads()
+        and name not in disabled
         and name not in LOCAL_ONLY_SETTINGS
         and not name.startswith(LOCAL_ONLY_PREFIXES)
         and not _host_or_connection_setting(name)
@@ -444,6 +447,7 @@ def test_storage_names_match_the_code() -> None:
     assert set(tables) == {
         names.JOBS_TABLE, names.JOB_INDEX_TABLE, names.IDEMPOTENCY_TABLE, names.WEBHOOK_EVENTS_TABLE,
         names.QUOTAS_TABLE, names.PACING_TABLE,
+        names.DELETIONS_TABLE,
     }
     assert bicep_var("outputsContainerName", INFRA / "modules" / "storage.bicep") == names.OUTPUTS_CONTAINER
     assert bicep_var("jobsQueueName", MAIN_BICEP) == names.DEFAULT_QUEUE_NAME

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables.aio import TableClient
 from azure.storage.blob.aio import ContainerClient
 
 from generation import activities
 from jobs.config.settings import load_settings
 from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.names import DELETIONS_TABLE, OUTPUTS_CONTAINER, job_blob_prefix
 from jobs.services import Services, build_services
+from jobs.tables.deletions import DELETION_ROW_KEY
 from testing.factories import make_job
 
 REJECTED = JobError("content_rejected", "The prompt was rejected by the provider's content policy.")
@@ -43,11 +47,25 @@ async def _blob_names(services: Services, job_id: str) -> list[str]:
         return [blob.name async for blob in container.list_blobs(name_starts_with=job_blob_prefix(job_id))]
 
 
+async def _tombstoned(services: Services, job_id: str) -> bool:
+    connection_string = services.settings.storage.connection_string or ""
+    async with TableClient.from_connection_string(connection_string, DELETIONS_TABLE) as table:
+        try:
+            await table.get_entity(job_id, DELETION_ROW_KEY)
+        except ResourceNotFoundError:
+            return False
+    return True
+
+
 async def test_mark_running_tells_the_orchestrator_what_it_needs(svc: Services) -> None:
     job = await svc.jobs.create(make_job(n=3, channel=Channel.LINE, user="line:U1"))
     answer = await activities.mark_job_running(svc, job.id)
+    deadline_at = (job.created_at + timedelta(seconds=600)).isoformat()
     assert answer == {"proceed": True, "status": "running", "total": 3, "channel": "line",
-                      "deadline_seconds": 600, "kind": "image", "user": "line:U1"}
+                      "deadline_seconds": 600, "deadline_at": deadline_at, "kind": "image",
+                      "user": "line:U1"}
+    # Marking again (a re-run after a crash, or a re-driven orchestration) goes on with the job.
+    assert await activities.mark_job_running(svc, job.id) == answer
     assert (await svc.jobs.get(job.id)).status is JobStatus.RUNNING
 
 
@@ -58,6 +76,7 @@ async def test_mark_running_refuses_a_canceled_or_missing_job(svc: Services) -> 
         "proceed": False, "status": "canceled", "notify": True, "channel": "api"
     }
     assert await activities.mark_job_running(svc, "no-such-job") == {"proceed": False, "status": "missing"}
+    assert await _tombstoned(svc, "no-such-job"), "an orchestration of a deleted job leaves history to purge"
 
 
 async def test_generate_output_stores_the_image_and_records_progress(svc: Services) -> None:
@@ -139,6 +158,24 @@ async def test_an_output_for_a_deleted_job_leaves_no_blob(svc: Services) -> None
     await svc.jobs.delete(job_id)
     assert (await activities.generate_output(svc, job_id, 0))["status"] == "failed"
     assert await _blob_names(svc, job_id) == []
+    assert await _tombstoned(svc, job_id)
+
+
+async def test_an_output_stored_while_its_job_is_deleted_is_taken_back(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await _running(svc, n=2)
+    original = svc.jobs.record_progress
+
+    async def deleted_meanwhile(*args: object, **kwargs: object) -> object:
+        await svc.jobs.delete(job_id)  # the DELETE lands between the upload and the record
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(svc.jobs, "record_progress", deleted_meanwhile)
+    answer = await activities.generate_output(svc, job_id, 1)
+    assert answer["status"] == "failed" and answer["error"]["code"] == "canceled"
+    assert await _blob_names(svc, job_id) == []
+    assert await _tombstoned(svc, job_id)
 
 
 async def test_finalize_with_some_outputs_is_a_success_with_per_output_errors(svc: Services) -> None:
@@ -165,6 +202,18 @@ async def test_finalize_after_the_deadline_marks_the_missing_outputs(svc: Servic
     job = await svc.jobs.get(job_id)
     assert job.status is JobStatus.SUCCEEDED
     assert job.outputs[1] == Output(index=1, error=DEADLINE_EXCEEDED)
+
+
+async def test_a_job_that_ran_out_of_time_says_what_the_provider_last_did(svc: Services) -> None:
+    job_id = await _running(svc, n=2)
+    await activities.finalize_job(svc, job_id, "deadline_exceeded", {}, {0: DOWN, 1: REJECTED})
+    job = await svc.jobs.get(job_id)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "deadline_exceeded"
+    assert job.error.message == (
+        f"The job did not finish in time. The last attempt failed: {REJECTED.message} Please try again.")
+    assert job.outputs[0].error == activities.deadline_error(DOWN)
+    assert DOWN.message in job.outputs[0].error.message
 
 
 async def test_finalize_canceled(svc: Services) -> None:

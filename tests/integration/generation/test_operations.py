@@ -1,8 +1,7 @@
 """The operator functions with the Azure job queue: Service Bus.
 
-No Service Bus emulator runs here, so the queue is `ServiceBusJobQueue` over a small in-memory broker
-that keeps every message as the AMQP bytes the SDK encodes and hands receivers the SDK's own
-`ServiceBusReceivedMessage` decoded from them, with duplicate detection on the message id. Everything
+The queue is `ServiceBusJobQueue` on the real SDK against devhost's Service Bus emulator (one per
+test, in this process), its queue with duplicate detection as on Azure (a short window). Everything
 else is real: job rows, blobs and de-duplication records on Azurite (tables of this test's own), and
 orchestration instances in devhost's Durable engine, reached through the SDK's
 `DurableOrchestrationClient` over HTTP.
@@ -18,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,10 +25,15 @@ import azure.durable_functions as df
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.exceptions import ServiceBusConnectionError
 from azure.storage.blob.aio import BlobServiceClient
 from PIL import Image
 
 from devhost.functions import load_app
+from devhost.servicebus.entities import QueueConfig
+from devhost.servicebus.server import Emulator
 from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, load_settings
@@ -38,15 +43,61 @@ from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
+from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
 from jobs.tables.limiter import SlotLimiter
 from jobs.tables.quotas import QuotaStore
 from jobs.tables.store import JobStore
 from testing.durable_engine import drop_task_hub, running_engine
 from testing.factories import make_job
-from testing.fakes.servicebus import Broker, FakeServiceBusClient, wire
+from testing.servicebus import running_emulator
 
 QUEUE = "generation-jobs"
+# 2 minutes on Azure; short here so that a redrive (same message ids) can come after it, as the daily
+# redrive does on Azure.
+DUPLICATE_WINDOW_SECONDS = 3.0
+
+
+# ------------------------------------------------------------------------------- the broker
+class Broker:
+    """The emulator's queue as the tests look at it; `refused_ids` makes sends of those jobs fail."""
+
+    def __init__(self, bus: ServiceBusClient) -> None:
+        self.bus = bus
+        self.real_sender = bus.get_queue_sender  # the test's own sends never refuse
+        self.refused_ids: set[str] = set()
+
+    async def received(self) -> list[ServiceBusReceivedMessage]:
+        async with self.bus.get_queue_receiver(QUEUE) as receiver:
+            return list(await receiver.peek_messages(max_message_count=50))
+
+    async def dead_letters(self) -> list[ServiceBusReceivedMessage]:
+        async with self.bus.get_queue_receiver(QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+            return list(await receiver.peek_messages(max_message_count=50))
+
+    async def dead_letter(self, messages: list[ServiceBusMessage]) -> None:
+        """What the service leaves after maxDeliveryCount failed deliveries."""
+        async with self.real_sender(queue_name=QUEUE) as sender:
+            await sender.send_messages(messages)
+        async with self.bus.get_queue_receiver(QUEUE) as receiver:
+            for message in await receiver.receive_messages(max_message_count=len(messages), max_wait_time=5):
+                await receiver.dead_letter_message(message, reason="MaxDeliveryCountExceeded")
+
+
+class RefusingSender:
+    """The real sender, except that a refused job's send fails as a lost connection would."""
+
+    def __init__(self, broker: Broker, sender: Any) -> None:
+        self._broker = broker
+        self._sender = sender
+
+    async def send_messages(self, message: ServiceBusMessage) -> None:
+        if message.message_id in self._broker.refused_ids:
+            raise ServiceBusConnectionError(message="connection lost")
+        await self._sender.send_messages(message)
+
+    async def close(self) -> None:
+        await self._sender.close()
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -104,27 +155,41 @@ async def durable(
 
 
 @pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    queue = QueueConfig(name=QUEUE, requires_duplicate_detection=True,
+                        duplicate_detection_window=DUPLICATE_WINDOW_SECONDS, max_delivery_count=5)
+    with running_emulator([queue], tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
 async def world(
-    azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient
+    azurite_connection_string: str, unique_name: str, durable: df.DurableOrchestrationClient,
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[World]:
     tables = TableServiceClient.from_connection_string(azurite_connection_string)
     blobs = BlobServiceClient.from_connection_string(azurite_connection_string)
-    broker = Broker()
+    bus = ServiceBusClient.from_connection_string(emulator.connection_string)
+    broker = Broker(bus)
+    monkeypatch.setattr(bus, "get_queue_sender",
+                        lambda **kwargs: RefusingSender(broker, broker.real_sender(**kwargs)))
     stores = Services(
         settings=settings_for(azurite_connection_string),
         jobs=JobStore(tables, jobs_table=f"{unique_name}jobs", index_table=f"{unique_name}index",
                       idempotency_table=f"{unique_name}idem"),
         outputs=OutputStore(blobs, container=unique_name),
-        queue=ServiceBusJobQueue(FakeServiceBusClient(broker, queue_name=QUEUE), queue_name=QUEUE),  # type: ignore[arg-type]
+        queue=ServiceBusJobQueue(bus, queue_name=QUEUE),
         events=EventLedger(tables, table=f"{unique_name}events"),
         quotas=QuotaStore(tables, limits=QuotaLimits()),
         limiter=SlotLimiter(tables, table=f"{unique_name}pacing"),
+        deletions=DeletionLedger(tables, table=f"{unique_name}deletions"),
     )
     yield World(broker, stores, durable, blobs, unique_name)
-    for suffix in ("jobs", "index", "idem", "events"):
+    for suffix in ("jobs", "index", "idem", "events", "deletions"):
         await tables.delete_table(f"{unique_name}{suffix}")
     with contextlib.suppress(ResourceNotFoundError):
         await blobs.delete_container(unique_name)
+    await stores.queue.close()
     await tables.close()
     await blobs.close()
 
@@ -137,8 +202,7 @@ async def test_a_lost_job_is_sent_again_with_its_id_so_repeats_are_dropped(world
     second = await operations.run_maintenance(world.stores, world.client, now=utcnow())
 
     assert (first.redriven, second.redriven, first.errors, second.errors) == (1, 1, 0, 0)
-    assert world.broker.sent_ids == [lost.id, lost.id]
-    [message] = world.broker.received()  # the second send fell to duplicate detection
+    [message] = await world.broker.received()  # the second send fell to duplicate detection
     assert message.message_id == lost.id
     assert parse_job_message(b"".join(message.body)) == lost.id
     assert message.application_properties == {b"kind": b"image", b"n": 2}
@@ -159,7 +223,7 @@ async def test_an_overdue_job_is_failed_and_its_orchestration_terminated(world: 
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.code == "deadline_exceeded"
     assert await world.runtime_status(stuck.id) == "Terminated"
-    assert world.broker.sent_ids == []
+    assert await world.broker.received() == []
 
 
 async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
@@ -171,7 +235,7 @@ async def test_one_failing_job_does_not_stop_the_run(world: World) -> None:
     summary = await operations.run_maintenance(world.stores, world.client, now=utcnow())
 
     assert (summary.redriven, summary.errors) == (1, 1)
-    assert [message.message_id for message in world.broker.received()] == [sent.id]
+    assert [message.message_id for message in await world.broker.received()] == [sent.id]
 
 
 def _png() -> bytes:
@@ -210,7 +274,8 @@ async def test_redrive_dead_letters_moves_them_back_to_the_queue(
     world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = [make_job(kind=JobKind.TEXT), make_job(n=3), make_job()]
-    world.broker.dead_letters.extend(wire(build_service_bus_message(job)) for job in jobs)
+    await world.broker.dead_letter([build_service_bus_message(job) for job in jobs])
+    await asyncio.sleep(DUPLICATE_WINDOW_SECONDS + 0.5)  # dead-lettered longer ago than the window
     timer = SimpleNamespace(past_due=False)
     # The timer trigger itself is under test: it gets its services where a host-run trigger does.
     monkeypatch.setattr(operations, "services", lambda: world.stores)
@@ -218,8 +283,8 @@ async def test_redrive_dead_letters_moves_them_back_to_the_queue(
     with caplog.at_level(logging.INFO, logger=operations.__name__):
         await operations.redrive_dead_letters._function.get_user_function()(timer)
 
-    assert world.broker.dead_letters == []
-    moved = world.broker.received()
+    assert await world.broker.dead_letters() == []
+    moved = await world.broker.received()
     assert [message.message_id for message in moved] == [job.id for job in jobs]
     assert [parse_job_message(b"".join(message.body)) for message in moved] == [job.id for job in jobs]
     assert [message.application_properties[b"n"] for message in moved] == [1, 3, 1]

@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -22,8 +23,7 @@ import pytest
 import pytest_asyncio
 
 from devhost.functions import load_app
-from generation import orchestration
-from generation.retry_policy import MAX_ATTEMPTS
+from generation import orchestration, retry_policy
 from testing.durable_engine import Host, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -38,6 +38,7 @@ class Script:
     proceed: bool = True
     deadline_seconds: int = 600
     notify: bool = True
+    crashes: dict[str, int] = field(default_factory=dict)  # activity name -> failures before it works
     answers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # per index, per attempt
     work_seconds: float = 0.0
     mark_seconds: float = 0.0
@@ -45,6 +46,13 @@ class Script:
     calls: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     finalized: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)
+    tries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def crash_if_scripted(self, name: str) -> None:
+        """Raise (as an activity does when storage is down) for the first `crashes[name]` calls."""
+        self.tries[name] += 1
+        if self.tries[name] <= self.crashes.get(name, 0):
+            raise ConnectionError(f"{name}: storage unreachable (try {self.tries[name]})")
 
 
 SCRIPTS: dict[str, Script] = {}
@@ -64,11 +72,13 @@ def _build_app() -> dict[str, Any]:
     async def mark_job_running(payload: dict[str, Any]) -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
         await asyncio.sleep(script.mark_seconds)
+        script.crash_if_scripted("mark_job_running")
         script.timeline.append("marked")
         if not script.proceed:
             return {"proceed": False, "status": "canceled", "notify": True, "channel": script.channel}
+        deadline_at = datetime.now(UTC) + timedelta(seconds=script.deadline_seconds)
         return {"proceed": True, "status": "running", "total": script.total, "channel": script.channel,
-                "deadline_seconds": script.deadline_seconds}
+                "deadline_seconds": script.deadline_seconds, "deadline_at": deadline_at.isoformat()}
 
     @bp.function_name("generate_output")
     @bp.activity_trigger(input_name="payload")
@@ -89,6 +99,7 @@ def _build_app() -> dict[str, Any]:
     @bp.activity_trigger(input_name="payload")
     def finalize_job(payload: dict[str, Any]) -> dict[str, Any]:
         script = SCRIPTS[payload["job_id"]]
+        script.crash_if_scripted("finalize_job")
         script.finalized.append(payload)
         status = {"completed": "succeeded", "canceled": "canceled"}.get(payload["outcome"], "failed")
         return {"status": status, "notify": script.notify}
@@ -96,6 +107,7 @@ def _build_app() -> dict[str, Any]:
     @bp.function_name("deliver_line")
     @bp.activity_trigger(input_name="payload")
     def deliver_line(payload: dict[str, Any]) -> None:
+        SCRIPTS[payload["job_id"]].crash_if_scripted("deliver_line")
         SCRIPTS[payload["job_id"]].delivered.append(payload)
 
     name = "orchestrator_test_app"
@@ -106,13 +118,19 @@ def _build_app() -> dict[str, Any]:
     return {spec.name: spec for spec in load_app(name)}
 
 
+def _quick_next_attempt(now: datetime, attempt: int, *, seed: str, until: datetime,
+                        retry_after: float | None = None) -> datetime | None:
+    when = now + timedelta(seconds=0.1 + (retry_after or 0) / 100)
+    return when if when < until else None
+
+
 @pytest.fixture(scope="module", autouse=True)
 def quick_retries() -> Any:
     """Retry waits of a tenth of a second: the policy itself is unit-tested; here the flow is."""
-    original = orchestration.retry_delay
-    orchestration.retry_delay = lambda attempt, retry_after: 0.1 + (retry_after or 0) / 100
+    original = retry_policy.next_attempt_at
+    retry_policy.next_attempt_at = _quick_next_attempt
     yield
-    orchestration.retry_delay = original
+    retry_policy.next_attempt_at = original
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -124,12 +142,13 @@ async def host(azurite_connection_string: str) -> AsyncIterator[Host]:
     await drop_task_hub(azurite_connection_string, hub)
 
 
-async def _run(host: Host, script: Script, *, until: Any = None,
-               announced: int | None = None) -> tuple[str, dict[str, Any]]:
+async def _run(host: Host, script: Script, *, until: Any = None, announced: int | None = None,
+               plan: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """Run one job; `announced` is the output count its queue message carried (the starter's input)."""
     job_id = str(uuid.uuid4())
     SCRIPTS[job_id] = script
-    plan = None if announced is None else json.dumps({"outputs": announced})
+    plan = dict(plan or {}, **({} if announced is None else {"outputs": announced}))
+    plan = json.dumps(plan) if plan else None
     await host.engine.start_instance("generation_orchestrator", job_id, plan)
     if until is not None:
         await host.wait(job_id, until)
@@ -167,12 +186,48 @@ async def test_transient_failures_are_retried_until_success(host: Host) -> None:
     assert final["customStatus"]["completed"] == 2
 
 
-async def test_retries_are_bounded(host: Host) -> None:
+async def test_retries_go_on_until_the_deadline_not_for_a_count(host: Host) -> None:
     down = {"status": "retry", "error": {"code": "provider_unavailable", "message": "down"}}
-    script = Script(total=1, answers={0: [down]})
-    await _run(host, script)
-    assert script.calls[0] == list(range(MAX_ATTEMPTS))
-    assert script.finalized[0]["failures"] == {"0": down["error"]}
+    script = Script(total=2, answers={0: [down]}, deadline_seconds=2)
+    _, final = await _run(host, script)
+    assert len(script.calls[0]) > 8, "retried for as long as the deadline allows, not four times"
+    assert script.calls[0] == list(range(len(script.calls[0])))
+    assert script.calls[1] == [0]
+    (finalized,) = script.finalized
+    assert finalized["outcome"] == "deadline_exceeded"
+    assert finalized["failures"] == {}
+    assert finalized["last_errors"] == {"0": down["error"]}, "the deadline says what the provider last did"
+    assert final["output"]["status"] == "failed"
+
+
+async def test_a_crashed_output_is_retried_past_the_old_attempt_count(host: Host) -> None:
+    crash = {"status": "crash"}
+    script = Script(total=1, answers={0: [crash] * 7 + [SUCCEEDED]})
+    _, final = await _run(host, script)
+    assert script.calls[0] == list(range(8))
+    assert script.finalized[0]["failures"] == {} and script.finalized[0]["last_errors"] == {}
+    assert final["output"]["status"] == "succeeded"
+
+
+async def test_marking_running_finalizing_and_delivering_survive_storage_failures(host: Host) -> None:
+    crashes = {"mark_job_running": 3, "finalize_job": 3, "deliver_line": 3}
+    script = Script(total=1, channel="line", crashes=crashes)
+    job_id, final = await _run(host, script, announced=1)
+    assert final["runtimeStatus"] == "Completed"
+    assert final["output"] == {"job_id": job_id, "status": "succeeded", "delivered": True}
+    assert dict(script.tries) == {"mark_job_running": 4, "finalize_job": 4, "deliver_line": 4}
+    assert len(script.finalized) == 1 and script.delivered == [{"job_id": job_id}]
+    assert script.calls == {0: [0]}, "the output ran once, alongside the first try of the mark"
+
+
+async def test_marking_that_fails_until_the_deadline_ends_without_touching_the_job(host: Host) -> None:
+    script = Script(total=1, crashes={"mark_job_running": 10_000})
+    job_id, final = await _run(host, script, plan={"deadline_seconds": 1})
+    assert final["runtimeStatus"] == "Completed"
+    assert final["output"] == {"job_id": job_id, "status": "deadline_exceeded", "skipped": True,
+                               "delivered": False}
+    assert script.tries["mark_job_running"] > 3
+    assert script.finalized == [] and script.calls == {}
 
 
 async def test_cancel_event_stops_the_work(host: Host) -> None:

@@ -14,6 +14,7 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.blobs.outputs import OutputStore
 from jobs.queues.storage import StorageJobQueue
+from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
 from jobs.tables.store import JobStore
 
@@ -39,6 +40,14 @@ async def job_store(table_service: TableServiceClient, unique_name: str) -> Asyn
 async def event_ledger(table_service: TableServiceClient, unique_name: str) -> AsyncIterator[EventLedger]:
     yield EventLedger(table_service, table=f"{unique_name}events")
     await table_service.delete_table(f"{unique_name}events")
+
+
+@pytest.fixture
+async def deletion_ledger(
+    table_service: TableServiceClient, unique_name: str
+) -> AsyncIterator[DeletionLedger]:
+    yield DeletionLedger(table_service, table=f"{unique_name}deletions")
+    await table_service.delete_table(f"{unique_name}deletions")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.jobs.conftest import (  # noqa: F401 - fixtures shared with the jobs tests
     blob_service,
+    deletion_ledger,
     job_store,
     output_store,
     queue_service,

@@ -46,6 +46,17 @@ class FakeDurableApi:
         del self.instances[instance_id]
         return web.json_response({"instancesDeleted": 1})
 
+    async def status(self, request: web.Request) -> web.Response:
+        """As the durable API: 404 for an unknown id, else the instance with its runtime status."""
+        instance_id = request.match_info["id"]
+        if instance_id not in self.instances:
+            return web.json_response({}, status=404)
+        live = self.instances[instance_id]
+        body = {"name": "generation_orchestrator", "instanceId": instance_id,
+                "runtimeStatus": "Running" if live else "Completed",
+                "createdTime": "2026-01-01T00:00:00Z", "lastUpdatedTime": "2026-01-01T00:00:00Z"}
+        return web.json_response(body, status=202 if live else 200)
+
     def client(self) -> df.DurableOrchestrationClient:
         binding = {
             "taskHubName": "hub",
@@ -62,6 +73,7 @@ async def durable_api() -> AsyncIterator[FakeDurableApi]:
     app = web.Application()
     app.router.add_post("/durabletask/instances/{id}/raiseEvent/{name}", fake.raise_event)
     app.router.add_delete("/durabletask/instances/{id}", fake.purge)
+    app.router.add_get("/durabletask/instances/{id}", fake.status)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -14,6 +14,8 @@ from PIL import Image
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import OutputNotFoundError
 from jobs.domain.models import JobError, JobStatus
+from jobs.removal import JobRemover
+from jobs.tables.deletions import DeletionLedger
 from jobs.tables.store import JobStore
 from status.control import cancel_job, delete_job
 from status.errors import answer
@@ -29,11 +31,17 @@ async def cancel(store: JobStore, durable: FakeDurableApi, job_id: str) -> func.
 
 
 async def delete(
-    store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str, *, settle: float = 5
+    store: JobStore, outputs: OutputStore, durable: FakeDurableApi, job_id: str, *,
+    ledger: DeletionLedger, settle: float = 5
 ) -> func.HttpResponse:
     work = lambda: delete_job(  # noqa: E731
-        job_id, jobs=store, outputs=outputs, client=durable.client(), settle_seconds=settle)
+        job_id, jobs=store, outputs=outputs, deletions=ledger, client=durable.client(),
+        settle_seconds=settle)
     return await answer(work, job_id=job_id)
+
+
+async def tombstones(ledger: DeletionLedger) -> list[str]:
+    return [tombstone.job_id for tombstone in await ledger.list(limit=100)]
 
 
 async def test_cancel_queued_job_is_immediate(job_store: JobStore, durable: FakeDurableApi) -> None:
@@ -91,14 +99,15 @@ def tiny_png() -> bytes:
 
 
 async def test_delete_removes_row_blobs_and_history(
-    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi,
+    deletion_ledger: DeletionLedger,
 ) -> None:
     job = await job_store.create(make_job())
     output = await output_store.save_image(job.id, 0, tiny_png())
     await job_store.mark_running(job.id)
     await job_store.finish(job.id, status=JobStatus.SUCCEEDED, outputs=[output])
     durable.instances[job.id] = False
-    response = await delete(job_store, output_store, durable, job.id)
+    response = await delete(job_store, output_store, durable, job.id, ledger=deletion_ledger)
     assert response.status_code == 204
     assert await job_store.find(job.id) is None
     for blob in (output.blob_name, output.preview_blob_name):
@@ -107,12 +116,14 @@ async def test_delete_removes_row_blobs_and_history(
             await output_store.read(blob)
     assert job.id in durable.purged
     assert job.id not in durable.instances
-    again = await delete(job_store, output_store, durable, job.id)
+    assert await tombstones(deletion_ledger) == [], "nothing was left, so nothing is left to finish"
+    again = await delete(job_store, output_store, durable, job.id, ledger=deletion_ledger)
     assert again.status_code == 404
 
 
 async def test_delete_running_job_cancels_it_and_purges_once_it_stopped(
-    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi,
+    deletion_ledger: DeletionLedger,
 ) -> None:
     job = await job_store.create(make_job())
     await job_store.mark_running(job.id)
@@ -126,24 +137,57 @@ async def test_delete_running_job_cancels_it_and_purges_once_it_stopped(
         durable.background.append(asyncio.create_task(finalize()))
 
     durable.on_event = orchestrator_stops
-    response = await delete(job_store, output_store, durable, job.id)
+    response = await delete(job_store, output_store, durable, job.id, ledger=deletion_ledger)
     assert response.status_code == 204
     assert durable.events == [(job.id, "cancel")]
     assert await job_store.find(job.id) is None
     assert job.id in durable.purged
     assert job.id not in durable.instances  # purged only because it had completed
+    assert await tombstones(deletion_ledger) == []
 
 
 async def test_delete_running_job_that_does_not_stop_in_time_still_deletes(
-    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi,
+    deletion_ledger: DeletionLedger,
 ) -> None:
     job = await job_store.create(make_job())
     await job_store.mark_running(job.id)
     durable.instances[job.id] = True
-    response = await delete(job_store, output_store, durable, job.id, settle=0.3)
+    response = await delete(job_store, output_store, durable, job.id, ledger=deletion_ledger, settle=0.3)
     assert response.status_code == 204
     assert await job_store.find(job.id) is None
     assert durable.instances[job.id] is True  # a running instance is not purged
+    assert await tombstones(deletion_ledger) == [job.id], "maintenance is left to finish it"
+
+    # Later the orchestration ends, an output it was making is stored after all, and maintenance runs.
+    durable.instances[job.id] = False
+    late = await output_store.save_image(job.id, 1, tiny_png())
+    removal = await JobRemover(job_store, output_store, deletion_ledger, durable.client()).finish(job.id)
+    assert removal.complete and removal.blobs == 2 and removal.histories == 1
+    assert late.blob_name is not None
+    with pytest.raises(OutputNotFoundError):
+        await output_store.read(late.blob_name)
+    assert job.id not in durable.instances
+    assert await tombstones(deletion_ledger) == []
+
+
+async def test_delete_of_a_queued_job_whose_orchestration_starts_late_is_finished_later(
+    job_store: JobStore, output_store: OutputStore, durable: FakeDurableApi,
+    deletion_ledger: DeletionLedger,
+) -> None:
+    job = await job_store.create(make_job(n=2))
+    response = await delete(job_store, output_store, durable, job.id, ledger=deletion_ledger)
+    assert response.status_code == 204
+    assert durable.events == [], "a queued job is canceled on its row; no orchestration to signal"
+    assert await tombstones(deletion_ledger) == []
+    # A starter that read the row just before the delete starts the orchestration anyway: it finds
+    # no row, records the tombstone again (as mark_job_running does) and completes.
+    durable.instances[job.id] = False
+    await deletion_ledger.record(job.id)
+    remover = JobRemover(job_store, output_store, deletion_ledger, durable.client())
+    assert (await remover.finish(job.id)).histories == 1
+    assert job.id not in durable.instances
+    assert await tombstones(deletion_ledger) == []
 
 
 async def test_unexpected_failure_is_a_500_problem_without_internals(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2
@@ -44,6 +45,24 @@ def test_faults_are_consumed_in_order(fake_openai: FakeOpenAI) -> None:
     headers = {"Authorization": f"Bearer {fake_openai.api_key}"}
     statuses = [httpx2.post(url, json=body, headers=headers).status_code for _ in range(3)]
     assert statuses == [500, 500, 200]
+
+
+def test_a_fault_window_spoils_every_call_until_it_closes(fake_openai: FakeOpenAI) -> None:
+    url = f"{fake_openai.base_url}/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {fake_openai.api_key}"}
+    fake_openai.windows.open("429", seconds=60, retry_after=7)
+    limited = [httpx2.post(url, json=body, headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in limited] == [429, 429, 429]
+    assert limited[0].headers["retry-after"] == "7"
+    assert limited[0].json()["error"]["code"] == "rate_limit_exceeded"
+    fake_openai.windows.open("timeout", seconds=60, hang=0.2)
+    assert httpx2.post(url, json=body, headers=headers, timeout=5).status_code == 504
+    fake_openai.windows.open("500", seconds=0.3)
+    assert httpx2.post(url, json=body, headers=headers).status_code == 500
+    time.sleep(0.4)
+    assert httpx2.post(url, json=body, headers=headers).status_code == 200
+    assert fake_openai.windows.spoiled == {"429": 3, "timeout": 1, "500": 1}
 
 
 def test_runs_standalone_for_manual_use() -> None:
