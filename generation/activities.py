@@ -58,7 +58,13 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
         "deadline_at": (job.created_at + timedelta(seconds=deadline_seconds)).isoformat(),
         "kind": job.kind.value,
         "user": job.user,
+        **_callback_flag(job),
     }
+
+
+def _callback_flag(job: Job) -> StartResult:
+    """`callback: True` for a job with a completion callback (absent otherwise)."""
+    return {"callback": True} if job.callback is not None else {}  # type: ignore[typeddict-item]
 
 
 async def _cancel_before_start(services: Services, job_id: str) -> StartResult:
@@ -67,7 +73,8 @@ async def _cancel_before_start(services: Services, job_id: str) -> StartResult:
     except InvalidTransitionError as exc:
         return {"proceed": False, "status": exc.current.value}
     logger.info("job %s: cancel requested before the work started; canceled", job_id)
-    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
+    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value,
+            **_callback_flag(job)}
 
 
 async def _canceled_while_queued(services: Services, job_id: str) -> StartResult:
@@ -76,7 +83,8 @@ async def _canceled_while_queued(services: Services, job_id: str) -> StartResult
     job = await services.jobs.find(job_id)
     if job is None:
         return {"proceed": False, "status": "missing"}
-    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value}
+    return {"proceed": False, "status": job.status.value, "notify": True, "channel": job.channel.value,
+            **_callback_flag(job)}
 
 
 def _provider_failure(job_id: str, index: int, exc: ProviderError) -> OutputResult:

@@ -8,6 +8,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from generation import activities, orchestration, pacing_activities, starter, submit
+from generation.callbacks import delivery as callback_delivery
 from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     ACQUIRE_PROVIDER_SLOTS,
@@ -16,6 +17,9 @@ from jobs.contracts import (
     GENERATION_ORCHESTRATOR,
     LEAVE_PROVIDER_QUEUE,
     MARK_JOB_RUNNING,
+    SEND_CALLBACK,
+    CallbackAnswer,
+    CallbackAttempt,
     FinalizeRequest,
     FinalizeResult,
     JobRef,
@@ -113,3 +117,9 @@ async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
     with job_span("activity.finalize_job", payload["job_id"], {"outcome": payload["outcome"]}):
         return await activities.finalize_job(
             services(), payload["job_id"], payload["outcome"], failures, last_errors)
+
+
+@bp.function_name(SEND_CALLBACK)
+@bp.activity_trigger(input_name="payload")
+async def send_callback(payload: CallbackAttempt) -> CallbackAnswer:
+    return await callback_delivery.send_callback(services(), payload)

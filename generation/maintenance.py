@@ -96,6 +96,7 @@ class FailJob:
     error: JobError
     terminate: bool
     deliver_channel: str | None
+    callback: bool = False  # the job has a completion callback to deliver
 
 
 Action = Redrive | Restart | FailJob
@@ -103,7 +104,8 @@ Action = Redrive | Restart | FailJob
 
 def _fail(job: Job, error: JobError, *, terminate: bool) -> FailJob:
     channel = job.channel.value if delivery_activity(job.channel.value) else None
-    return FailJob(job_id=job.id, error=error, terminate=terminate, deliver_channel=channel)
+    return FailJob(job_id=job.id, error=error, terminate=terminate, deliver_channel=channel,
+                   callback=job.callback is not None)
 
 
 def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: MaintenancePolicy) -> Action | None:

@@ -136,12 +136,14 @@ async def _fail(store: Services, client: df.DurableOrchestrationClient, action: 
             await client.terminate(action.job_id, f"maintenance: {action.error.code}")
         except Exception as exc:  # already ended on its own: the row is what counts
             logger.info("job %s: orchestration not terminated: %s", action.job_id, exc)
-    if action.deliver_channel is not None:
-        delivery: DeliverJobInput = {"job_id": action.job_id, "channel": action.deliver_channel}
+    if action.deliver_channel is not None or action.callback:
+        delivery: DeliverJobInput = {"job_id": action.job_id, "channel": action.deliver_channel or "",
+                                     "callback": action.callback}
         await client.start_new(
             DELIVER_ORCHESTRATOR, instance_id=deliver_instance_id(action.job_id), client_input=delivery
         )
-        logger.info("job %s: failure delivery started on %s", action.job_id, action.deliver_channel)
+        logger.info("job %s: failure delivery started (channel %s, callback %s)", action.job_id,
+                    action.deliver_channel, action.callback)
     return True
 
 

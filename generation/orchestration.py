@@ -12,6 +12,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from generation.callbacks.steps import deliver_callback
 from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
 from generation.pacing import Pacing, slot_starts, wait_for_slots
 from generation.retry_policy import FINISH_GRACE
@@ -208,8 +209,18 @@ def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress
     return "deadline_exceeded" if progress.out_of_time else "completed"
 
 
-def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str, *, until: datetime) -> Steps:
-    """Hand the finished job to its channel; a delivery that keeps failing does not fail the job."""
+def _deliver(context: df.DurableOrchestrationContext, job_id: str, channel: str, *, until: datetime,
+             callback: bool = False) -> Steps:
+    """Hand the finished job to its channel, then to its callback; a delivery that keeps failing
+    does not fail the job."""
+    delivered = yield from _deliver_to_channel(context, job_id, channel, until=until)
+    if callback:
+        yield from deliver_callback(context, job_id)
+    return delivered
+
+
+def _deliver_to_channel(context: df.DurableOrchestrationContext, job_id: str, channel: str, *,
+                        until: datetime) -> Steps:
     activity = delivery_activity(channel)
     if activity is None:
         return False
@@ -283,7 +294,8 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
         delivered = False
         if start.get("notify"):
             until = _finish_by(context, provisional)
-            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
+            delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until,
+                                            callback=start.get("callback", False))
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
     progress = _Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
@@ -297,7 +309,8 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     delivered = False
     if final["notify"]:
         until = _finish_by(context, deadline)
-        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until)
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until,
+                                        callback=start.get("callback", False))
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
@@ -305,5 +318,6 @@ def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     """Deliver a job finished outside the pipeline (the maintenance timer failing a stuck job)."""
     data: DeliverJobInput = context.get_input()
     until = context.current_utc_datetime + FINISH_GRACE
-    delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until)
+    delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until,
+                                    callback=data.get("callback", False))
     return {"job_id": data["job_id"], "delivered": delivered}

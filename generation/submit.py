@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import azure.functions as func
 
+from generation.callbacks.intake import with_checked_callback
 from generation.intake import AcceptedJob, accept_job
 from generation.validation import (
     InvalidRequestError,
@@ -65,6 +66,8 @@ async def _submit(req: func.HttpRequest, services: Services) -> func.HttpRespons
     try:
         request = _owned_request(req, easy_auth=services.settings.easy_auth_enabled)
         key = check_idempotency_key(req.headers.get("Idempotency-Key"))
+        public_base = base_url(req, trust_forwarded=services.settings.trust_forwarded_headers)
+        request = await with_checked_callback(request, services, base_url=public_base)
     except InvalidRequestError as exc:
         return problem(exc.status, detail=exc.detail, errors=exc.errors or None)
     except (NotSignedInError, NotYoursError) as exc:

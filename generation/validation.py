@@ -21,7 +21,7 @@ from jobs.domain.models import (
 
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-FIELDS = ("prompt", "kind", "n", "size", "user")
+FIELDS = ("prompt", "kind", "n", "size", "user", "callback_url")
 # A character that is not white space, spelled out so that the OpenAPI pattern (an ECMA-262 regex,
 # whose \s differs from Python's) says exactly the same: every space and separator either engine
 # knows, and the byte order mark.
@@ -106,6 +106,15 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
     return value
 
 
+def _check_callback_url(value: Any, errors: list[dict[str, str]]) -> str | None:
+    # Leave it out for no callback: null is refused, as the schema says (a string).
+    """Only the type here: the URL guard (scheme, addresses) runs where the settings and DNS are."""
+    if not isinstance(value, str):
+        errors.append(_field_error("callback_url", "must be a string"))
+        return None
+    return value
+
+
 def _load_object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
@@ -135,9 +144,10 @@ def parse_generation_request(body: bytes) -> JobRequest:
     n = _check_n(data.get("n", 1), kind, errors)
     size = _check_size(data.get("size", DEFAULT_SIZE), errors)
     user = _check_user(data.get("user"), errors)
+    callback_url = _check_callback_url(data["callback_url"], errors) if "callback_url" in data else None
     if errors:
         raise InvalidRequestError(422, "The request has invalid fields.", errors)
-    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user)
+    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user, callback_url=callback_url)
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -159,9 +169,12 @@ def check_idempotency_key(value: str | None) -> str | None:
 
 def request_fingerprint(request: JobRequest) -> str:
     """A digest of what was asked for, so a reused idempotency key with another body is detected."""
+    asked: dict[str, Any] = {"prompt": request.prompt, "kind": request.kind.value, "n": request.n,
+                             "size": request.size, "user": request.user}
+    if request.callback_url is not None:  # absent otherwise, so earlier records keep their digest
+        asked["callback_url"] = request.callback_url
     canonical = json.dumps(
-        {"prompt": request.prompt, "kind": request.kind.value, "n": request.n, "size": request.size,
-         "user": request.user},
+        asked,
         sort_keys=True,
         separators=(",", ":"),
     )

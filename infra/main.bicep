@@ -202,6 +202,11 @@ param textDeploymentSku string = 'GlobalStandard'
 @minValue(1)
 param textModelCapacity int = 10
 
+// ---------------------------------------------------------------- callbacks
+@secure()
+@description('Standard Webhooks secret (whsec_ + base64) that signs completion callbacks; stored in Key Vault when given. Without it a callback_url is refused.')
+param callbackSigningSecret string = ''
+
 // ---------------------------------------------------------------- LINE
 @secure()
 @description('LINE channel secret (webhook signatures); stored in Key Vault when given.')
@@ -308,6 +313,7 @@ module keyVault 'modules/keyvault.bicep' = {
     lineChannelAccessToken: lineChannelAccessToken
     openAiApiKey: openAiApiKey
     azureOpenAiApiKey: azureOpenAiApiKey
+    callbackSigningSecret: callbackSigningSecret
   }
 }
 
@@ -375,6 +381,7 @@ var lineChannelSecretSetting = empty(lineChannelSecret) ? '' : '@Microsoft.KeyVa
 var lineChannelAccessTokenSetting = empty(lineChannelAccessToken) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.lineChannelAccessTokenUri})'
 var openAiApiKeySetting = empty(openAiApiKey) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.openAiApiKeyUri})'
 var azureOpenAiApiKeySetting = empty(azureOpenAiApiKey) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.azureOpenAiApiKeyUri})'
+var callbackSigningSecretSetting = empty(callbackSigningSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.callbackSigningSecretUri})'
 // A deployed account's endpoint and deployment names follow from its name, so no conditional
 // module output is read here.
 var azureOpenAiEndpointSetting = deployAzureOpenAi ? 'https://${openAiAccountName}.openai.azure.com/' : azureOpenAiEndpoint
@@ -518,6 +525,15 @@ var appSettings = [
   {
     name: 'AZURE_OPENAI_TEXT_DEPLOYMENT'
     value: azureOpenAiTextDeploymentSetting
+  }
+  // Completion callbacks. Plain-HTTP callbacks to loopback are for local development only.
+  {
+    name: 'CALLBACK_SIGNING_SECRET'
+    value: callbackSigningSecretSetting
+  }
+  {
+    name: 'CALLBACK_ALLOW_LOOPBACK_HTTP'
+    value: 'false'
   }
   // LINE.
   {

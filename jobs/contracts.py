@@ -20,6 +20,7 @@ FINALIZE_JOB = "finalize_job"
 ACQUIRE_PROVIDER_SLOTS = "acquire_provider_slots"
 LEAVE_PROVIDER_QUEUE = "leave_provider_queue"
 DELIVER_LINE = "deliver_line"
+SEND_CALLBACK = "send_callback"
 
 # The external event that stops a running generation orchestration.
 CANCEL_EVENT = "cancel"
@@ -90,6 +91,7 @@ class StartResult(TypedDict):
     notify: NotRequired[bool]
     kind: NotRequired[str]
     user: NotRequired[str | None]
+    callback: NotRequired[bool]  # the job has a completion callback to deliver once it ends
 
 
 class SlotRequest(TypedDict):
@@ -175,6 +177,30 @@ class DeliverJobInput(TypedDict):
 
     job_id: str
     channel: str
+    callback: NotRequired[bool]
+
+
+class CallbackAttempt(TypedDict):
+    """The input of `send_callback`: attempt `attempt` of the job's callback (`last`: no retry follows)."""
+
+    job_id: str
+    attempt: int
+    last: bool
+
+
+CallbackOutcome = Literal["delivered", "retry", "failed", "gone"]
+
+
+class CallbackAnswer(TypedDict):
+    """`send_callback`: what the attempt did (`gone`: the job or its callback no longer exists)."""
+
+    outcome: CallbackOutcome
+    status: int | None
+
+
+def webhook_message_id(job_id: str) -> str:
+    """The Standard Webhooks `webhook-id` of a job's callback, the same on every retry."""
+    return f"msg_{job_id}"
 
 
 class DeliveryResult(TypedDict):

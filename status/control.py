@@ -83,6 +83,9 @@ async def delete_job(
     orchestration still ending, an output stored late) the tombstone lets maintenance remove."""
     job = check_owner(await jobs.get(job_id), owner)
     await deletions.record(job_id)
+    if job.callback is not None:
+        # Before the stop, so that a cancel this delete causes is not called back to a receiver.
+        job = await jobs.record_callback(job_id, lambda callback: callback.dropped())
     await _stop(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     removal = await JobRemover(jobs, outputs, deletions, client).finish(job_id)
     if removal.complete:

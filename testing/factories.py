@@ -7,7 +7,7 @@ from typing import Any
 
 from jobs.domain.models import Channel, Job, JobRequest
 
-_REQUEST_FIELDS = ("prompt", "kind", "n", "size", "user")
+_REQUEST_FIELDS = ("prompt", "kind", "n", "size", "user", "callback_url")
 
 
 def make_request(**overrides: Any) -> JobRequest:

@@ -12,6 +12,8 @@ param lineChannelAccessToken string = ''
 param openAiApiKey string = ''
 @secure()
 param azureOpenAiApiKey string = ''
+@secure()
+param callbackSigningSecret string = ''
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -68,6 +70,15 @@ resource azureOpenAiKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
   }
 }
 
+resource callbackSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(callbackSigningSecret)) {
+  parent: vault
+  name: 'callback-signing-secret'
+  properties: {
+    contentType: 'text/plain'
+    value: callbackSigningSecret
+  }
+}
+
 // Version-less URIs, so a secret updated by a later `azd provision` is picked up on the next refresh.
 var secretsUri = '${vault.properties.vaultUri}secrets/'
 
@@ -77,3 +88,4 @@ output lineChannelSecretUri string = '${secretsUri}line-channel-secret'
 output lineChannelAccessTokenUri string = '${secretsUri}line-channel-access-token'
 output openAiApiKeyUri string = '${secretsUri}openai-api-key'
 output azureOpenAiApiKeyUri string = '${secretsUri}azure-openai-api-key'
+output callbackSigningSecretUri string = '${secretsUri}callback-signing-secret'

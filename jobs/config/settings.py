@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -66,6 +68,8 @@ class Settings:
     provider_images_per_minute: int | None = None
     provider_requests_per_minute: int | None = None
     provider_tokens_per_minute: int | None = None
+    callback_signing_secret: str | None = field(default=None, repr=False)
+    callback_allow_loopback_http: bool = False
     telemetry_exporter: str = "none"
 
     @property
@@ -117,6 +121,30 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _callback_secret(env: Mapping[str, str]) -> str | None:
+    """A Standard Webhooks secret, `whsec_` and base64 (the error message never quotes it)."""
+    secret = env.get("CALLBACK_SIGNING_SECRET")
+    if secret is None:
+        return None
+    try:
+        key = base64.b64decode(secret.strip().removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.strip().startswith("whsec_") or len(key) < 24:
+        raise SettingsError(
+            "CALLBACK_SIGNING_SECRET must be 'whsec_' followed by base64 of at least 24 random bytes"
+        )
+    return secret.strip()
+
+
+def _loopback_http(env: Mapping[str, str]) -> bool:
+    """Plain-HTTP callbacks to this machine, for local development: off unless asked, refused on Azure."""
+    wanted = env.get("CALLBACK_ALLOW_LOOPBACK_HTTP", "").strip().lower() in ("true", "1")
+    if wanted and "WEBSITE_INSTANCE_ID" in env:
+        raise SettingsError("CALLBACK_ALLOW_LOOPBACK_HTTP is for local development and cannot be on in Azure")
+    return wanted
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; SettingsError names the first one missing or invalid."""
     source = os.environ if environ is None else environ
@@ -160,6 +188,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         provider_images_per_minute=_optional_int(env, "PROVIDER_IMAGES_PER_MINUTE", low=1, high=10**6),
         provider_requests_per_minute=_optional_int(env, "PROVIDER_REQUESTS_PER_MINUTE", low=1, high=10**6),
         provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
+        callback_signing_secret=_callback_secret(env),
+        callback_allow_loopback_http=_loopback_http(env),
         telemetry_exporter=_telemetry_exporter(env),
     )
     if queue_kind == "servicebus":

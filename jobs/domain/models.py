@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from jobs.domain.callbacks import Callback
 from jobs.domain.errors import InvalidTransitionError
 
 
@@ -83,6 +84,8 @@ class JobRequest:
     n: int = 1
     size: str = DEFAULT_SIZE
     user: str | None = None
+    callback_url: str | None = None  # checked by the channel that took it (HTTPS, a public address)
+    callback_base_url: str | None = None  # the public base of the status URLs the callback carries
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _callback(request: JobRequest) -> Callback | None:
+    if request.callback_url is None:
+        return None
+    return Callback(url=request.callback_url, base_url=request.callback_base_url or "")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -209,6 +218,7 @@ class Job:
     cancel_requested: bool = False
     # Why and until when the job waits (provider capacity); written apart from status changes.
     waiting: dict[str, Any] | None = None
+    callback: Callback | None = None
     etag: str | None = None
 
     @classmethod
@@ -234,6 +244,7 @@ class Job:
             created_at=created,
             updated_at=created,
             delivery=delivery,
+            callback=_callback(request),
         )
 
     @property

@@ -60,4 +60,6 @@ def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
     }
     if job.waiting and not job.status.is_terminal:
         resource["waiting"] = dict(job.waiting)
+    if job.callback is not None:
+        resource["callback"] = job.callback.public()
     return resource

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from jobs.domain.callbacks import Callback
 from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         entity["User"] = job.user
     if job.error is not None:
         entity["Error"] = json.dumps(job.error.to_dict(), ensure_ascii=False)
+    if job.callback is not None:
+        entity["Callback"] = json.dumps(job.callback.to_dict(), ensure_ascii=False, separators=(",", ":"))
     if idempotency_partition_key is not None:
         entity["IdempotencyKey"] = idempotency_partition_key
     return entity
@@ -181,6 +184,7 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
         waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
+        callback=Callback.from_dict(json.loads(entity["Callback"])) if entity.get("Callback") else None,
         etag=etag,
     )
 

@@ -21,6 +21,7 @@ from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from jobs import telemetry
+from jobs.domain.callbacks import Callback
 from jobs.domain.errors import (
     IdempotencyConflictError,
     InvalidTransitionError,
@@ -217,6 +218,13 @@ class JobStore:
         job = await self._transition(job_id, change)
         logger.info("job %s: finished as %s", job_id, job.status)
         return job
+
+    async def record_callback(self, job_id: str, change: Callable[[Callback], Callback]) -> Job:
+        """Write a callback delivery's progress into the row; JobNotFoundError once the job is deleted."""
+        def apply(job: Job) -> Job | None:
+            return None if job.callback is None else replace(job, callback=change(job.callback))
+
+        return await self._transition(job_id, apply)
 
     async def request_cancel(self, job_id: str) -> Job:
         return await self._transition(job_id, apply_cancel)

@@ -8,6 +8,9 @@ Some values cannot be generated from a schema faithfully, so positive cases get 
 - `Idempotency-Key` ties a key to the first body sent with it; the same key with another body is a
   422 by contract. Generated keys are short and collide across unrelated cases, so each positive
   case gets a key of its own (the generated key, plus a unique suffix).
+- `callback_url` must reach a receiver the SSRF guard admits, which a generated URI almost never does
+  (its host does not resolve, or is not public): a positive case gets a loopback URL, which the run's
+  app admits for local development, where nothing listens (its deliveries fail and retry harmlessly).
 - `x-line-signature` is an HMAC of the body with the channel secret: a positive case is signed with
   the run's dummy secret, so that its body reaches the webhook's parser instead of stopping at 401.
 """
@@ -27,6 +30,7 @@ from testing.factories_line import sign
 MAX_KEY_CHARS = 255
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 LINE_WEBHOOK = "line_webhook"
+UNHEARD_CALLBACK = "http://127.0.0.1:9/job-finished"  # the discard port: nothing answers there
 
 
 def _positive(case: Any) -> bool:
@@ -44,6 +48,8 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         suffix = "-" + uuid.uuid4().hex
         key = case.headers[IDEMPOTENCY_HEADER]
         case.headers[IDEMPOTENCY_HEADER] = key[: MAX_KEY_CHARS - len(suffix)] + suffix
+    if isinstance(case.body, dict) and isinstance(case.body.get("callback_url"), str):
+        case.body["callback_url"] = UNHEARD_CALLBACK
     if case.operation.definition.raw.get("operationId") == LINE_WEBHOOK:
         _sign(case)
 

@@ -148,3 +148,17 @@ def test_jobs_waiting_for_slots_survive_a_sigkill_without_spending_extra_slots(
     # Every output once, plus at most the calls in flight when the process died (4 activities at once).
     assert 16 <= len(prompts) <= 16 + 4, prompts
     assert all(prompts.count(f"job {i}") >= 2 for i in range(8))
+
+
+def test_a_provider_outage_inside_the_deadline_fails_no_paced_job(
+    start_app: StartApp, fake: FakeOpenAI
+) -> None:
+    # The two-minute outage inside a ten-minute deadline, scaled down tenfold like the rate.
+    app = _start(start_app, fake, PROVIDER_IMAGES_PER_MINUTE=str(RATE), GENERATION_DEADLINE_SECONDS="60")
+    assert fake.limits is not None
+    fake.limits.start_outage(12)
+    ids = [_submit(app, user=f"u{i % 3}", n=2) for i in range(10)]
+    jobs = _all_done(app, ids, timeout=90)
+    assert [job["status"] for job in jobs] == ["succeeded"] * 10, [job["error"] for job in jobs]
+    assert fake.limits.stats.outage > 0  # the calls did meet the outage
+    assert fake.limits.stats.admitted == 20

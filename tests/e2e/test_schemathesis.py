@@ -19,6 +19,7 @@ from schemathesis.checks import CHECKS
 
 from testing.devhost import DevhostProcess
 from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET
+from testing.fakes.webhook_receiver import TEST_SECRET as CALLBACK_SECRET
 from testing.product_app import REPO_ROOT, product_settings
 
 pytestmark = pytest.mark.e2e
@@ -40,9 +41,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 @pytest.fixture
 def app(azurite_connection_string: str) -> Iterator[DevhostProcess]:
     """The product app, keys off, offline provider; LINE configured with the dummy secret the hooks
-    sign webhook bodies with."""
+    sign webhook bodies with; callbacks on, with loopback allowed for the hooks' callback URL."""
     settings = product_settings(azurite_connection_string, LINE_CHANNEL_SECRET=CHANNEL_SECRET,
-                                LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN)
+                                LINE_CHANNEL_ACCESS_TOKEN=CHANNEL_ACCESS_TOKEN,
+                                CALLBACK_SIGNING_SECRET=CALLBACK_SECRET, CALLBACK_ALLOW_LOOPBACK_HTTP="true")
     with DevhostProcess(app="function_app", app_dir=REPO_ROOT, settings=settings) as process:
         yield process
 

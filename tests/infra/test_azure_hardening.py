@@ -110,7 +110,7 @@ def test_key_vault_keeps_deleted_secrets_recoverable() -> None:
     assert "enableSoftDelete: true" in vault and "enablePurgeProtection: true" in vault
     secrets = re.findall(r"resource \w+ 'Microsoft\.KeyVault/vaults/secrets@[^']+' = [^\n]*\{\n(.*?)\n\}",
                          KEY_VAULT, flags=re.DOTALL)
-    assert len(secrets) == 4
+    assert len(secrets) == 5  # LINE secret and token, OpenAI and Azure OpenAI keys, callback secret
     for body in secrets:
         assert "contentType: 'text/plain'" in body
 

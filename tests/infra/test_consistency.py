@@ -429,15 +429,19 @@ def test_secrets_are_key_vault_references_or_empty() -> None:
         ("LINE_CHANNEL_ACCESS_TOKEN", "lineChannelAccessTokenSetting"),
         ("OPENAI_API_KEY", "openAiApiKeySetting"),
         ("AZURE_OPENAI_API_KEY", "azureOpenAiApiKeySetting"),
+        ("CALLBACK_SIGNING_SECRET", "callbackSigningSecretSetting"),
     ):
         assert infra_app_settings()[setting] == variable
         definition = re.search(rf"^var {variable} = (.+)$", main, flags=re.MULTILINE)
         assert definition, variable
         assert "? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs." in definition.group(1)
-    for secret in ("lineChannelSecret", "lineChannelAccessToken", "openAiApiKey", "azureOpenAiApiKey"):
+    for secret in ("lineChannelSecret", "lineChannelAccessToken", "openAiApiKey", "azureOpenAiApiKey",
+                   "callbackSigningSecret"):
         declaration = rf"@secure\(\)\n(?:@description\([^\n]*\)\n)?param {secret} string = ''"
         assert re.search(declaration, main), secret
     assert "keyVaultReferenceIdentity: identityId" in _bicep(INFRA / "modules" / "functionapp.bicep")
+    # Loopback HTTP callbacks are for local development: never on in Azure.
+    assert infra_app_settings()["CALLBACK_ALLOW_LOOPBACK_HTTP"] == "'false'"
 
 
 def test_storage_names_match_the_code() -> None:

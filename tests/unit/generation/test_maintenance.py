@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from generation.maintenance import (
     plan_maintenance,
 )
 from jobs.contracts import DEADLINE_EXCEEDED
+from jobs.domain.callbacks import Callback
 from jobs.domain.models import Channel, Job, JobStatus
 from testing.factories import make_job
 
@@ -200,3 +202,14 @@ def test_every_durable_runtime_status_has_a_state() -> None:
 def test_cutoffs() -> None:
     assert POLICY.unfinished_cutoff(NOW) == NOW - timedelta(minutes=3)
     assert POLICY.expiry_cutoff(NOW) == NOW - timedelta(days=30)
+
+
+def test_a_failed_job_with_a_callback_is_handed_to_the_delivery() -> None:
+    callback = Callback(url="https://h.example/x", base_url="https://api.example")
+    job = replace(job_at(JobStatus.RUNNING, OVERDUE), callback=callback)
+    action = plan_job(job, A.ACTIVE, now=NOW, policy=POLICY)
+
+    assert isinstance(action, FailJob)
+    assert (action.deliver_channel, action.callback) == (None, True)
+    plain = plan_job(job_at(JobStatus.RUNNING, OVERDUE), A.ACTIVE, now=NOW, policy=POLICY)
+    assert isinstance(plain, FailJob) and plain.callback is False

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -156,3 +157,20 @@ def test_fingerprint_ignores_formatting_but_not_content() -> None:
     other = parse_generation_request(b'{"n":3,"prompt":"fox"}')
     assert request_fingerprint(spaced) == request_fingerprint(compact)
     assert request_fingerprint(spaced) != request_fingerprint(other)
+
+
+def test_callback_url_is_taken_as_text_and_checked_by_the_guard_later() -> None:
+    request = _parse({"prompt": "fox", "callback_url": "https://hooks.example.com/x"})
+    assert request.callback_url == "https://hooks.example.com/x"  # type: ignore[attr-defined]
+    with pytest.raises(InvalidRequestError) as refused:
+        _parse({"prompt": "fox", "callback_url": 7})
+    assert _fields(refused) == {"callback_url"}
+
+
+def test_the_fingerprint_covers_the_callback_url_and_is_unchanged_without_one() -> None:
+    plain = parse_generation_request(b'{"prompt":"fox"}')
+    called = parse_generation_request(b'{"prompt":"fox","callback_url":"https://a.example/x"}')
+    elsewhere = parse_generation_request(b'{"prompt":"fox","callback_url":"https://b.example/x"}')
+    assert len({request_fingerprint(plain), request_fingerprint(called), request_fingerprint(elsewhere)}) == 3
+    canonical = '{"kind":"image","n":1,"prompt":"fox","size":"1024x1024","user":null}'
+    assert request_fingerprint(plain) == hashlib.sha256(canonical.encode()).hexdigest()

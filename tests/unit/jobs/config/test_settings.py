@@ -169,3 +169,31 @@ def test_secrets_stay_out_of_repr() -> None:
 def test_trust_forwarded_headers_is_on_unless_switched_off(value: str | None, expected: bool) -> None:
     env = LOCAL if value is None else {**LOCAL, "TRUST_FORWARDED_HEADERS": value}
     assert load_settings(env).trust_forwarded_headers is expected
+
+
+def test_callback_settings_are_off_by_default() -> None:
+    settings = load_settings(LOCAL)
+    assert settings.callback_signing_secret is None
+    assert settings.callback_allow_loopback_http is False
+
+
+def test_a_callback_secret_in_the_standard_webhooks_form_is_read_and_kept_out_of_repr() -> None:
+    secret = "whsec_" + "dGVzdC1vbmx5LWNhbGxiYWNrLXNlY3JldC1kdW1teQ=="
+    settings = load_settings({**LOCAL, "CALLBACK_SIGNING_SECRET": secret})
+    assert settings.callback_signing_secret == secret
+    assert secret not in repr(settings)
+
+
+@pytest.mark.parametrize("secret", [
+    "plain-text", "whsec_not base64!", "whsec_c2hvcnQ=", "dGVzdC1vbmx5LWNhbGxiYWNrLXNlY3JldC1kdW1teQ==",
+])
+def test_a_malformed_callback_secret_is_named_without_quoting_it(secret: str) -> None:
+    with pytest.raises(SettingsError, match="CALLBACK_SIGNING_SECRET") as refused:
+        load_settings({**LOCAL, "CALLBACK_SIGNING_SECRET": secret})
+    assert secret not in str(refused.value)
+
+
+def test_loopback_http_callbacks_are_for_local_runs_only() -> None:
+    assert load_settings({**LOCAL, "CALLBACK_ALLOW_LOOPBACK_HTTP": "true"}).callback_allow_loopback_http
+    with pytest.raises(SettingsError, match="CALLBACK_ALLOW_LOOPBACK_HTTP"):
+        load_settings({**LOCAL, "CALLBACK_ALLOW_LOOPBACK_HTTP": "true", "WEBSITE_INSTANCE_ID": "abc123"})

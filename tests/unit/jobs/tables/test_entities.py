@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from jobs.domain.callbacks import Callback, CallbackState
 from jobs.domain.models import ChatDelivery, JobError, JobKind, JobStatus, Output
 from jobs.tables.entities import (
     CHUNK_COUNT,
@@ -74,3 +75,13 @@ def test_user_partitions_keep_forbidden_characters_out() -> None:
     assert user_partition("a/b") != user_partition("a_b")
     assert not is_valid_key("a/b")
     assert not is_valid_key("")
+
+
+def test_a_callback_round_trips_and_only_its_delivery_state_is_public() -> None:
+    callback = Callback(url="https://hooks.example.com/x?token=t", base_url="https://api.example.com")
+    job = make_job(callback=callback.attempted(state=CallbackState.PENDING, last_status=500))
+    stored = job_from_entity(job_to_entity(job), etag="e1")
+    assert stored.callback == job.callback
+    assert stored.callback is not None
+    assert stored.callback.public() == {"state": "pending", "attempts": 1, "last_status": 500}
+    assert job_from_entity(job_to_entity(make_job()), etag="e1").callback is None

@@ -1,0 +1,1 @@
+"""Signed completion callbacks (Standard Webhooks): the URL guard, the signature, the delivery."""
