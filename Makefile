@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/orchestration.py
 	$(PY) bench/line_webhook.py
 	$(PY) bench/goodput.py
+	$(PY) bench/index_cost.py
 
 azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite

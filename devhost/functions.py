@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import functools
 import importlib
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+
+from devhost import tracing
 
 logger = logging.getLogger("devhost.invocations")
 
@@ -117,11 +120,13 @@ async def invoke(
     *,
     client_payload: str | None = None,
     invocation_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Any:
     """Call the function with its trigger argument(s) already converted; log one line per invocation.
 
     Durable client parameters receive `client_payload` (the JSON the durable extension would pass);
     a `context` parameter receives an InvocationContext. Sync functions run in a worker thread.
+    `traceparent` is the caller's W3C trace context (HTTP), continued as the host does (devhost.tracing).
     """
     invocation_id = invocation_id or str(uuid.uuid4())
     kwargs = dict(arguments)
@@ -129,15 +134,19 @@ async def invoke(
         if client_payload is None:
             raise RuntimeError(f"{spec.name} has a durable client binding but no durable engine is running")
         kwargs[name] = client_payload
+    trace = tracing.invocation_trace_context(traceparent)
     if spec.accepts("context") and "context" not in kwargs:
-        kwargs["context"] = InvocationContext(invocation_id=invocation_id, function_name=spec.name)
+        kwargs["context"] = InvocationContext(
+            invocation_id=invocation_id, function_name=spec.name, trace_context=trace)
     started = time.perf_counter()
     try:
-        if spec.is_async:
-            result = await spec.func(**kwargs)
-        else:
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(spec.func, **kwargs))
+        with tracing.activated(trace):
+            if spec.is_async:
+                result = await spec.func(**kwargs)
+            else:
+                # A copy of the context, so the worker thread sees the invocation's trace too.
+                call = functools.partial(contextvars.copy_context().run, spec.func, **kwargs)
+                result = await asyncio.get_running_loop().run_in_executor(None, call)
     except Exception:
         logger.exception(
             "Executed '%s' (Failed, Id=%s, Duration=%.0fms)",

@@ -151,7 +151,10 @@ class HttpRouter:
         body = await request.read()
         argument = to_function_request(request, body, params)
         try:
-            result = await self._invoke(function.spec, {str(function.spec.trigger["name"]): argument})
+            result = await self._invoke(
+                function.spec, {str(function.spec.trigger["name"]): argument},
+                traceparent=request.headers.get("traceparent"),
+            )
         except Exception:
             # `invoke` has logged the stack trace; the caller learns nothing about the inside.
             return internal_error()

@@ -25,11 +25,14 @@ class Invoker:
 
     async def __call__(
         self, spec: FunctionSpec, arguments: Mapping[str, Any], *, invocation_id: str | None = None,
+        traceparent: str | None = None,
     ) -> Any:
         payload = None
         if spec.durable_client_params and self._client_payload is not None:
             payload = self._client_payload()
-        return await functions.invoke(spec, arguments, client_payload=payload, invocation_id=invocation_id)
+        return await functions.invoke(
+            spec, arguments, client_payload=payload, invocation_id=invocation_id, traceparent=traceparent
+        )
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run background work (queue message, timer tick, admin call) that shutdown waits for."""

@@ -10,6 +10,7 @@ from generation.conversation_turns import answer_in_conversation
 from generation.pacing_activities import report_provider_answer
 from generation.providers import provider_for
 from generation.providers.base import ProviderError
+from jobs import telemetry
 from jobs.contracts import (
     CANCELED,
     DEADLINE_EXCEEDED,
@@ -100,15 +101,21 @@ def _provider_failure(job_id: str, index: int, exc: ProviderError) -> OutputResu
 async def _produce(services: Services, job: Job, index: int) -> tuple[Output, Job | None]:
     """The output, and the row as read meanwhile (None when it was deleted, or for text)."""
     provider = services.component(provider_for)
-    if job.kind is JobKind.TEXT:
-        if job.conversation_id is not None:
+    model = telemetry.model_name(services.settings, job.kind)
+    with telemetry.provider_call(job.id, provider=provider.name, model=model, size=job.size):
+        if job.kind is JobKind.TEXT and job.conversation_id is not None:
             text = await answer_in_conversation(services, job, provider)
-        else:  # a text job accepted before conversations existed
+        elif job.kind is JobKind.TEXT:  # a text job accepted before conversations existed
             text = await provider.generate_text(prompt=job.prompt)
+        else:
+            png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
+    if job.kind is JobKind.TEXT:
         return Output(index=index, content_type="text/plain", text=text), None
-    png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
-    # The row is read while the blobs upload: recording the output needs its latest ETag.
-    return await asyncio.gather(services.outputs.save_image(job.id, index, png), services.jobs.find(job.id))
+    with telemetry.job_span("blob.write", job.id, {"index": index, "bytes": len(png)}):
+        # The row is read while the blobs upload: recording the output needs its latest ETag.
+        return await asyncio.gather(
+            services.outputs.save_image(job.id, index, png), services.jobs.find(job.id)
+        )
 
 
 async def generate_output(services: Services, job_id: str, index: int) -> OutputResult:

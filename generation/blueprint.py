@@ -34,6 +34,7 @@ from jobs.contracts import (
 from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
 from jobs.domain.messages import read_job_message
 from jobs.services import services
+from jobs.telemetry import job_span
 
 bp = df.Blueprint()
 
@@ -81,13 +82,18 @@ def deliver_job(context: df.DurableOrchestrationContext) -> Any:
 @bp.function_name(MARK_JOB_RUNNING)
 @bp.activity_trigger(input_name="payload")
 async def mark_job_running(payload: JobRef) -> StartResult:
-    return await activities.mark_job_running(services(), payload["job_id"])
+    with job_span("activity.mark_job_running", payload["job_id"]):
+        return await activities.mark_job_running(services(), payload["job_id"])
 
 
 @bp.function_name(GENERATE_OUTPUT)
 @bp.activity_trigger(input_name="payload")
 async def generate_output(payload: OutputRequest) -> OutputResult:
-    return await activities.generate_output(services(), payload["job_id"], int(payload["index"]))
+    index = int(payload["index"])
+    with job_span("activity.generate_output", payload["job_id"], {"index": index}) as span:
+        result = await activities.generate_output(services(), payload["job_id"], index)
+        span.set_attribute("result", result["status"])
+        return result
 
 
 @bp.function_name(ACQUIRE_PROVIDER_SLOTS)
@@ -108,8 +114,9 @@ async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
     failures = {int(index): error_from_payload(error) for index, error in payload["failures"].items()}
     last_errors = {int(index): error_from_payload(error)
                    for index, error in payload.get("last_errors", {}).items()}
-    return await activities.finalize_job(
-        services(), payload["job_id"], payload["outcome"], failures, last_errors)
+    with job_span("activity.finalize_job", payload["job_id"], {"outcome": payload["outcome"]}):
+        return await activities.finalize_job(
+            services(), payload["job_id"], payload["outcome"], failures, last_errors)
 
 
 @bp.function_name(SEND_CALLBACK)

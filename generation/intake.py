@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
+from jobs import telemetry
 from jobs.domain.errors import IdempotencyConflictError, QuotaExceededError
 from jobs.domain.models import Channel, ChatDelivery, Job, JobRequest, JobStatus
 from jobs.services import Services
@@ -36,6 +38,7 @@ async def accept_job(
     re-drives it), IdempotencyConflictError(same_request=False) when the key was used for another body,
     and QuotaExceededError when the user is over a quota (nothing is stored).
     """
+    started_ns = time.time_ns()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
         reservation = await services.quotas.reserve(job, find_job=services.jobs.find)
@@ -58,6 +61,7 @@ async def accept_job(
     # From here the row holds the reservation: a failed send leaves a queued job that maintenance
     # re-drives or fails, and its end gives the slot back.
     await services.queue.send(job)
+    telemetry.record_accepted(job, started_ns=started_ns)
     logger.info("job %s accepted (channel=%s kind=%s n=%d)", job.id, channel.value, job.kind.value, job.n)
     return AcceptedJob(job=job, created=True)
 

@@ -29,6 +29,7 @@ from generation.maintenance import (
     instance_state,
     plan_maintenance,
 )
+from jobs import telemetry
 from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     DELIVER_ORCHESTRATOR,
@@ -256,7 +257,20 @@ async def run_maintenance(
         logger.exception("maintenance: listing unfinished jobs failed")
     await _purge_expired(store, client, policy.expiry_cutoff(now), summary)
     await _finish_deletions(store, client, summary)
+    await _measure_queue(store, summary)
     return summary
+
+
+async def _measure_queue(store: Services, summary: MaintenanceSummary) -> None:
+    try:
+        depth = await store.queue.depth()
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: queue depth unavailable")
+        return
+    telemetry.record_queue_depth(store.settings.queue_name, depth)
+    if depth is not None:
+        logger.info("maintenance: queue %s holds %d, dead-lettered %d", store.settings.queue_name, *depth)
 
 
 async def redrive_dead_letter_messages(store: Services, *, limit: int = REDRIVE_LIMIT) -> int:

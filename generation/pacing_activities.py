@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 from generation.providers.base import ProviderError, RateLimitedError
+from jobs import telemetry
 from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
 from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
 from jobs.domain.limiter_rules import Granted
@@ -44,6 +45,11 @@ async def acquire_provider_slots(services: Services, ask: SlotRequest) -> SlotAn
         return {"granted": True, "times": []}
     answer = await services.limiter.acquire(
         config, entry_id=ask["entry"], user=ask["user"] or ANONYMOUS, cost=int(ask["count"])
+    )
+    telemetry.record_slots(
+        provider=services.settings.provider,
+        times=answer.times if isinstance(answer, Granted) else None,
+        waited=ask["waited"],
     )
     if isinstance(answer, Granted):
         if ask["waited"]:

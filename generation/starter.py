@@ -9,6 +9,7 @@ import azure.durable_functions as df
 from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
 from jobs.domain.messages import JobMessage
 from jobs.services import Services
+from jobs.telemetry import job_span
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,15 @@ async def start_generation(
     Any failure (storage or the host unreachable) raises: the trigger then leaves the message for
     another delivery, and maintenance re-sends it if it ends in the poison queue.
     """
+    with job_span("job.start", message.job_id, {"paced": paced}) as span:
+        started = await _start(services, client, message, paced=paced)
+        span.set_attribute("started", started)
+        return started
+
+
+async def _start(
+    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool
+) -> bool:
     job_id = message.job_id
     if await _instance_exists(client, job_id):
         logger.info("job %s: orchestration already exists; message acknowledged", job_id)

@@ -129,6 +129,24 @@ param durableAlwaysReadyInstances int = 0
 ])
 param instanceMemoryMB int = 2048
 
+// ---------------------------------------------------------------- alerts
+@description('E-mail address that receives the alerts (docs/operate.md); empty deploys no alert resources.')
+param alertEmail string = ''
+
+@description('Alert when more than this percent of the jobs finished in 15 minutes failed.')
+@minValue(1)
+@maxValue(100)
+param alertFailureRatePercent int = 10
+
+@description('Alert when more than this percent of the provider calls in 15 minutes were answered 429.')
+@minValue(1)
+@maxValue(100)
+param alertRateLimitedPercent int = 20
+
+@description('Alert when more than this many invocations failed or exceptions were logged in 15 minutes.')
+@minValue(0)
+param alertFunctionErrorCount int = 5
+
 // ---------------------------------------------------------------- OpenAI
 @secure()
 @description('OpenAI API key (GENERATION_PROVIDER=openai); stored in Key Vault when given.')
@@ -323,6 +341,33 @@ module openAi 'modules/openai.bicep' = if (deployAzureOpenAi) {
     textDeploymentSku: textDeploymentSku
     textModelCapacity: textModelCapacity
     principalId: identity.outputs.principalId
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (!empty(alertEmail)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    failureRatePercent: alertFailureRatePercent
+    rateLimitedPercent: alertRateLimitedPercent
+    functionErrorCount: alertFunctionErrorCount
+    jobsQueueKind: jobsQueueKind
+    serviceBusNamespaceId: serviceBus.outputs.id
+    jobsQueueName: jobsQueueName
   }
 }
 
@@ -544,6 +589,16 @@ var appSettings = [
   {
     name: 'CONVERSATION_MAX_TURNS'
     value: string(conversationMaxTurns)
+  }
+  // One trace per job and the job metrics, through the Azure Monitor OpenTelemetry distro
+  // (docs/operate.md); host.json puts the host in OpenTelemetry mode too.
+  {
+    name: 'TELEMETRY_EXPORTER'
+    value: 'azure-monitor'
+  }
+  {
+    name: 'PYTHON_ENABLE_OPENTELEMETRY'
+    value: 'true'
   }
   // Per-user quotas at accept (docs/quotas.md).
   {

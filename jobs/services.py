@@ -16,6 +16,7 @@ from azure.servicebus.aio import ServiceBusClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from jobs import telemetry_setup
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, load_settings
 from jobs.queues.base import JobQueue
@@ -160,6 +161,7 @@ BLOB_RETRY: dict[str, Any] = {
 
 def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
+    telemetry_setup.configure(settings.telemetry_exporter, client_id=settings.azure_client_id)
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
     if storage.connection_string:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from jobs import telemetry
 from jobs.contracts import DeliveryResult, JobRef
 from jobs.services import Services
 from line_webhook.client import line_api
@@ -26,4 +27,8 @@ def line_delivery(services: Services) -> LineDelivery:
 
 async def deliver_line(services: Services, payload: JobRef) -> DeliveryResult:
     """Deliver a finished job; raises on a transient LINE failure so the orchestrator retries."""
-    return await services.component(line_delivery).deliver(str(payload["job_id"]))
+    job_id = str(payload["job_id"])
+    with telemetry.job_span("line.deliver", job_id, {"channel": "line"}):
+        result = await services.component(line_delivery).deliver(job_id)
+        telemetry.record_delivery(result)
+        return result

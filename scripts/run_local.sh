@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-7071}"
 PY=.venv/bin/python
+# The app's spans and metrics (JSON lines); the environment wins over local.settings.json.
+export TELEMETRY_EXPORTER="${TELEMETRY_EXPORTER:-file:.telemetry/telemetry.jsonl}"
+mkdir -p .telemetry
 
 "$PY" -m devhost --port "$PORT" --azurite &
 host_pid=$!
@@ -46,6 +49,7 @@ cat <<HINT
 
     # or open the web page: ${base}/api/ui
 
+  Traces and metrics: ${TELEMETRY_EXPORTER} (one JSON object a line; see docs/operate.md).
   Ctrl+C stops the app (Azurite keeps its data in .azurite/, the Service Bus emulator in .servicebus/).
 
 HINT

@@ -72,6 +72,7 @@ class Settings:
     provider_tokens_per_minute: int | None = None
     callback_signing_secret: str | None = field(default=None, repr=False)
     callback_allow_loopback_http: bool = False
+    telemetry_exporter: str = "none"
 
     @property
     def quota_limits(self) -> QuotaLimits:
@@ -193,6 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         provider_tokens_per_minute=_optional_int(env, "PROVIDER_TOKENS_PER_MINUTE", low=1, high=10**9),
         callback_signing_secret=_callback_secret(env),
         callback_allow_loopback_http=_loopback_http(env),
+        telemetry_exporter=_telemetry_exporter(env),
     )
     if queue_kind == "servicebus":
         settings.require_servicebus()
@@ -202,3 +204,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.queue_name!r}"
         )
     return settings
+
+
+def _telemetry_exporter(env: Mapping[str, str]) -> str:
+    value = env.get("TELEMETRY_EXPORTER", "none").strip()
+    if value in ("none", "console", "azure-monitor") or (value.startswith("file:") and value != "file:"):
+        return value
+    raise SettingsError(
+        f"TELEMETRY_EXPORTER must be none, console, azure-monitor or file:<path>, got {value!r}"
+    )

@@ -16,6 +16,11 @@ class JobQueue(Protocol):
         """A read-only round trip to the queue service (never a message); raises when it does not answer."""
         ...
 
+    async def depth(self) -> tuple[int, int] | None:
+        """(messages waiting, messages dead-lettered or poisoned), approximately; None where the
+        service publishes these itself (Service Bus's namespace metrics)."""
+        ...
+
     async def redrive(self, limit: int = 1000) -> int:
         """Move messages that failed too often back to the queue; returns how many were moved."""
         ...

@@ -86,6 +86,11 @@ class ServiceBusJobQueue:
             self._peeker = self._client.get_queue_receiver(queue_name=self.queue_name)
         await self._peeker.peek_messages(max_message_count=1)
 
+    async def depth(self) -> None:
+        # Reading counts needs the management API; the namespace's ActiveMessages and
+        # DeadletteredMessages metrics already carry them (docs/operate.md).
+        return None
+
     async def redrive(self, limit: int = 1000) -> int:
         """Re-send up to `limit` dead-lettered messages (same message id), completing each after."""
         moved = 0

@@ -56,6 +56,15 @@ class StorageJobQueue:
         with contextlib.suppress(ResourceNotFoundError):
             await self._queue.get_queue_properties()
 
+    async def depth(self) -> tuple[int, int]:
+        counts = []
+        for queue in (self._queue, self._poison):
+            try:
+                counts.append((await queue.get_queue_properties()).approximate_message_count or 0)
+            except ResourceNotFoundError:
+                counts.append(0)  # created on the first message
+        return counts[0], counts[1]
+
     async def redrive(self, limit: int = 1000) -> int:
         """Move up to `limit` messages from `<queue>-poison` back to the queue (send, then delete)."""
         moved = 0

@@ -1,23 +1,37 @@
-"""The per-user (and `all`) job index: newest first, status copied in for server-side filtering."""
+"""The job index: per-user and bucketed `all` partitions for listing (newest first, status copied in
+for server-side filtering), and bucketed `open` partitions holding only unfinished jobs.
+
+Maintenance reads only key ranges: `open` entries older than a cutoff (unfinished jobs; an entry is
+removed when its job finishes) and `all` entries older than the retention cutoff (expired jobs, removed
+when purged). Neither query carries a non-key filter, so the service reads only what it returns and a
+run costs in proportion to stuck and expiring jobs, not to every job retained.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from jobs.domain.models import Job, JobStatus
 from jobs.tables.entities import (
-    ALL_PARTITION,
+    ALL_PREFIX,
+    INDEX_BUCKETS,
+    OPEN_PREFIX,
+    bucket_partitions,
+    entry_partitions,
     index_partitions,
     index_row_key,
     inverted_ticks,
+    open_partition,
     user_partition,
 )
 
@@ -35,11 +49,12 @@ class IndexEntry:
 
     @property
     def partitions(self) -> list[str]:
-        return [ALL_PARTITION] if self.user is None else [ALL_PARTITION, user_partition(self.user)]
+        """Every partition that may hold this entry (listing ones and the open one)."""
+        return [*entry_partitions(self.job_id, self.user), open_partition(self.job_id)]
 
 
 class JobIndex:
-    """Entries `(PK=all | user:{user}, RK=inverted time + id)` pointing at job rows."""
+    """Entries `(PK=all:{bucket} | user:{user} | open:{bucket}, RK=inverted time + id)`."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -64,46 +79,70 @@ class JobIndex:
             elif isinstance(result, BaseException):
                 raise result
 
+    async def close(self, job: Job) -> None:
+        """Drop a finished job's open entry. Best effort: maintenance drops an entry it finds stale."""
+        try:
+            await self._delete(open_partition(job.id), index_row_key(job))
+        except AzureError as exc:
+            logger.warning("job %s: open index entry not removed: %s", job.id, exc)
+
     async def remove(self, job: Job) -> None:
-        row_key = index_row_key(job)
-        await asyncio.gather(
-            *(self._table.delete_entity(partition, row_key) for partition in index_partitions(job))
-        )
+        await self.remove_entry(IndexEntry(row_key=index_row_key(job), user=job.user))
 
     async def remove_entry(self, entry: IndexEntry) -> None:
-        """Drop an entry whose job row is gone (a delete that failed half-way)."""
-        await asyncio.gather(
-            *(self._table.delete_entity(partition, entry.row_key) for partition in entry.partitions)
-        )
+        """Drop every entry of a job (also one whose job row is gone: a delete that failed half-way)."""
+        await asyncio.gather(*(self._delete(partition, entry.row_key) for partition in entry.partitions))
+
+    async def _delete(self, partition: str, row_key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._table.delete_entity(partition, row_key)
 
     async def page(
         self, *, user: str | None, status: JobStatus | None, after: str | None, limit: int
     ) -> tuple[list[IndexEntry], bool]:
         """Up to `limit` index entries after `after` (newest first), and whether more follow."""
         clauses = ["PartitionKey eq @pk"]
-        parameters = {"pk": ALL_PARTITION if user is None else user_partition(user)}
+        parameters: dict[str, str] = {}
         if after is not None:
             clauses.append("RowKey gt @after")
             parameters["after"] = after
         if status is not None:
             clauses.append("Status eq @status")
             parameters["status"] = status.value
-        return await self._collect(" and ".join(clauses), parameters, limit=limit)
+        query = " and ".join(clauses)
+        if user is not None:
+            return await self._collect(query, {**parameters, "pk": user_partition(user)}, limit=limit)
+        # Every bucket is sorted the same way; the newest `limit` overall are among each bucket's newest
+        # `limit`, and a cursor (a RowKey) continues every bucket at the same point.
+        pages = await asyncio.gather(
+            *(
+                self._collect(query, {**parameters, "pk": partition}, limit=limit)
+                for partition in bucket_partitions(ALL_PREFIX)
+            )
+        )
+        merged = list(heapq.merge(*(entries for entries, _ in pages), key=lambda entry: entry.row_key))
+        return merged[:limit], len(merged) > limit or any(more for _, more in pages)
 
-    async def older_than(
-        self, cutoff: datetime, *, statuses: tuple[JobStatus, ...] = (), limit: int
-    ) -> list[IndexEntry]:
-        """Entries in the `all` partition of jobs created before `cutoff`, optionally by status."""
-        clause = "PartitionKey eq @pk and RowKey gt @after"
+    async def open_before(self, cutoff: datetime, *, limit: int) -> list[IndexEntry]:
+        """Open (unfinished) entries of jobs created before `cutoff`."""
+        return await self._before(OPEN_PREFIX, cutoff, limit=limit)
+
+    async def created_before(self, cutoff: datetime, *, limit: int) -> list[IndexEntry]:
+        """Entries of every job created before `cutoff`, whatever its status."""
+        return await self._before(ALL_PREFIX, cutoff, limit=limit)
+
+    async def _before(self, prefix: str, cutoff: datetime, *, limit: int) -> list[IndexEntry]:
         # "~" sorts after every job id, so a job created exactly at the cutoff is not included.
-        parameters = {"pk": ALL_PARTITION, "after": inverted_ticks(cutoff) + "_~"}
-        if statuses:
-            names = [f"s{i}" for i in range(len(statuses))]
-            # The SDK substitutes "@name" only in space-separated words, hence the spaced parentheses.
-            clause += " and ( " + " or ".join(f"Status eq @{name}" for name in names) + " )"
-            parameters.update({name: s.value for name, s in zip(names, statuses, strict=True)})
-        entries, _ = await self._collect(clause, parameters, limit=limit)
-        return entries
+        after = inverted_ticks(cutoff) + "_~"
+        share = -(-limit // INDEX_BUCKETS)
+        query = "PartitionKey eq @pk and RowKey gt @after"
+        found = await asyncio.gather(
+            *(
+                self._collect(query, {"pk": pk, "after": after}, limit=share)
+                for pk in bucket_partitions(prefix)
+            )
+        )
+        return [entry for entries, _ in found for entry in entries][:limit]
 
     async def _collect(
         self, query: str, parameters: dict[str, str], *, limit: int

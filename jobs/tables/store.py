@@ -20,6 +20,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from jobs import telemetry
 from jobs.domain.callbacks import Callback
 from jobs.domain.errors import (
     IdempotencyConflictError,
@@ -42,6 +43,7 @@ from jobs.tables.entities import (
     is_valid_key,
     job_from_entity,
     job_to_entity,
+    open_partition,
     record_entity,
 )
 from jobs.tables.index import IndexEntry, JobIndex
@@ -101,7 +103,11 @@ class JobStore:
         writes: list[tuple[TableClient, dict[str, Any]]] = [
             (self._rows, job_to_entity(job, idempotency_partition_key=record_pk))
         ]
-        writes += [(self._index_table, index_entity(job, partition)) for partition in index_partitions(job)]
+        partitions = index_partitions(job)
+        if not job.status.is_terminal:
+            # In its own partition like the others, so it goes out concurrently: one more write per accept.
+            partitions.append(open_partition(job.id))
+        writes += [(self._index_table, index_entity(job, partition)) for partition in partitions]
         if record_pk is not None:
             record = record_entity(record_pk, job_id=job.id, fingerprint=fingerprint or "")
             writes.append((self._idempotency.table, record))
@@ -252,7 +258,9 @@ class JobStore:
             if isinstance(results[0], BaseException):
                 raise results[0]
             if updated.status.is_terminal and not current.status.is_terminal:
-                await self._finished(updated)
+                # Only once the row says so: a lost race must not take an unfinished job off the open index.
+                telemetry.record_finished(updated)
+                await asyncio.gather(self._index.close(updated), self._finished(updated))
             return replace(updated, etag=str(results[0]))
         raise JobContentionError(job_id, MAX_ATTEMPTS)
 
@@ -311,16 +319,26 @@ class JobStore:
         return jobs, encode_cursor(entries[-1].row_key) if more else None
 
     async def list_unfinished(self, older_than: datetime, *, limit: int = 500) -> list[Job]:
-        """Queued or running jobs whose row was last updated before `older_than`."""
+        """Queued or running jobs whose row was last updated before `older_than`; reads the open index
+        only, and drops open entries left behind by a job that finished or was deleted."""
         await self._ready()
-        entries = await self._index.older_than(older_than, statuses=UNFINISHED, limit=limit)
-        jobs = await self._read_all(entries)
-        return [job for job in jobs if job.status in UNFINISHED and job.updated_at < older_than]
+        entries = await self._index.open_before(older_than, limit=limit)
+        found = await asyncio.gather(*(self.find(entry.job_id) for entry in entries))
+        stale = [
+            self._index.remove_entry(entry) if job is None else self._index.close(job)
+            for entry, job in zip(entries, found, strict=True)
+            if job is None or job.status.is_terminal
+        ]
+        await asyncio.gather(*stale)
+        return [
+            job for job in found
+            if job is not None and job.status in UNFINISHED and job.updated_at < older_than
+        ]
 
     async def list_expired(self, created_before: datetime, *, limit: int = 500) -> list[Job]:
         """Jobs created before `created_before` (retention); drops index entries left without a row."""
         await self._ready()
-        entries = await self._index.older_than(created_before, limit=limit)
+        entries = await self._index.created_before(created_before, limit=limit)
         return await self._read_all(entries, drop_orphans=True)
 
     async def _read_all(self, entries: Sequence[IndexEntry], *, drop_orphans: bool = False) -> list[Job]:

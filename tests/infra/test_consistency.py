@@ -35,7 +35,11 @@ MAIN_BICEP = INFRA / "main.bicep"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 
 # Setting names the Functions host (not the app) reads, allowed in infra and local settings.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+HOST_SETTINGS = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # The Python worker: activate each invocation's trace context and let the worker send its own logs.
+    "PYTHON_ENABLE_OPENTELEMETRY",
+}
 HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__",)
 # Local-only settings: the Core Tools / devhost equivalents of what Flex Consumption configures itself.
 LOCAL_ONLY_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "AzureWebJobsStorage"}
@@ -506,7 +510,7 @@ def test_service_bus_queue_matches_the_sender_and_host_json() -> None:
 
 
 HOST_JSON_KEYS: dict[str, set[str]] = {
-    "": {"version", "functionTimeout", "logging", "extensions", "extensionBundle"},
+    "": {"version", "functionTimeout", "telemetryMode", "logging", "extensions", "extensionBundle"},
     "logging": {"logLevel", "applicationInsights"},
     "logging.applicationInsights": {"samplingSettings"},
     "logging.applicationInsights.samplingSettings": {"isEnabled", "excludedTypes"},
@@ -549,6 +553,7 @@ def test_host_json_uses_documented_property_names() -> None:
     assert document["extensions"]["durableTask"]["hubName"] == "%TASK_HUB_NAME%"
     assert document["extensions"]["queues"]["messageEncoding"] == "base64"
     assert document["extensions"]["serviceBus"]["autoCompleteMessages"] is True
+    assert document["telemetryMode"] == "OpenTelemetry"
 
 
 def test_infra_parameters_file_matches_main_bicep() -> None:
@@ -641,14 +646,14 @@ def _modules() -> dict[str, tuple[Path, str]]:
     """Module symbol -> (its file, the text of its block) for every module main.bicep uses."""
     text = _bicep(MAIN_BICEP)
     found = {}
-    for match in re.finditer(r"^module (\w+) '([^']+)' = (?:if \([^)]*\) )?\{", text, flags=re.MULTILINE):
+    for match in re.finditer(r"^module (\w+) '([^']+)' = (?:if \(.+\) )?\{$", text, flags=re.MULTILINE):
         found[match.group(1)] = (INFRA / match.group(2), _block(text[match.start():], match.group(0)))
     return found
 
 
 def test_modules_get_exactly_the_parameters_they_declare() -> None:
     modules = _modules()
-    assert len(modules) == 8
+    assert len(modules) == 10
     for symbol, (path, block) in modules.items():
         assert path.is_file(), path
         passed = set(re.findall(r"^    (\w+):", _block(block, "params: {"), flags=re.MULTILINE))

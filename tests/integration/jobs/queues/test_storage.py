@@ -71,3 +71,16 @@ async def test_redrive_poison_moves_messages_back(
 
 async def test_redrive_without_a_poison_queue_moves_nothing(storage_queue: StorageJobQueue) -> None:
     assert await storage_queue.redrive() == 0
+
+
+async def test_depth_counts_waiting_and_poisoned_messages(
+    storage_queue: StorageJobQueue, queue_service: QueueServiceClient
+) -> None:
+    assert await storage_queue.depth() == (0, 0)  # neither queue exists yet
+    for _ in range(3):
+        await storage_queue.send(make_job())
+    poison = queue_service.get_queue_client(f"{storage_queue.queue_name}-poison")
+    await poison.create_queue()
+    await poison.send_message("eyJqb2JfaWQiOiAieCJ9")
+
+    assert await storage_queue.depth() == (3, 1)
