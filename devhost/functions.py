@@ -156,3 +156,13 @@ async def invoke(
         "Executed '%s' (Succeeded, Id=%s, Duration=%.0fms)",
         spec.name, invocation_id, (time.perf_counter() - started) * 1000)
     return result
+
+
+def message_argument(spec: FunctionSpec, message: func.QueueMessage | func.ServiceBusMessage) -> Any:
+    """What a queue or Service Bus trigger's parameter declares: str, bytes, else the message itself."""
+    annotation = spec.annotation(str(spec.trigger["name"]))
+    if annotation is str:
+        return message.get_body().decode("utf-8")
+    if annotation is bytes:
+        return message.get_body()
+    return message

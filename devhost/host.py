@@ -19,14 +19,14 @@ from azure.storage.queue.aio import QueueServiceClient
 from devhost import easyauth
 from devhost.admin import AdminApi, AdminCall
 from devhost.auth import Keys, presented_key
-from devhost.functions import FunctionSpec
+from devhost.functions import FunctionSpec, message_argument
 from devhost.http import MAX_BODY_BYTES, HttpFunction, HttpRouter
 from devhost.invoker import Invoker
 from devhost.problems import ProblemAppRunner, problem_middleware
-from devhost.queues import QueueListener, adhoc_message, queue_argument
+from devhost.queues import QueueListener, adhoc_message
 from devhost.servicebus.hosting import emulator_for
 from devhost.servicebus.listener import ServiceBusListener
-from devhost.servicebus.metadata import adhoc_bus_message, bus_argument
+from devhost.servicebus.metadata import adhoc_bus_message
 from devhost.servicebus.server import Emulator
 from devhost.settings import HostConfig, SettingMissingError, resolve_references, storage_connection_string
 from devhost.timers import TimerJob
@@ -286,11 +286,11 @@ def _switch_off_disabled(catalog: Catalog) -> None:
 
 
 def _queue_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
-    return lambda text: queue_argument(spec, adhoc_message(text))
+    return lambda text: message_argument(spec, adhoc_message(text))
 
 
 def _bus_argument_for(spec: FunctionSpec) -> Callable[[str], Any]:
-    return lambda text: bus_argument(spec, adhoc_bus_message(text))
+    return lambda text: message_argument(spec, adhoc_bus_message(text))
 
 
 def _timer_argument_for(job: TimerJob) -> Callable[[str], Any]:

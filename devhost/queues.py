@@ -17,7 +17,7 @@ from azure.functions.queue import QueueMessage as WorkerQueueMessage
 from azure.storage.queue import QueueMessage as StorageMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from devhost.functions import FunctionSpec
+from devhost.functions import FunctionSpec, message_argument
 from devhost.invoker import Invoker
 from devhost.settings import QueueOptions, resolve_references, storage_connection_string
 
@@ -38,16 +38,6 @@ def decode_body(content: str, encoding: str) -> bytes:
         except (binascii.Error, ValueError):
             pass
     return content.encode("utf-8")
-
-
-def queue_argument(spec: FunctionSpec, message: func.QueueMessage) -> Any:
-    """Convert to what the trigger parameter declares: str, bytes, else func.QueueMessage."""
-    annotation = spec.annotation(str(spec.trigger["name"]))
-    if annotation is str:
-        return message.get_body().decode("utf-8")
-    if annotation is bytes:
-        return message.get_body()
-    return message
 
 
 def adhoc_message(text: str) -> func.QueueMessage:
@@ -178,7 +168,7 @@ class QueueListener:
             insertion_time=message.inserted_on, expiration_time=message.expires_on,
             time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt,
         )
-        return queue_argument(self.spec, converted)
+        return message_argument(self.spec, converted)
 
     async def _move_to_poison(self, message: StorageMessage, pop_receipt: str | None) -> None:
         try:

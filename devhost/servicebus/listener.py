@@ -15,9 +15,9 @@ from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from azure.servicebus.exceptions import ServiceBusError
 
-from devhost.functions import FunctionSpec
+from devhost.functions import FunctionSpec, message_argument
 from devhost.invoker import Invoker
-from devhost.servicebus.metadata import bus_argument, to_function_message
+from devhost.servicebus.metadata import to_function_message
 from devhost.settings import ServiceBusOptions, SettingMissingError, resolve_references
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class ServiceBusListener:
     async def _process(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
         renewing = asyncio.create_task(self._keep_lock(receiver, message))
         try:
-            argument = bus_argument(self.spec, to_function_message(message))
+            argument = message_argument(self.spec, to_function_message(message))
             await self._invoke(self.spec, {str(self.spec.trigger["name"]): argument})
         except asyncio.CancelledError:
             # Shutdown cut this invocation short: give the message back at once.

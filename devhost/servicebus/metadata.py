@@ -10,8 +10,6 @@ import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessage as WorkerServiceBusMessage
 from azure.servicebus import ServiceBusReceivedMessage
 
-from devhost.functions import FunctionSpec
-
 
 def _text(value: Any) -> Any:
     # The SDK hands application properties over with bytes keys and bytes string values.
@@ -90,13 +88,3 @@ def adhoc_bus_message(text: str) -> func.ServiceBusMessage:
         expires_at_utc=now + timedelta(days=14),
         user_properties={},
     )
-
-
-def bus_argument(spec: FunctionSpec, message: func.ServiceBusMessage) -> Any:
-    """Convert to what the trigger parameter declares: str, bytes, else func.ServiceBusMessage."""
-    annotation = spec.annotation(str(spec.trigger["name"]))
-    if annotation is str:
-        return message.get_body().decode("utf-8")
-    if annotation is bytes:
-        return message.get_body()
-    return message
