@@ -105,6 +105,10 @@ def test_a_job_canceled_while_waiting_stops_waiting_and_leaves_the_line(
     fake.limit_rates(images_per_minute=60, burst_seconds=1)
     app = _start(start_app, fake, PROVIDER_IMAGES_PER_MINUTE="60")
     ahead = [_submit_prompt(app, user="first", prompt="ahead", n=4) for _ in range(3)]
+    # The queue hands messages to the starter concurrently, so a job submitted last can reach the line
+    # first; submit the late job once the others are in the line and being served.
+    wait_for(lambda: all(_job(app, job_id)["status"] == "running" for job_id in ahead), timeout=30)
+    wait_for(lambda: len(_admitted_prompts(fake)) >= 2, timeout=30)
     late = _submit_prompt(app, user="first", prompt="late", n=1)
 
     def waiting_note() -> dict[str, Any] | None:
