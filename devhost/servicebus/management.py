@@ -122,12 +122,7 @@ class Operations:
             try:
                 expirations.append(self._store.renew(self._queue, str(token)))
             except LockLostError:
-                raise RequestFailedError(
-                    410,
-                    LOCK_LOST,
-                    "The lock supplied is invalid. Either the lock expired, or the "
-                    "message has already been removed from the queue.",
-                ) from None
+                raise _lock_lost() from None
         stamps = [timestamp(int(value * 1000)) for value in expirations]
         return Answer(200, body={"expirations": Array(UNDESCRIBED,  # type: ignore[arg-type]
                   Data.TIMESTAMP, *stamps)})
@@ -166,12 +161,7 @@ class Operations:
                     description=body.get("deadletter-description"),
                 )
         except LockLostError:
-            raise RequestFailedError(
-                410,
-                LOCK_LOST,
-                "The lock supplied is invalid. Either the lock expired, or the "
-                "message has already been removed from the queue.",
-            ) from None
+            raise _lock_lost() from None
         return Answer(200, changed={(self._queue, self._dead), (self._queue, True)})
 
 
@@ -196,3 +186,13 @@ def settle(
         store.release(queue, token)
     else:
         raise ValueError(f"unknown disposition status {status!r}")
+
+
+def _lock_lost() -> RequestFailedError:
+    """The service's answer to settling or renewing a lock that expired or was already settled."""
+    return RequestFailedError(
+        410,
+        LOCK_LOST,
+        "The lock supplied is invalid. Either the lock expired, or the "
+        "message has already been removed from the queue.",
+    )
