@@ -47,6 +47,7 @@ from jobs.tables.entities import (
     record_entity,
 )
 from jobs.tables.index import IndexEntry, JobIndex
+from jobs.tables.salvage import salvage_job
 
 logger = logging.getLogger(__name__)
 
@@ -289,11 +290,15 @@ class JobStore:
         return str(metadata["etag"])
 
     async def delete(self, job_id: str) -> None:
-        """Remove the row, its index entries and its idempotency record."""
+        """Remove the row, its index entries and its idempotency record (a damaged row too: its index
+        entries are found from the fields that still read)."""
         entity = await self._read_row(job_id)
         if entity is None:
             raise JobNotFoundError(job_id)
-        job = job_from_entity(entity, etag=None)
+        try:
+            job = job_from_entity(entity, etag=None)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            job = salvage_job(job_id, entity)
         record_pk = entity.get("IdempotencyKey")
         removals: list[Awaitable[None]] = [self._index.remove(job)]
         if record_pk:
