@@ -340,6 +340,23 @@ class JobStore:
             if job is not None and job.status in UNFINISHED and job.updated_at < older_than
         ]
 
+    async def reindex_legacy(self, *, limit: int = 500) -> int:
+        """Move up to `limit` entries of the pre-bucket `all` partition into the current index (their
+        jobs' listing and open entries, written from the rows); an entry whose row is gone is dropped.
+        Returns how many legacy entries were handled; 0 once the partition is empty."""
+        await self._ready()
+        entries = await self._index.legacy_entries(limit=limit)
+        for entry in entries:
+            job = await self._find_readable(entry.job_id)
+            if isinstance(job, JobUnreadableError):
+                job = salvage_job(entry.job_id, job.entity)
+            if job is not None:
+                await self._index.restore(job)
+            await self._index.drop_legacy(entry)
+        if entries:
+            logger.info("index: %d entries moved from the pre-bucket partition", len(entries))
+        return len(entries)
+
     async def list_expired(self, created_before: datetime, *, limit: int = 500) -> list[Job]:
         """Jobs created before `created_before` (retention); drops index entries left without a row."""
         await self._ready()

@@ -25,7 +25,7 @@ DEFAULT_JOBS = 100
 # After the last fault, jobs waiting in back-off (at most 30 s) resume; this bounds the wait for all.
 DRAIN_SECONDS = 240
 NOTHING_TO_REPAIR = ("redriven=0 failed=0 skipped=0 purged=0 events_purged=0 turns_purged=0 restarted=0 "
-                     "deletions_finished=0 errors=0")
+                     "deletions_finished=0 reindexed=0 errors=0")
 
 
 def test_no_job_is_lost_failed_duplicated_or_orphaned_through_every_fault(tmp_path: Path) -> None:
