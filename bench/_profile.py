@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_PACKAGES = ("generation", "jobs", "line_webhook", "status", "genclient", "function_app.py")
-RATE_HZ = 250
+RATE_HZ = 1000
 
 # (substring of a frame's file, category), tried on each frame from the innermost outwards.
 CATEGORIES: tuple[tuple[str, str], ...] = (

@@ -163,6 +163,7 @@ BLOB_RETRY: dict[str, Any] = {
 def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     telemetry_setup.configure(settings.telemetry_exporter, client_id=settings.azure_client_id)
+    telemetry_setup.pin_sdk_tracing_switches()
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
     table_options = {**TABLE_RETRY, "use_env_settings": storage.env_proxies}
