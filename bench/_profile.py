@@ -35,8 +35,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_PACKAGES = ("generation", "jobs", "line_webhook", "status", "genclient", "function_app.py")
 RATE_HZ = 500
 
-# (substring of a frame's file, category), tried on each frame from the innermost outwards.
+# (substring of a frame, "function (file:line)", category), tried on each frame from the innermost outwards.
 CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("_write_to_self", "thread-pool hand-offs"),
+    ("_read_from_self", "thread-pool hand-offs"),
+    ("/concurrent/futures/", "thread-pool hand-offs"),
+    ("/netrc.py", "aiohttp proxy and netrc look-ups"),
+    ("/aiohttp/helpers.py", "aiohttp proxy and netrc look-ups"),
+    ("/asyncio/selector_events.py", "socket reads and writes"),
+    ("/selectors.py", "selector (waiting for sockets)"),
     ("/logging/", "logging (records, handlers, formatting)"),
     ("/json/", "json"),
     ("/pydantic", "LINE SDK models (pydantic)"),
@@ -101,12 +108,12 @@ def _frame_file(frame: str) -> str:
     return inner.rsplit(":", 1)[0]
 
 
-def _category(files: list[str], app_flags: list[bool]) -> str:
-    for path, is_app in zip(reversed(files), reversed(app_flags), strict=True):
+def _category(frames: list[str], app_flags: list[bool]) -> str:
+    for frame, is_app in zip(reversed(frames), reversed(app_flags), strict=True):
         if is_app:
             return "the app's own code"
         for marker, category in CATEGORIES:
-            if marker in path:
+            if marker in frame:
                 return category
     return "other"
 
@@ -119,15 +126,16 @@ LOOP = "event loop"
 IDLE = "idle"
 
 
-def _own_frames(files: list[str]) -> list[str] | None:
-    """The frames of the work a sample caught: below the event loop's callback or the pool's work
-    item; None for a thread waiting for work (py-spy cannot always tell an idle thread)."""
+def _work_start(files: list[str]) -> int | None:
+    """Where the work a sample caught begins: below the event loop's callback or the pool's work
+    item (0 when neither shows); None for a pool thread waiting for work (py-spy cannot always
+    tell an idle thread)."""
     for index in range(len(files) - 1, -1, -1):
         if files[index].endswith(("asyncio/events.py", "concurrent/futures/thread.py")):
             if files[index].endswith("thread.py") and index == len(files) - 1:
                 return None  # a pool thread in its work_queue.get()
-            return files[index + 1:]
-    return []
+            return index + 1
+    return 0
 
 
 def classify(stack: list[str]) -> tuple[str, str]:
@@ -139,15 +147,16 @@ def classify(stack: list[str]) -> tuple[str, str]:
     (`idle_cpu` in the benches measures that).
     """
     files = [_frame_file(frame) for frame in stack]
-    own = _own_frames(files)
-    if own is None:
+    start = _work_start(files)
+    if start is None:
         return IDLE, ""
-    if not own:
-        # py-spy could not read the stack down to the loop (it does not pause the process): judge
-        # it by its frames, devhost's entry point aside.
-        own = [path for path in files if not path.endswith(("devhost/cli.py", "devhost/__main__.py"))]
+    # Without a loop or pool frame (py-spy, not pausing the process, could not read the stack to
+    # its bottom) the sample is judged by all its frames but devhost's entry point.
+    kept = [i for i in range(start, len(files))
+            if start or not files[i].endswith(("devhost/cli.py", "devhost/__main__.py"))]
+    own = [files[i] for i in kept]
     app_flags = [_is_app_file(path) for path in own]
-    category = _category(own, app_flags)
+    category = _category([stack[i] for i in kept], app_flags)
     if any(app_flags):
         return APP, category
     if any("/devhost/" in path or "/aiohttp/web" in path for path in own):
@@ -211,7 +220,7 @@ class Profiler:
         if executable is None:
             raise RuntimeError("py-spy is not installed (requirements-dev.txt)")
         self._process = subprocess.Popen(
-            [executable, "record", "--pid", str(self.pid), "--rate", str(RATE_HZ), "--nonblocking",
+            [executable, "record", "--pid", str(self.pid), "--rate", str(RATE_HZ), "--nonblocking", "--gil",
              "--format", "raw", "--full-filenames", "-o", str(self._output)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
