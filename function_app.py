@@ -19,6 +19,6 @@ app.register_functions(operations_bp)
 app.register_functions(web_bp)
 
 # What importing the app left on the heap (the SDKs, their models: about 200,000 objects) lives as
-# long as the process. Frozen, the collector's full passes skip it; otherwise each one walked it for
-# about 90 ms while every request in flight waited (docs/performance.md).
+# long as the process. Frozen, the collector's full passes skip it; otherwise each one walked it, for
+# 90-250 ms on the development machine, while every request in flight waited (docs/performance.md).
 gc.freeze()

@@ -40,8 +40,8 @@ class StorageSettings:
     table_service_uri: str | None = None
     queue_service_uri: str | None = None
     # Whether the SDK clients read proxies from the environment. When they do, aiohttp looks the
-    # proxy up (and reads ~/.netrc) in a worker thread for every call, which is most of an accept's
-    # CPU; so it is on only when a proxy is configured.
+    # proxy up (and reads ~/.netrc) in a worker thread for every call, about a quarter of an
+    # accept's CPU; so it is on only when a proxy is configured.
     env_proxies: bool = True
 
     @property
