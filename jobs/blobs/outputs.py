@@ -21,8 +21,6 @@ logger = logging.getLogger(__name__)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
-# Containers known to exist, shared by every event loop of the process.
-_created: set[str] = set()
 
 
 # The service refuses a user-delegation key that lives longer than 7 days.
@@ -133,16 +131,17 @@ class OutputStore:
         self._service = service
         self._container: ContainerClient = service.get_container_client(container)
         self._signer = signer or signer_for(service)
+        self._container_exists = False  # created or found by this store: checked once
 
     async def _ready(self) -> None:
-        if self._container.url in _created:
+        if self._container_exists:
             return
         try:
             await self._container.create_container()
             logger.info("created blob container %s", self._container.container_name)
         except ResourceExistsError:
             pass
-        _created.add(self._container.url)
+        self._container_exists = True
 
     async def save_image(self, job_id: str, index: int, png: bytes) -> Output:
         """Store the image and its JPEG preview; overwrites, so a retried activity is harmless.

@@ -99,6 +99,7 @@ class QuotaStore:
     ) -> None:
         self._service = service
         self._name = table
+        self._known: set[str] = set()  # tables this store created or found
         self._table = service.get_table_client(table)
         self.limits = limits
         self._clock = clock
@@ -111,7 +112,7 @@ class QuotaStore:
         """
         if self.limits.unlimited:
             return None
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         now = self._clock()
         try:
             await self._reserve(job, now)
@@ -154,7 +155,7 @@ class QuotaStore:
         """Give back a finished job's in-flight slot (its daily images stay counted); idempotent."""
         if self.limits.jobs_in_flight is None:
             return
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
 
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
             state = release(state_from_entity(entity), job.id)
@@ -173,7 +174,7 @@ class QuotaStore:
 
     async def read(self, user: str | None) -> QuotaState:
         """The user's record as stored (for reclaiming, and for tests)."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         return await compare_and_swap(
             self._table, self._key(user), lambda entity: (None, state_from_entity(entity))
         )

@@ -77,13 +77,14 @@ class JobStore:
         self._service = service
         self._on_finished = on_finished
         self._tables = (jobs_table, index_table, idempotency_table)
+        self._known: set[str] = set()  # tables this store created or found
         self._rows = service.get_table_client(jobs_table)
         self._index_table = service.get_table_client(index_table)
         self._index = JobIndex(self._index_table)
         self._idempotency = IdempotencyRecords(service.get_table_client(idempotency_table))
 
     async def _ready(self) -> None:
-        await ensure_tables(self._service, self._tables)
+        await ensure_tables(self._service, self._tables, known=self._known)
 
     async def create(
         self, job: Job, *, idempotency_key: str | None = None, fingerprint: str | None = None
