@@ -17,11 +17,20 @@ from generation.validation import (
 )
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError, QuotaExceededError
 from jobs.domain.models import Channel, JobRequest
-from jobs.http.outage import storage_is_down, unavailable
-from jobs.http.principal import NotSignedInError, NotYoursError, claimed_user, owner_of, refusal
-from jobs.http.resource import job_resource
-from jobs.http.responses import json_response, problem
-from jobs.http.urls import base_url, status_url
+from jobs.http import (
+    NotSignedInError,
+    NotYoursError,
+    base_url,
+    claimed_user,
+    job_resource,
+    json_response,
+    owner_of,
+    problem,
+    refusal,
+    status_url,
+    storage_is_down,
+    unavailable,
+)
 from jobs.services import Services
 
 logger = logging.getLogger(__name__)

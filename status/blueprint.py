@@ -5,9 +5,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.http.principal import owner_of
-from jobs.http.responses import json_response
-from jobs.http.urls import base_url
+from jobs.http import base_url, json_response, owner_of
 from jobs.services import services
 from status import control, conversations_api, health, jobs_api, outputs_api
 from status.errors import answer

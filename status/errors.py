@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 import azure.functions as func
 
 from jobs.domain.errors import ConversationNotFoundError, InvalidCursorError, JobNotFoundError
-from jobs.http.outage import storage_is_down, unavailable
-from jobs.http.principal import NotSignedInError, NotYoursError, refusal
-from jobs.http.responses import problem
+from jobs.http import NotSignedInError, NotYoursError, problem, refusal, storage_is_down, unavailable
 from status.queries import InvalidQueryError
 
 logger = logging.getLogger(__name__)

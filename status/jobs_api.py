@@ -9,9 +9,7 @@ import azure.functions as func
 
 from jobs.domain.errors import JobUnreadableError
 from jobs.domain.models import Job, JobStatus
-from jobs.http.principal import check_owner, claimed_user
-from jobs.http.resource import job_resource
-from jobs.http.responses import json_response
+from jobs.http import check_owner, claimed_user, job_resource, json_response
 from jobs.tables.store import JobStore
 from status.queries import parse_list_query, parse_wait
 from status.salvage import salvage_job
