@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, orchestration, pacing_activities, starter, submit
+from generation import activities, intake, orchestration, pacing_activities, starter
 from generation.callbacks import delivery as callback_delivery
 from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
@@ -42,7 +42,7 @@ bp = df.Blueprint()
 @bp.function_name("submit_generation")
 @bp.route(route="generations", methods=["POST"])
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    return await submit.submit_generation(req, services())
+    return await intake.submit_generation(req, services())
 
 
 @bp.function_name("start_generation_from_queue")
