@@ -15,10 +15,21 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw, ImageFont
 
 from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejectedError, ProviderConfigError
-from generation.providers.images import parse_size
 
 REJECT_MARKER = "[reject]"
 _MAX_PROMPT_LINES = 12
+MAX_SIDE = 4096  # the largest side of a picture any size may ask for
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """(width, height) of a "WIDTHxHEIGHT" size; ValueError if it is not one."""
+    width_text, sep, height_text = size.lower().partition("x")
+    if not sep or not width_text.isdigit() or not height_text.isdigit():
+        raise ValueError(f"image size must look like 1024x1024, got {size!r}")
+    width, height = int(width_text), int(height_text)
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise ValueError(f"image size {size!r} is out of range")
+    return width, height
 
 
 class OfflineProvider:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +13,11 @@ from typing import Any
 import httpx2
 import openai
 from azure.core.exceptions import AzureError
+from PIL import Image, UnidentifiedImageError
 
 from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
 from generation.providers.errors import SettingsHint, translate
-from generation.providers.images import png_from_base64
+from jobs.blobs.previews import PNG_SIGNATURE
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
@@ -107,3 +111,26 @@ class OpenAICalls:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def png_from_base64(data: str) -> bytes:
+    """PNG bytes from a provider's base64 image, converting JPEG/WebP payloads; ValueError if garbage."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("image payload is not valid base64") from exc
+    return ensure_png(raw)
+
+
+def ensure_png(raw: bytes) -> bytes:
+    if raw.startswith(PNG_SIGNATURE):
+        return raw
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            image.load()
+            converted = image if image.mode in ("RGB", "RGBA", "L", "LA") else image.convert("RGBA")
+            buffer = io.BytesIO()
+            converted.save(buffer, format="PNG")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError("image payload is not an image") from exc
+    return buffer.getvalue()
