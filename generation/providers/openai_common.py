@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
 from generation.providers.errors import SettingsHint, translate
-from jobs.blobs.previews import PNG_SIGNATURE
+from jobs.blobs.outputs import PNG_SIGNATURE
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 _CONNECT_TIMEOUT_SECONDS = 10.0

@@ -10,7 +10,7 @@ from PIL import Image
 
 from generation.providers.offline import parse_size
 from generation.providers.openai_common import png_from_base64
-from jobs.blobs.previews import PNG_SIGNATURE
+from jobs.blobs.outputs import PNG_SIGNATURE
 
 
 def encoded(image_format: str, size: tuple[int, int] = (32, 16)) -> str:

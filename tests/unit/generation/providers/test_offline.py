@@ -11,7 +11,7 @@ from PIL import Image
 from generation.providers import offline
 from generation.providers.base import ContentRejectedError, ProviderConfigError
 from generation.providers.offline import OfflineProvider
-from jobs.blobs.previews import PNG_SIGNATURE
+from jobs.blobs.outputs import PNG_SIGNATURE
 
 
 async def test_same_prompt_and_index_give_identical_png_bytes() -> None:
