@@ -18,12 +18,24 @@ from PIL import Image
 
 from jobs.domain.errors import OutputNotFoundError
 from jobs.domain.models import Output
-from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
+from jobs.names import OUTPUTS_CONTAINER
 
 logger = logging.getLogger(__name__)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
+
+
+def image_blob_name(job_id: str, index: int) -> str:
+    return f"{job_id}/{index}.png"
+
+
+def preview_blob_name(job_id: str, index: int) -> str:
+    return f"{job_id}/{index}.preview.jpg"
+
+
+def job_blob_prefix(job_id: str) -> str:
+    return f"{job_id}/"
 
 
 # The service refuses a user-delegation key that lives longer than 7 days.
