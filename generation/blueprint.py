@@ -30,9 +30,9 @@ from jobs.contracts import (
     SlotRequest,
     StartResult,
     error_from_payload,
+    read_job_message,
 )
 from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
-from jobs.domain.messages import read_job_message
 from jobs.services import services
 from jobs.telemetry import job_span
 

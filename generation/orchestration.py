@@ -33,8 +33,8 @@ from jobs.contracts import (
     StartResult,
     delivery_activity,
     error_payload,
+    usable_output_count,
 )
-from jobs.domain.messages import usable_output_count
 
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.

@@ -6,8 +6,7 @@ import logging
 
 import azure.durable_functions as df
 
-from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan
-from jobs.domain.messages import JobMessage
+from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan, JobMessage
 from jobs.services import Services
 from jobs.telemetry import job_span
 

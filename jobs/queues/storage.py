@@ -9,8 +9,8 @@ import logging
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from jobs.contracts import parse_job_message, storage_message_text
 from jobs.domain.errors import QueueUnavailableError
-from jobs.domain.messages import parse_job_message, storage_message_text
 from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 from devhost.azurite import start_azurite
 from jobs.blobs.outputs import OutputStore, job_blob_prefix
-from jobs.domain.messages import storage_message_text
+from jobs.contracts import storage_message_text
 from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
 from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE
 from jobs.queues.storage import poison_queue_name

@@ -37,9 +37,8 @@ from devhost.servicebus.server import Emulator
 from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, load_settings
-from jobs.contracts import deliver_instance_id
+from jobs.contracts import deliver_instance_id, parse_job_message
 from jobs.domain.conversations import Turn
-from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
 from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
