@@ -13,9 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.callbacks.steps import deliver_callback
-from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
+from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until, next_attempt
 from generation.pacing import Pacing, slot_starts, wait_for_slots
-from generation.retry_policy import FINISH_GRACE
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
