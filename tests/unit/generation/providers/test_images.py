@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from generation.providers.offline import parse_size
-from generation.providers.openai_common import png_from_base64
+from generation.providers.openai_provider import png_from_base64
 from jobs.blobs.outputs import PNG_SIGNATURE
 
 
