@@ -33,7 +33,6 @@ from jobs.domain.errors import (
 from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
-from jobs.tables.cursor import decode_cursor, encode_cursor
 from jobs.tables.entities import (
     JOB_ROW_KEY,
     IdempotencyRecords,
@@ -46,7 +45,7 @@ from jobs.tables.entities import (
     open_partition,
     record_entity,
 )
-from jobs.tables.index import IndexEntry, JobIndex
+from jobs.tables.index import IndexEntry, JobIndex, decode_cursor, encode_cursor
 from jobs.tables.salvage import salvage_job
 
 logger = logging.getLogger(__name__)
