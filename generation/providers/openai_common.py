@@ -14,6 +14,7 @@ from azure.core.exceptions import AzureError
 from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
 from generation.providers.errors import SettingsHint, translate
 from generation.providers.images import png_from_base64
+from generation.providers.rate_readings import record
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
@@ -54,7 +55,8 @@ class OpenAICalls:
         del index  # every call is an independent sample; the index only matters to the caller
         model = self._image.require()
         try:
-            response = await self._client.images.generate(
+            # The raw response keeps the x-ratelimit-* headers the shared limiter learns from.
+            raw = await self._client.images.with_raw_response.generate(
                 model=model,
                 prompt=prompt,
                 size=size,
@@ -63,6 +65,8 @@ class OpenAICalls:
                 response_format="b64_json" if "dall-e" in model.lower() else openai.omit,
                 timeout=client_timeout(self._image.timeout),
             )
+            record(raw.headers)
+            response = raw.parse()
         except _SDK_ERRORS as exc:
             raise translate(exc, hint=self._image.hint) from None
         first = response.data[0] if response.data else None
@@ -89,11 +93,13 @@ class OpenAICalls:
         messages: list[Any] = [{"role": role, "content": content} for role, content in history]
         messages.append({"role": "user", "content": prompt})
         try:
-            completion = await self._client.chat.completions.create(
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=messages,
                 timeout=client_timeout(self._text.timeout),
             )
+            record(raw.headers)
+            completion = raw.parse()
         except _SDK_ERRORS as exc:
             raise translate(exc, hint=self._text.hint) from None
         if not completion.choices:

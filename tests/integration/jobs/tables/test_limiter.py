@@ -14,11 +14,12 @@ from azure.data.tables.aio import TableServiceClient
 
 from jobs.config.pacing import LimiterConfig, limiter_config
 from jobs.config.settings import load_settings
-from jobs.domain.limiter_rules import Granted, Waiting
+from jobs.domain.limiter_rules import CONFIGURED_SHARE, Granted, Waiting
 from jobs.domain.models import JobKind
 from jobs.tables.limiter import SlotLimiter
 
-CONFIG = LimiterConfig(key="test-image", configured=600, learn=False)  # one slot every 0.1 s
+CONFIG = LimiterConfig(key="test-image", configured=600, learn=False)
+SLOT = 60 / (600 * CONFIGURED_SHARE)  # about 0.1 s: the configured rate less the spacing margin
 
 
 class Clock:
@@ -45,7 +46,7 @@ async def test_concurrent_askers_get_distinct_slots_one_interval_apart(limiter: 
     assert len(granted) + len(waiting) == 20
     assert granted and waiting  # the horizon (0.5 s) grants five, the rest wait their turn
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(granted)]
-    assert set(gaps) == {0.1}
+    assert set(gaps) == {round(SLOT, 6)}
     # Positions are each asker's place at the moment it asked (later users may take turns ahead).
     assert all(1 <= w.position <= 15 for w in waiting)
 
@@ -55,7 +56,7 @@ async def test_asking_again_after_a_crash_returns_the_same_slots(limiter: SlotLi
     again = await limiter.acquire(CONFIG, entry_id="job:start", user="u", cost=3)
     assert isinstance(first, Granted) and again == first
     state = await limiter.read(CONFIG)
-    assert state.tat == pytest.approx(first.times[-1] + 0.1)
+    assert state.tat == pytest.approx(first.times[-1] + SLOT)
 
 
 async def test_a_429_makes_everyone_wait_and_leaving_moves_the_line(limiter: SlotLimiter) -> None:
