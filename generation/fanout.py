@@ -43,7 +43,8 @@ class Progress:
 
 
 def attempt(context: df.DurableOrchestrationContext, job_id: str, index: int,
-             slot: datetime | None = None) -> Any:
+            slot: datetime | None = None) -> Any:
+    """The output's `generate_output` call; when paced, the call waits for `slot` before it starts."""
     request: OutputRequest = {"job_id": job_id, "index": index}
     if slot is not None:
         request["not_before"] = slot.isoformat()

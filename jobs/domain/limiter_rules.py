@@ -36,6 +36,10 @@ CONFIGURED_SHARE = 0.98
 # 429s (or draining budgets) of calls already under way when the rate was lowered say nothing new:
 # one decrease per this long.
 SLOWDOWN_HOLD_SECONDS = 5.0
+# The earliest slot is this far after the ask: the answer, the orchestrator's episode and the
+# activity's dispatch come first. A slot granted for "now" is always missed by that much, and a call
+# that starts late makes the next one, on time, come early for a provider that allows one a second.
+GRANT_LEAD_SECONDS = 0.25
 # A waiting request whose owner has not asked again this long after its estimate was abandoned
 # (its orchestration ended without leaving); a grant is kept this long after its last slot.
 ENTRY_GRACE_SECONDS = 120.0
@@ -117,7 +121,7 @@ def _enqueue(state: LimiterState, *, entry_id: str, user: str, cost: int, now: f
 def _grant_heads(state: LimiterState, *, now: float, interval: float, horizon: float) -> LimiterState:
     """Firm slots for the head of the fair order while they start within the horizon."""
     order = fair_order(state.queue)
-    start = max(now, state.tat, state.paused_until)
+    start = max(now + GRANT_LEAD_SECONDS, state.tat, state.paused_until)
     grants = dict(state.grants)
     vtime = state.vtime
     granted = 0
@@ -136,7 +140,7 @@ def _grant_heads(state: LimiterState, *, now: float, interval: float, horizon: f
 
 
 def _estimate(state: LimiterState, entry_id: str, *, now: float, interval: float) -> Waiting:
-    start = max(now, state.tat, state.paused_until)
+    start = max(now + GRANT_LEAD_SECONDS, state.tat, state.paused_until)
     for position, entry in enumerate(fair_order(state.queue), start=1):
         if entry.id == entry_id:
             return Waiting(position, start)

@@ -44,11 +44,12 @@ async def test_concurrent_askers_get_distinct_slots_one_interval_apart(limiter: 
     granted = sorted(t for answer in answers if isinstance(answer, Granted) for t in answer.times)
     waiting = [answer for answer in answers if isinstance(answer, Waiting)]
     assert len(granted) + len(waiting) == 20
-    assert granted and waiting  # the horizon (0.5 s) grants five, the rest wait their turn
+    # The horizon (0.5 s) grants three (the first a quarter second ahead); the rest wait their turn.
+    assert len(granted) == 3
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(granted)]
     assert set(gaps) == {round(SLOT, 6)}
     # Positions are each asker's place at the moment it asked (later users may take turns ahead).
-    assert all(1 <= w.position <= 15 for w in waiting)
+    assert all(1 <= w.position <= 17 for w in waiting)
 
 
 async def test_asking_again_after_a_crash_returns_the_same_slots(limiter: SlotLimiter) -> None:
