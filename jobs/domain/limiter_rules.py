@@ -36,9 +36,10 @@ CONFIGURED_SHARE = 0.98
 # 429s (or draining budgets) of calls already under way when the rate was lowered say nothing new:
 # one decrease per this long.
 SLOWDOWN_HOLD_SECONDS = 5.0
-# The earliest slot is this far after the ask: the answer, the orchestrator's episode and the
-# activity's dispatch come first. A slot granted for "now" is always missed by that much, and a call
-# that starts late makes the next one, on time, come early for a provider that allows one a second.
+# A call starts about this long after the ask that granted its slot (the answer, the orchestrator's
+# episode, the activity's dispatch): a slot granted for "now" is missed by that much, and a call that
+# starts late makes the next one, on time, come early for a provider that allows one a second. So the
+# slot behind one that close is spaced from when that call will start, not from the slot.
 GRANT_LEAD_SECONDS = 0.25
 # A waiting request whose owner has not asked again this long after its estimate was abandoned
 # (its orchestration ended without leaving); a grant is kept this long after its last slot.
@@ -121,16 +122,20 @@ def _enqueue(state: LimiterState, *, entry_id: str, user: str, cost: int, now: f
 def _grant_heads(state: LimiterState, *, now: float, interval: float, horizon: float) -> LimiterState:
     """Firm slots for the head of the fair order while they start within the horizon."""
     order = fair_order(state.queue)
-    start = max(now + GRANT_LEAD_SECONDS, state.tat, state.paused_until)
+    start = max(now, state.tat, state.paused_until)
     grants = dict(state.grants)
     vtime = state.vtime
     granted = 0
     for entry in order:
         if start > now + horizon:
             break
-        times = tuple(start + i * interval for i in range(entry.cost))
-        grants[entry.id] = Grant(times, keep_until=times[-1] + GRANT_KEEP_SECONDS)
-        start += entry.cost * interval
+        times = [start]
+        for _ in range(entry.cost):
+            # A slot closer than the grant lead is started late by about that much: the slot behind
+            # it keeps a whole interval from when that call will really start.
+            times.append(max(times[-1], now + GRANT_LEAD_SECONDS) + interval)
+        grants[entry.id] = Grant(tuple(times[:-1]), keep_until=times[-2] + GRANT_KEEP_SECONDS)
+        start = times[-1]
         vtime = entry.tag
         granted += 1
     if not granted:

@@ -38,7 +38,7 @@ async def test_a_waiting_job_gets_a_note_and_leaving_clears_it(paced: Services) 
     soon = datetime.now(UTC) + timedelta(seconds=5)
     acquire = pacing_activities.acquire_provider_slots
     granted = await acquire(paced, _ask(jobs[0].id, deadline=soon))
-    assert granted["granted"]  # a slot in a quarter of a second; the next is past the horizon
+    assert granted["granted"]  # a slot now; the next is past the horizon (one slot, 30 s)
     waiting = await acquire(paced, _ask(jobs[1].id, deadline=soon))
     assert waiting["granted"] is False
     note = (await paced.jobs.get(jobs[1].id)).waiting

@@ -23,7 +23,8 @@ from jobs.domain.limiter_rules import (
 NOW = 1_000_000.0
 SLOT = 60 / (60 * CONFIGURED_SHARE)  # a configured 60 a minute, less the spacing margin
 HORIZON = 2.5 * SLOT
-START = NOW + GRANT_LEAD_SECONDS  # an idle limiter's first slot: never "now", which is always missed
+# An idle limiter grants "now", and spaces the next slot from when that call will really start.
+LATER = NOW + GRANT_LEAD_SECONDS
 
 
 def _ask(state: LimiterState, entry: str, *, user: str = "u", cost: int = 1, now: float = NOW,
@@ -38,12 +39,12 @@ def test_slots_are_one_interval_apart_and_granted_only_within_the_horizon() -> N
     state, second = _ask(state, "b")
     state, third = _ask(state, "c")
     state, fourth = _ask(state, "d")
-    assert first == Granted((START,))
-    assert second == Granted((pytest.approx(START + SLOT),))
-    assert third == Granted((pytest.approx(START + 2 * SLOT),))
+    assert first == Granted((NOW,))
+    assert second == Granted((pytest.approx(LATER + SLOT),))
+    assert third == Granted((pytest.approx(LATER + 2 * SLOT),))
     assert isinstance(fourth, Waiting)
     assert fourth.position == 1
-    turn = START + 3 * SLOT
+    turn = LATER + 3 * SLOT
     assert (fourth.estimate, fourth.wake_at) == pytest.approx((turn, turn - HORIZON / 2))
 
 
@@ -54,7 +55,7 @@ def test_a_configured_limit_is_paced_a_little_under_itself() -> None:
 
 def test_a_job_of_four_images_gets_four_consecutive_slots() -> None:
     _, answer = _ask(LimiterState(), "job", cost=4)
-    assert answer == Granted(tuple(pytest.approx(START + i * SLOT) for i in range(4)))
+    assert answer == Granted((NOW, *(pytest.approx(LATER + i * SLOT) for i in range(1, 4))))
 
 
 def test_asking_again_returns_the_same_grant_and_spends_nothing() -> None:
@@ -110,7 +111,7 @@ def test_an_abandoned_waiting_request_is_dropped_after_its_grace() -> None:
     state, _ = _ask(state, "gone")
     later = NOW + 10 + ENTRY_GRACE_SECONDS + 1
     state, answer = _ask(state, "next", now=later)
-    assert answer == Granted((later + GRANT_LEAD_SECONDS,))
+    assert answer == Granted((later,))
 
 
 def test_a_429_pauses_everyone_and_halves_a_learned_rate_which_then_probes_up() -> None:
@@ -146,8 +147,8 @@ def test_a_success_naming_the_limit_caps_the_learned_rate_before_any_429() -> No
     assert per_minute(state, None) == pytest.approx(30 * CONFIGURED_SHARE)
     state, first = _ask(state, "a", now=NOW, configured=None)
     _, second = _ask(state, "b", now=NOW, configured=None)
-    assert first == Granted((START,))
-    assert second == Granted((pytest.approx(START + 60 / (30 * CONFIGURED_SHARE)),))
+    assert first == Granted((NOW,))
+    assert second == Granted((pytest.approx(LATER + 60 / (30 * CONFIGURED_SHARE)),))
 
 
 def test_a_draining_budget_lowers_the_learned_rate_once_per_hold_and_stops_the_probing() -> None:
