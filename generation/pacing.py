@@ -33,7 +33,7 @@ STORAGE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_nu
 MIN_SLEEP = timedelta(milliseconds=100)
 MAX_SLEEP = timedelta(seconds=30)
 # How long before its slot an output's activity is dispatched (covers the timer's episode and the
-# dispatch; the activity waits what is left, see `generation.activities.until_slot`).
+# dispatch; the activity waits what is left, see `generation.pacing_activities.until_slot`).
 SLOT_LEAD = timedelta(milliseconds=250)
 # A job whose first slot is further away than this tells its chat (LINE), once, roughly when it starts:
 # long enough that the usual short wait goes unmentioned, short enough to come before users wonder.
@@ -106,7 +106,7 @@ def wait_for_slots(
 ) -> Steps:
     """Slot times for `count` calls (one per call), or the task of `stop` that ended the wait.
     Used for a job's first slots, while nothing else of the job runs (a retry's slot is asked for
-    alongside the other outputs: `generation.orchestration._Fanout`)."""
+    alongside the other outputs: `generation.fanout.Fanout`)."""
     waited = False
     told = False  # the chat is told once, when the wait turns out long
     while True:
@@ -132,8 +132,7 @@ def _notice_if_long(context: df.DurableOrchestrationContext, pacing: Pacing, ans
     note = answer.get("waiting")
     if activity is None or note is None:
         return True
-    start_at = datetime.fromisoformat(note["estimated_start_at"].replace("Z", "+00:00"))
-    if start_at - context.current_utc_datetime <= WAIT_NOTICE:
+    if _instant(note["estimated_start_at"]) - context.current_utc_datetime <= WAIT_NOTICE:
         return False
     request: WaitingNoticeRequest = {
         "job_id": pacing.job_id, "estimated_start_at": note["estimated_start_at"]
