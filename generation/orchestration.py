@@ -13,10 +13,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.callbacks.steps import deliver_callback
-from generation.durable_retry import DeadlineReachedError, call_until
+from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
 from generation.fanout import Fanout, Progress, attempt
 from generation.pacing import Pacing, first_slots, leave_line
-from generation.retry_policy import FINISH_GRACE
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
@@ -28,8 +27,8 @@ from jobs.contracts import (
     Outcome,
     StartResult,
     delivery_activity,
+    usable_output_count,
 )
-from jobs.domain.messages import usable_output_count
 
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.

@@ -1,4 +1,8 @@
-"""Storage names shared by every part of the app (tables, container, queues, blob names)."""
+"""Storage names shared by every part of the app (tables, container, queue).
+
+Names derived from them live with their stores: blob names in `jobs.blobs.outputs`, the poison queue
+in `jobs.queues.storage`.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,3 @@ CONVERSATIONS_TABLE = "conversations"
 DELETIONS_TABLE = "deletions"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
-
-
-def poison_queue_name(queue_name: str) -> str:
-    """The queue the Functions host moves a Storage queue message to after maxDequeueCount tries."""
-    return f"{queue_name}-poison"
-
-
-def image_blob_name(job_id: str, index: int) -> str:
-    return f"{job_id}/{index}.png"
-
-
-def preview_blob_name(job_id: str, index: int) -> str:
-    return f"{job_id}/{index}.preview.jpg"
-
-
-def job_blob_prefix(job_id: str) -> str:
-    return f"{job_id}/"

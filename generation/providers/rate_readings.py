@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from generation.providers.retry_after import parse_duration, parse_rate_limits
+from generation.providers.errors import parse_duration, parse_rate_limits
 
 BUDGETS = ("requests", "tokens", "images")
 

@@ -27,6 +27,7 @@ from generation.maintenance import STALE_AFTER
 from jobs import contracts, names
 from jobs.config.settings import load_settings
 from jobs.domain.models import Channel
+from jobs.queues.storage import poison_queue_name
 
 REPO = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("jobs", "generation", "status", "line_webhook", "web")
@@ -464,7 +465,7 @@ def test_storage_names_match_the_code() -> None:
         else entry.strip("'").replace("${queueName}", names.DEFAULT_QUEUE_NAME)
         for entry in entries
     }
-    assert declared == {names.DEFAULT_QUEUE_NAME, names.poison_queue_name(names.DEFAULT_QUEUE_NAME)}
+    assert declared == {names.DEFAULT_QUEUE_NAME, poison_queue_name(names.DEFAULT_QUEUE_NAME)}
     assert "prefixMatch: [\n                '${outputsContainerName}/'" in storage
     assert "daysAfterModificationGreaterThan: jobRetentionDays" in storage
 
