@@ -37,6 +37,9 @@ CANCEL_EVENT = "cancel"
 
 # Each channel that is told about a finished job, and the activity that tells it (the HTTP API is polled).
 DELIVERY_ACTIVITIES: dict[str, str] = {"line": DELIVER_LINE}
+# Each channel that is told when its job will wait long for provider capacity (`WaitingNoticeRequest`).
+NOTIFY_LINE_WAITING = "notify_line_waiting"
+WAITING_NOTICE_ACTIVITIES: dict[str, str] = {"line": NOTIFY_LINE_WAITING}
 
 
 def delivery_activity(channel: str) -> str | None:
@@ -134,6 +137,13 @@ class SlotAnswer(TypedDict):
     waiting: NotRequired[WaitingNote]
 
 
+class WaitingNoticeRequest(TypedDict):
+    """The input of a waiting-notice activity: the job, and when its first provider slot should come."""
+
+    job_id: str
+    estimated_start_at: str  # ISO 8601
+
+
 class LeaveRequest(TypedDict):
     """The input of `leave_provider_queue`: the asks of job `job_id` that stop waiting."""
 
@@ -147,6 +157,7 @@ class OutputRequest(TypedDict):
 
     job_id: str
     index: int
+    not_before: NotRequired[str]  # ISO 8601: the provider slot; the call does not start before it
 
 
 OutputStatus = Literal["succeeded", "failed", "retry", "canceled"]

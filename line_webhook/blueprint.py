@@ -1,11 +1,12 @@
-"""LINE functions: the webhook (anonymous: the signature is the authentication) and `deliver_line`."""
+"""LINE functions: the webhook (anonymous: the signature is the authentication), `deliver_line` and
+`notify_line_waiting`."""
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.contracts import DELIVER_LINE, DeliveryResult, JobRef
+from jobs.contracts import DELIVER_LINE, NOTIFY_LINE_WAITING, DeliveryResult, JobRef, WaitingNoticeRequest
 from jobs.services import services
 from line_webhook import activity, webhook
 
@@ -22,3 +23,9 @@ async def line_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @bp.activity_trigger(input_name="payload")
 async def deliver_line(payload: JobRef) -> DeliveryResult:
     return await activity.deliver_line(services(), payload)
+
+
+@bp.function_name(NOTIFY_LINE_WAITING)
+@bp.activity_trigger(input_name="payload")
+async def notify_line_waiting(payload: WaitingNoticeRequest) -> str:
+    return await activity.notify_line_waiting(services(), payload)

@@ -12,3 +12,8 @@ def retry_key(job_id: str, batch: int = 0) -> str:
     """The `X-Line-Retry-Key` of push call `batch` of a job's delivery (batch 0 is uuid5 of the id)."""
     name = job_id if batch == 0 else f"{job_id}/{batch}"
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, name))
+
+
+def waiting_retry_key(job_id: str) -> str:
+    """The `X-Line-Retry-Key` of the push that tells the chat its job waits for provider capacity."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{job_id}/waiting"))
