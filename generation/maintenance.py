@@ -115,11 +115,13 @@ def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: Maintenan
     outage outlasted it, history was lost, a host died) is started again while it still has time, and
     fails only as `deadline_exceeded` once it has none.
     """
-    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return None
     idle = now - job.updated_at
-    if idle < policy.stale_after:
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) or idle < policy.stale_after:
         return None
+    if job.review is not None and job.review.pending:
+        # Waiting for a person is not being stuck. An orchestration lost meanwhile is started again:
+        # it finds the review on the row and waits out what is left of it (or settles it if run out).
+        return None if state is InstanceState.ACTIVE else Restart(job.id, outputs=job.total)
     if state is InstanceState.ACTIVE:
         # The pipeline bumps updated_at when it starts and on every output, so "idle past the
         # deadline" means nothing has happened for longer than the pipeline itself would have waited.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.contracts import DELIVER_LINE, DeliveryResult, JobRef
+from jobs.contracts import DELIVER_LINE, NOTIFY_LINE_REVIEW, DeliveryResult, JobRef
 from jobs.services import services
-from line_webhook import activity, webhook
+from line_webhook import activity, review_notice, webhook
 
 bp = df.Blueprint()
 
@@ -22,3 +22,9 @@ async def line_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @bp.activity_trigger(input_name="payload")
 async def deliver_line(payload: JobRef) -> DeliveryResult:
     return await activity.deliver_line(services(), payload)
+
+
+@bp.function_name(NOTIFY_LINE_REVIEW)
+@bp.activity_trigger(input_name="payload")
+async def notify_line_review(payload: JobRef) -> DeliveryResult:
+    return await review_notice.notify_line_review(services(), payload)

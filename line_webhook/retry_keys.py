@@ -12,3 +12,8 @@ def retry_key(job_id: str, batch: int = 0) -> str:
     """The `X-Line-Retry-Key` of push call `batch` of a job's delivery (batch 0 is uuid5 of the id)."""
     name = job_id if batch == 0 else f"{job_id}/{batch}"
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, name))
+
+
+def review_notice_key(job_id: str) -> str:
+    """The retry key of a job's one "a person is checking it" notice (never equal to a batch's)."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{job_id}/review"))

@@ -1,7 +1,7 @@
 """A provider that needs no network: Pillow-drawn placeholders, the same bytes for the same input.
 
-A prompt containing the marker `[reject]` is refused like a content-policy rejection, so the
-rejected path can be seen locally and in tests without OpenAI.
+A prompt containing the marker `[reject]` is refused like a content-policy rejection, and text
+containing `[review]` is flagged by its moderation, so both paths can be seen without OpenAI.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejectedE
 from generation.providers.images import parse_size
 
 REJECT_MARKER = "[reject]"
+REVIEW_MARKER = "[review]"
 _MAX_PROMPT_LINES = 12
 
 
@@ -54,6 +55,9 @@ class OfflineProvider:
             f"You asked:\n{prompt}\n\n"
             f"Answer id: {digest}{remembered}"
         )
+
+    async def moderate(self, *, text: str) -> str | None:
+        return f"offline moderation flagged the marker {REVIEW_MARKER}" if REVIEW_MARKER in text else None
 
     async def aclose(self) -> None:
         """Nothing to release; present so every provider can be closed the same way."""

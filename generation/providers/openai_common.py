@@ -11,9 +11,15 @@ import httpx2
 import openai
 from azure.core.exceptions import AzureError
 
-from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
+from generation.providers.base import (
+    ContentRejectedError,
+    ProviderConfigError,
+    ScreenedText,
+    UpstreamUnavailableError,
+)
 from generation.providers.errors import SettingsHint, translate
 from generation.providers.images import png_from_base64
+from generation.providers.moderation import MODERATION_MODEL, annotation_reason, moderation_reason
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
@@ -103,7 +109,17 @@ class OpenAICalls:
             raise ContentRejectedError(ANSWER_BLOCKED_MESSAGE)
         if choice.message.content is None:
             raise UpstreamUnavailableError(f"{self._text.hint.label} returned an empty answer.")
-        return choice.message.content
+        # Azure OpenAI annotates what its content filter let through; OpenAI's answers carry none.
+        return ScreenedText(choice.message.content, annotation_reason(completion))
+
+    async def moderation_verdict(self, text: str) -> str | None:
+        """OpenAI's moderation endpoint on `text` (a failure is translated like any other call)."""
+        try:
+            response = await self._client.moderations.create(
+                model=MODERATION_MODEL, input=text, timeout=client_timeout(self._text.timeout))
+        except _SDK_ERRORS as exc:
+            raise translate(exc, hint=self._text.hint) from None
+        return moderation_reason(response)
 
     async def aclose(self) -> None:
         await self._client.close()

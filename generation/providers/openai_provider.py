@@ -39,6 +39,9 @@ class OpenAIProvider(OpenAICalls):
             text=Target(text_model, _hint("OPENAI_TEXT_MODEL", text_model, api_key), text_timeout),
         )
 
+    async def moderate(self, *, text: str) -> str | None:
+        return await self.moderation_verdict(text)
+
 
 def _hint(setting: str, model: str, api_key: str) -> SettingsHint:
     return SettingsHint(
