@@ -20,10 +20,7 @@ from pathlib import Path
 from _common import REPO_ROOT  # noqa: F401 - puts the repository on sys.path
 
 from testing.chaos import ChaosPlan, ChaosWorld, Submissions
-from testing.chaos_audit import audit_run
-from testing.devhost import wait_for
-from testing.leftovers import snapshot
-from testing.operator import finished_runs, run_function
+from testing.chaos_audit import settle
 
 DRAIN_SECONDS = 600
 
@@ -46,22 +43,14 @@ def main() -> None:
             world.run_round(plan, jobs=args.jobs_per_round, submissions=submissions,
                             first_index=rounds * args.jobs_per_round)
             rounds += 1
-        job_ids = [submissions.job_ids[index] for index in sorted(submissions.job_ids)]
-        final = world.wait_all(job_ids, within=DRAIN_SECONDS)
-        storage = snapshot(world.connection_string, task_hub=world.task_hub)
-        audit = audit_run(final, storage, outputs=world.outputs, submitted=rounds * args.jobs_per_round)
-        assert world.app is not None
-        run_function(world.app, "maintenance")
-        wait_for(lambda: finished_runs(world.app, "maintenance"), timeout=60)
-        maintenance = finished_runs(world.app, "maintenance")[0]
-        calls = len(world.provider.requests_to("/images/generations"))
-        spoiled = world.provider.windows.spoiled
+        end = settle(world, submissions, submitted=rounds * args.jobs_per_round, within=DRAIN_SECONDS)
     minutes = (time.monotonic() - started) / 60
-    print(f"soak: {rounds} rounds in {minutes:.1f} min; {audit.line()}")
-    print(f"soak: client retries {submissions.retries}; provider calls {calls} (spoiled {spoiled})")
-    print(f"soak: {maintenance}")
-    if not audit.clean:
-        print(f"soak: problems: {audit.details()}")
+    print(f"soak: {rounds} rounds in {minutes:.1f} min; {end.audit.line()}")
+    print(f"soak: client retries {submissions.retries}; provider calls {end.provider_calls} "
+          f"(spoiled {end.spoiled_calls})")
+    print(f"soak: {end.maintenance}")
+    if not end.audit.clean:
+        print(f"soak: problems: {end.audit.details()}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class MaintenanceSummary:
     turns_purged: int = 0
     restarted: int = 0
     deletions_finished: int = 0
+    reindexed: int = 0
     errors: int = 0
 
     def line(self) -> str:
@@ -240,13 +241,19 @@ async def _finish_deletions(store: Services, client: df.DurableOrchestrationClie
 async def run_maintenance(
     store: Services, client: df.DurableOrchestrationClient, *, now: datetime
 ) -> MaintenanceSummary:
-    """Re-drive lost queued jobs, restart or fail stuck ones, purge expired ones, finish deletions;
-    returns the counts."""
+    """Move index entries an older version wrote, re-drive lost queued jobs, restart or fail stuck
+    ones, purge expired ones, finish deletions; returns the counts."""
     settings = store.settings
     policy = MaintenancePolicy.from_settings(
         deadline_seconds=settings.generation_deadline_seconds, retention_days=settings.job_retention_days
     )
     summary = MaintenanceSummary()
+    try:
+        # First, so that jobs written by a version before the bucketed index are seen by this run.
+        summary.reindexed = await store.jobs.reindex_legacy()
+    except Exception:
+        summary.errors += 1
+        logger.exception("maintenance: moving pre-bucket index entries failed")
     try:
         jobs = await store.jobs.list_unfinished(policy.unfinished_cutoff(now))
         states = await _instance_states(client, jobs, summary)

@@ -8,7 +8,7 @@ import logging
 import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
-from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.errors import InvalidTransitionError, JobUnreadableError
 from jobs.domain.models import Job, JobStatus
 from jobs.http.principal import check_owner
 from jobs.http.resource import job_resource
@@ -16,6 +16,7 @@ from jobs.http.responses import json_response, problem
 from jobs.http.urls import status_url
 from jobs.removal import JobRemover, Orchestrations, instance_running, signal_cancel
 from jobs.tables.deletions import DeletionLedger
+from jobs.tables.salvage import salvage_job
 from jobs.tables.store import JobStore
 from status.jobs_api import retry_after, wait_until_terminal
 
@@ -31,15 +32,21 @@ INSTANCE_POLL_SECONDS = 0.1
 async def cancel_job(
     job_id: str, *, jobs: JobStore, client: Orchestrations, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
-    if owner is not None:
-        # Only behind Easy Auth: the cancel itself is a write, so ownership needs a read first.
-        check_owner(await jobs.get(job_id), owner)
     try:
+        if owner is not None:
+            # Only behind Easy Auth: the cancel itself is a write, so ownership needs a read first.
+            check_owner(await jobs.get(job_id), owner)
         job = await jobs.request_cancel(job_id)
     except InvalidTransitionError as done:
         return problem(
             409, title="Job already finished",
             detail=f"Job '{job_id}' is already {done.current} and cannot be canceled.")
+    except JobUnreadableError as unreadable:
+        if owner is not None:
+            check_owner(salvage_job(job_id, unreadable.entity), owner)
+        return problem(
+            409, title="Job record damaged",
+            detail=f"Job '{job_id}' has a damaged stored record and cannot be canceled; DELETE removes it.")
     resource = job_resource(job, base_url=base_url)
     if job.status is JobStatus.CANCELED:
         logger.info("job %s canceled before it started", job_id)
@@ -52,8 +59,7 @@ async def cancel_job(
 
 async def _stop(job: Job, *, jobs: JobStore, client: Orchestrations, settle_seconds: float) -> None:
     """Cancel the job and give its orchestration (if one runs, or is just starting) a moment to end."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settle_seconds
+    deadline = asyncio.get_running_loop().time() + settle_seconds
     if not job.status.is_terminal:
         try:
             job = await jobs.request_cancel(job.id)
@@ -63,8 +69,20 @@ async def _stop(job: Job, *, jobs: JobStore, client: Orchestrations, settle_seco
             if job.status is JobStatus.RUNNING:
                 await signal_cancel(client, job.id)
                 await wait_until_terminal(jobs, job, seconds=settle_seconds)
+    await _await_instance_end(job.id, client=client, deadline=deadline)
+
+
+async def _stop_orchestration(job_id: str, *, client: Orchestrations, settle_seconds: float) -> None:
+    """The cancel event alone, for a row that cannot be changed; the orchestration ends on it."""
+    await signal_cancel(client, job_id)
+    deadline = asyncio.get_running_loop().time() + settle_seconds
+    await _await_instance_end(job_id, client=client, deadline=deadline)
+
+
+async def _await_instance_end(job_id: str, *, client: Orchestrations, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
     while loop.time() < deadline:
-        if not await instance_running(client, job.id):
+        if not await instance_running(client, job_id):
             return
         await asyncio.sleep(INSTANCE_POLL_SECONDS)
 
@@ -81,12 +99,19 @@ async def delete_job(
 ) -> func.HttpResponse:
     """Tombstone first, then stop, then row, blobs and history; whatever a race leaves behind (an
     orchestration still ending, an output stored late) the tombstone lets maintenance remove."""
-    job = check_owner(await jobs.get(job_id), owner)
-    await deletions.record(job_id)
-    if job.callback is not None:
-        # Before the stop, so that a cancel this delete causes is not called back to a receiver.
-        job = await jobs.record_callback(job_id, lambda callback: callback.dropped())
-    await _stop(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
+    try:
+        job = check_owner(await jobs.get(job_id), owner)
+    except JobUnreadableError as unreadable:
+        # A damaged row can still be deleted: it is not changed first, only its orchestration stopped.
+        job = check_owner(salvage_job(job_id, unreadable.entity), owner)
+        await deletions.record(job_id)
+        await _stop_orchestration(job_id, client=client, settle_seconds=settle_seconds)
+    else:
+        await deletions.record(job_id)
+        if job.callback is not None:
+            # Before the stop, so that a cancel this delete causes is not called back to a receiver.
+            job = await jobs.record_callback(job_id, lambda callback: callback.dropped())
+        await _stop(job, jobs=jobs, client=client, settle_seconds=settle_seconds)
     removal = await JobRemover(jobs, outputs, deletions, client).finish(job_id)
     if removal.complete:
         logger.info("job %s deleted (%d blobs, %d histories)", job_id, removal.blobs, removal.histories)

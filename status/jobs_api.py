@@ -12,9 +12,9 @@ from jobs.domain.models import Job, JobStatus
 from jobs.http.principal import check_owner, claimed_user
 from jobs.http.resource import job_resource
 from jobs.http.responses import json_response
+from jobs.tables.salvage import salvage_job
 from jobs.tables.store import JobStore
 from status.queries import parse_list_query, parse_wait
-from status.salvage import salvage_job
 
 # How soon a client should look again: queued jobs wait for a worker, running ones report progress.
 RETRY_AFTER_SECONDS = {JobStatus.QUEUED: 2, JobStatus.RUNNING: 1}

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from testing.leftovers import StorageSnapshot
+from testing.devhost import wait_for
+from testing.leftovers import StorageSnapshot, snapshot
+from testing.operator import finished_runs, run_function
+
+if TYPE_CHECKING:
+    from testing.chaos import ChaosWorld, Submissions
 
 
 def expected_blobs(job_id: str, outputs: int) -> list[str]:
@@ -76,3 +81,27 @@ def audit_run(final: Mapping[str, Mapping[str, Any]], storage: StorageSnapshot, 
                        if i.split(":", 1)[0] not in storage.rows]
     audit.orphaned += [f"tombstone of {job_id}" for job_id in storage.tombstones]
     return audit
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How a chaos run ended: the audit, maintenance's summary line and the provider's call counts."""
+
+    audit: ChaosAudit
+    maintenance: str
+    provider_calls: int
+    spoiled_calls: dict[str, int]
+
+
+def settle(world: ChaosWorld, submissions: Submissions, *, submitted: int, within: float) -> Settled:
+    """Awaits every submitted job, audits the whole storage account, then runs maintenance once."""
+    job_ids = [submissions.job_ids[index] for index in sorted(submissions.job_ids)]
+    final = world.wait_all(job_ids, within=within)
+    storage = snapshot(world.connection_string, task_hub=world.task_hub)
+    audit = audit_run(final, storage, outputs=world.outputs, submitted=submitted)
+    assert world.app is not None
+    run_function(world.app, "maintenance")
+    wait_for(lambda: finished_runs(world.app, "maintenance"), timeout=60)
+    return Settled(audit=audit, maintenance=finished_runs(world.app, "maintenance")[0],
+                   provider_calls=len(world.provider.requests_to("/images/generations")),
+                   spoiled_calls=world.provider.windows.spoiled)

@@ -28,6 +28,7 @@ from jobs.tables.entities import (
     OPEN_PREFIX,
     bucket_partitions,
     entry_partitions,
+    index_entity,
     index_partitions,
     index_row_key,
     inverted_ticks,
@@ -36,6 +37,10 @@ from jobs.tables.entities import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Before the index was bucketed every job had an entry in this one partition; maintenance moves what
+# is left there into the current partitions (`JobStore.reindex_legacy`).
+LEGACY_ALL_PARTITION = "all"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,24 @@ class JobIndex:
     async def _delete(self, partition: str, row_key: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             await self._table.delete_entity(partition, row_key)
+
+    async def restore(self, job: Job) -> None:
+        """Write (or overwrite) every entry the job should have: its listing ones and, while it is
+        unfinished, its open one."""
+        partitions = index_partitions(job)
+        if not job.status.is_terminal:
+            partitions.append(open_partition(job.id))
+        await asyncio.gather(*(
+            self._table.upsert_entity(index_entity(job, partition), mode=UpdateMode.REPLACE)
+            for partition in partitions
+        ))
+
+    async def legacy_entries(self, *, limit: int) -> list[IndexEntry]:
+        entries, _ = await self._collect("PartitionKey eq @pk", {"pk": LEGACY_ALL_PARTITION}, limit=limit)
+        return entries
+
+    async def drop_legacy(self, entry: IndexEntry) -> None:
+        await self._delete(LEGACY_ALL_PARTITION, entry.row_key)
 
     async def page(
         self, *, user: str | None, status: JobStatus | None, after: str | None, limit: int

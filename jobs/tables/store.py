@@ -47,6 +47,7 @@ from jobs.tables.entities import (
     record_entity,
 )
 from jobs.tables.index import IndexEntry, JobIndex
+from jobs.tables.salvage import salvage_job
 
 logger = logging.getLogger(__name__)
 
@@ -294,11 +295,15 @@ class JobStore:
         return str(metadata["etag"])
 
     async def delete(self, job_id: str) -> None:
-        """Remove the row, its index entries and its idempotency record."""
+        """Remove the row, its index entries and its idempotency record (a damaged row too: its index
+        entries are found from the fields that still read)."""
         entity = await self._read_row(job_id)
         if entity is None:
             raise JobNotFoundError(job_id)
-        job = job_from_entity(entity, etag=None)
+        try:
+            job = job_from_entity(entity, etag=None)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            job = salvage_job(job_id, entity)
         record_pk = entity.get("IdempotencyKey")
         removals: list[Awaitable[None]] = [self._index.remove(job)]
         if record_pk:
@@ -339,6 +344,23 @@ class JobStore:
             job for job in found
             if job is not None and job.status in UNFINISHED and job.updated_at < older_than
         ]
+
+    async def reindex_legacy(self, *, limit: int = 500) -> int:
+        """Move up to `limit` entries of the pre-bucket `all` partition into the current index (their
+        jobs' listing and open entries, written from the rows); an entry whose row is gone is dropped.
+        Returns how many legacy entries were handled; 0 once the partition is empty."""
+        await self._ready()
+        entries = await self._index.legacy_entries(limit=limit)
+        for entry in entries:
+            job = await self._find_readable(entry.job_id)
+            if isinstance(job, JobUnreadableError):
+                job = salvage_job(entry.job_id, job.entity)
+            if job is not None:
+                await self._index.restore(job)
+            await self._index.drop_legacy(entry)
+        if entries:
+            logger.info("index: %d entries moved from the pre-bucket partition", len(entries))
+        return len(entries)
 
     async def list_expired(self, created_before: datetime, *, limit: int = 500) -> list[Job]:
         """Jobs created before `created_before` (retention); drops index entries left without a row."""

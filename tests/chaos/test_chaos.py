@@ -17,10 +17,7 @@ from pathlib import Path
 import pytest
 
 from testing.chaos import ChaosPlan, ChaosWorld, Fault, Submissions
-from testing.chaos_audit import audit_run
-from testing.devhost import wait_for
-from testing.leftovers import snapshot
-from testing.operator import finished_runs, run_function
+from testing.chaos_audit import settle
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -28,7 +25,7 @@ DEFAULT_JOBS = 100
 # After the last fault, jobs waiting in back-off (at most 30 s) resume; this bounds the wait for all.
 DRAIN_SECONDS = 240
 NOTHING_TO_REPAIR = ("redriven=0 failed=0 skipped=0 purged=0 events_purged=0 turns_purged=0 restarted=0 "
-                     "deletions_finished=0 errors=0")
+                     "deletions_finished=0 reindexed=0 errors=0")
 
 
 def test_no_job_is_lost_failed_duplicated_or_orphaned_through_every_fault(tmp_path: Path) -> None:
@@ -55,19 +52,11 @@ def _run_and_audit(tmp_path: Path, plan: ChaosPlan, *, jobs: int, burst: int = 0
     with ChaosWorld(tmp_path, provider_latency=provider_latency) as world:
         submissions = Submissions()
         world.run_round(plan, jobs=jobs, submissions=submissions, burst=burst)
-        job_ids = [submissions.job_ids[index] for index in sorted(submissions.job_ids)]
-        final = world.wait_all(job_ids, within=DRAIN_SECONDS)
-        storage = snapshot(world.connection_string, task_hub=world.task_hub)
-        audit = audit_run(final, storage, outputs=world.outputs, submitted=jobs)
-        assert world.app is not None
-        run_function(world.app, "maintenance")
-        wait_for(lambda: finished_runs(world.app, "maintenance"), timeout=60)
-        maintenance = finished_runs(world.app, "maintenance")[0]
-        calls = len(world.provider.requests_to("/images/generations"))
-        spoiled = world.provider.windows.spoiled
-    print(f"chaos seed {seed}: {audit.line()}; client retries {submissions.retries}; provider calls {calls} "
-          f"(spoiled {spoiled}); {time.monotonic() - started:.0f} s")
-    print(f"chaos seed {seed}: {maintenance}")
+        end = settle(world, submissions, submitted=jobs, within=DRAIN_SECONDS)
+    audit = end.audit
+    print(f"chaos seed {seed}: {audit.line()}; client retries {submissions.retries}; provider calls "
+          f"{end.provider_calls} (spoiled {end.spoiled_calls}); {time.monotonic() - started:.0f} s")
+    print(f"chaos seed {seed}: {end.maintenance}")
 
     assert audit.clean, f"seed {seed}: {audit.line()}: {audit.details()}"
-    assert NOTHING_TO_REPAIR in maintenance, f"seed {seed}: maintenance had work left: {maintenance}"
+    assert NOTHING_TO_REPAIR in end.maintenance, f"seed {seed}: maintenance had work left: {end.maintenance}"

@@ -149,8 +149,8 @@ async def test_maintenance_redrives_a_lost_job_and_fails_a_stuck_line_job(
     first, second = finished_runs(app, "maintenance")[:2]
     assert first.startswith("maintenance finished: redriven=1 failed=1 skipped=0 purged=0"), first
     assert second.startswith("maintenance finished: redriven=0 failed=0 skipped=0 purged=0"), second
-    assert first.endswith("restarted=1 deletions_finished=0 errors=0 past_due=False"), first
-    assert second.endswith("restarted=0 deletions_finished=0 errors=0 past_due=False"), second
+    assert first.endswith("restarted=1 deletions_finished=0 reindexed=0 errors=0 past_due=False"), first
+    assert second.endswith("restarted=0 deletions_finished=0 reindexed=0 errors=0 past_due=False"), second
 
 
 async def test_redrive_dead_letters_moves_a_poisoned_message_back(start_app: StartApp, data: Data) -> None:
@@ -216,6 +216,6 @@ async def test_maintenance_purges_jobs_past_retention(start_app: StartApp, data:
     assert remaining == {new_event}
     assert log_count(app, f"job {expired.id}: purged after retention") == 1
     summary = finished_runs(app, "maintenance")[0]
-    expected = "purged=1 events_purged=1 turns_purged=0 restarted=0 deletions_finished=0 errors=0"
+    expected = "purged=1 events_purged=1 turns_purged=0 restarted=0 deletions_finished=0 reindexed=0 errors=0"
     assert expected in summary, summary
     await events.close()

@@ -11,13 +11,18 @@ import pytest
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableServiceClient
 
+from jobs.blobs.outputs import OutputStore
+from jobs.contracts import CANCEL_EVENT
 from jobs.domain.models import JobStatus
+from jobs.tables.deletions import DeletionLedger
 from jobs.tables.entities import JOB_ROW_KEY
+from jobs.tables.salvage import DAMAGED
 from jobs.tables.store import JobStore
+from status.control import cancel_job, delete_job
 from status.errors import answer
 from status.jobs_api import get_job, list_jobs
-from status.salvage import DAMAGED
 from testing.factories import make_job
+from tests.integration.status.durable_api import FakeDurableApi
 
 BASE = "https://api.example.com"
 
@@ -108,3 +113,38 @@ async def test_damaged_outputs_leave_the_rest_of_the_status_readable(
     shown = body(response)
     assert (shown["status"], shown["prompt"], shown["outputs"], shown["error"]) == (
         JobStatus.RUNNING.value, "two foxes", [], None)
+
+
+async def test_a_damaged_row_can_be_deleted_and_its_orchestration_is_told_to_stop(
+    job_store: JobStore, table_service: TableServiceClient, output_store: OutputStore,
+    deletion_ledger: DeletionLedger, durable: FakeDurableApi,
+) -> None:
+    job = await job_store.create(make_job(prompt="a kite", user="damaged-delete"))
+    await job_store.mark_running(job.id)
+    await _damage(table_service, job_store, job.id, Prompt=17, OutputsChunks=1, Outputs0="[")
+    durable.instances[job.id] = True
+    durable.on_event = lambda instance_id: durable.instances.__setitem__(instance_id, False)
+
+    response = await answer(lambda: delete_job(
+        job.id, jobs=job_store, outputs=output_store, deletions=deletion_ledger, client=durable.client(),
+        settle_seconds=5), job_id=job.id)
+
+    assert response.status_code == 204
+    assert (job.id, CANCEL_EVENT) in durable.events
+    assert await job_store.find(job.id) is None
+    assert body(await _list(job_store, user="damaged-delete"))["items"] == []
+    assert [tombstone.job_id for tombstone in await deletion_ledger.list(limit=100)] == []
+
+
+async def test_cancel_of_a_damaged_row_is_a_409_that_points_to_delete(
+    job_store: JobStore, table_service: TableServiceClient, durable: FakeDurableApi,
+) -> None:
+    job = await job_store.create(make_job(prompt="a kite"))
+    await _damage(table_service, job_store, job.id, Status="exploded")
+
+    response = await answer(
+        lambda: cancel_job(job.id, jobs=job_store, client=durable.client(), base_url=BASE), job_id=job.id)
+
+    assert response.status_code == 409
+    assert "DELETE removes it" in body(response)["detail"]
+    assert durable.events == []
