@@ -25,7 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 def _check(review: Review) -> ReviewCheck:
-    return {"held": True, "expires_at": review.expires_at.isoformat()}
+    """Held until the review's expiry; a review already decided (an orchestration started again) ends
+    the wait at once, and the decision on the row is carried out."""
+    ends = review.decided_at if review.decided_at is not None else review.expires_at
+    return {"held": True, "expires_at": ends.isoformat()}
 
 
 async def _provider_flags(services: Services, job: Job) -> list[str]:
