@@ -68,7 +68,9 @@ async def request_review(services: Services, job_id: str) -> ReviewCheck:
         return {"held": False}
     if job.review is not None:  # a retried activity, or an orchestration started again
         return _check(job.review)
-    if job.status is not JobStatus.RUNNING or job.cancel_requested or not job.gated:
+    if job.cancel_requested:
+        return {"held": False, "canceled": True}  # the cancel event is on its way; stop as it would
+    if job.status is not JobStatus.RUNNING or not job.gated:
         return {"held": False}
     reason = await _reason(services, job)
     if reason is None:

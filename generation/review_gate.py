@@ -66,7 +66,7 @@ def review_gate(context: df.DurableOrchestrationContext, job_id: str, *, channel
     except DeadlineReachedError:
         return "gone"  # storage stayed down: the row is still running; maintenance settles it
     if not check["held"]:
-        return "pass"
+        return "canceled" if check.get("canceled") else "pass"
     context.set_custom_status({"state": "review"})
     yield from _notify(context, job_id, channel)
     timer = context.create_timer(datetime.fromisoformat(check["expires_at"]))

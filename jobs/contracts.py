@@ -177,6 +177,7 @@ class ReviewCheck(TypedDict):
 
     held: bool
     expires_at: NotRequired[str]
+    canceled: NotRequired[bool]  # a cancel was asked for: the job ends as canceled
 
 
 class SettleRequest(TypedDict):

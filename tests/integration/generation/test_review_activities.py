@@ -127,3 +127,10 @@ async def test_a_timeout_rejects_a_pending_review_but_not_a_decided_one(svc: Ser
     await review_activities.request_review(svc, approved)
     await decide(approved, ReviewDecision(Decision.APPROVE, None), jobs=svc.jobs, client=Events())
     assert await review_activities.settle_review(svc, approved, timed_out=True) == {"decision": "approve"}
+
+
+async def test_a_cancel_asked_for_before_the_review_ends_the_job_as_canceled(svc: Services) -> None:
+    job_id = await _generated(svc, kind=JobKind.TEXT, prompt="harbour cats")
+    await svc.jobs.request_cancel(job_id)
+    assert await review_activities.request_review(svc, job_id) == {"held": False, "canceled": True}
+    assert (await svc.jobs.get(job_id)).review is None
