@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/line_webhook.py
 	$(PY) bench/goodput.py
 	$(PY) bench/index_cost.py
+	$(PY) bench/request_path.py
 
 azurite: node_modules/.installed
 	$(PY) -m devhost.azurite --location .azurite

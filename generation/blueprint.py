@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, orchestration, pacing_activities, review_activities, starter, submit
+from generation import activities, intake, orchestration, pacing_activities, review_activities
 from generation.callbacks import delivery as callback_delivery
 from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
@@ -35,9 +35,9 @@ from jobs.contracts import (
     SlotRequest,
     StartResult,
     error_from_payload,
+    read_job_message,
 )
 from jobs.contracts import DELIVER_ORCHESTRATOR as DELIVER_JOB
-from jobs.domain.messages import read_job_message
 from jobs.services import services
 from jobs.telemetry import job_span
 
@@ -47,14 +47,14 @@ bp = df.Blueprint()
 @bp.function_name("submit_generation")
 @bp.route(route="generations", methods=["POST"])
 async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
-    return await submit.submit_generation(req, services())
+    return await intake.submit_generation(req, services())
 
 
 @bp.function_name("start_generation_from_queue")
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
+    await intake.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -65,7 +65,7 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await starter.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
+    await intake.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 def _paced() -> bool:

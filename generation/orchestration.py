@@ -13,9 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.callbacks.steps import deliver_callback
-from generation.durable_retry import DeadlineReachedError, call_until, next_attempt
+from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until, next_attempt
 from generation.pacing import Pacing, slot_starts, wait_for_slots
-from generation.retry_policy import FINISH_GRACE
 from generation.review_gate import review_gate
 from jobs.contracts import (
     CANCEL_EVENT,
@@ -34,8 +33,8 @@ from jobs.contracts import (
     StartResult,
     delivery_activity,
     error_payload,
+    usable_output_count,
 )
-from jobs.domain.messages import usable_output_count
 
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.

@@ -15,7 +15,7 @@ from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_conf
 from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
 from jobs.domain.limiter_rules import Granted
 from jobs.domain.models import JobKind
-from jobs.http.resource import iso_utc
+from jobs.http import iso_utc
 from jobs.services import Services
 
 logger = logging.getLogger(__name__)

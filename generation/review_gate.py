@@ -14,8 +14,7 @@ from typing import Any, Literal
 
 import azure.durable_functions as df
 
-from generation.durable_retry import DeadlineReachedError, call_until
-from generation.retry_policy import FINISH_GRACE
+from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
 from jobs.contracts import (
     REQUEST_REVIEW,
     REVIEW_EVENT,

@@ -20,7 +20,7 @@ from linebot.v3.webhook import WebhookParser
 from generation.intake import accept_job
 from jobs.domain.errors import QuotaExceededError, SettingsError
 from jobs.domain.models import Channel, JobKind
-from jobs.http.responses import json_response, problem
+from jobs.http import json_response, problem
 from jobs.services import Services
 from jobs.tables.conversations import conversation_partition, conversation_scope
 from line_webhook import texts

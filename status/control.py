@@ -10,10 +10,7 @@ import azure.functions as func
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import InvalidTransitionError, JobUnreadableError
 from jobs.domain.models import Job, JobStatus
-from jobs.http.principal import check_owner
-from jobs.http.resource import job_resource
-from jobs.http.responses import json_response, problem
-from jobs.http.urls import status_url
+from jobs.http import check_owner, job_resource, json_response, problem, status_url
 from jobs.removal import JobRemover, Orchestrations, instance_running, signal_cancel
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.salvage import salvage_job

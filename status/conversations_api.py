@@ -9,10 +9,9 @@ import azure.functions as func
 from jobs.domain.conversations import Turn, is_valid_conversation_id
 from jobs.domain.errors import ConversationNotFoundError
 from jobs.domain.models import Channel
-from jobs.http.principal import claimed_user
-from jobs.http.responses import json_response
+from jobs.http import claimed_user, json_response
 from jobs.tables.conversations import ConversationStore, conversation_partition, conversation_scope
-from status.queries import parse_user
+from status.jobs_api import parse_user
 
 
 async def _turns_of(

@@ -11,8 +11,7 @@ import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import OutputNotFoundError
-from jobs.http.outage import STORAGE_RETRY_AFTER_SECONDS
-from jobs.http.responses import json_response
+from jobs.http import STORAGE_RETRY_AFTER_SECONDS, json_response
 from jobs.services import Services
 from jobs.tables.store import JobStore
 

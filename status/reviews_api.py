@@ -23,9 +23,7 @@ from jobs.domain.errors import JobNotFoundError
 from jobs.domain.models import Job, Output, is_storable_text, utcnow
 from jobs.domain.review import MAX_NOTE_CHARS, Decision, ReviewNotPendingError
 from jobs.domain.transitions import apply_review_decision
-from jobs.http.resource import job_resource
-from jobs.http.responses import json_response, problem
-from jobs.http.urls import status_url
+from jobs.http import job_resource, json_response, problem, status_url
 from jobs.removal import Orchestrations
 from jobs.tables.store import JobStore
 

@@ -1,10 +1,9 @@
-"""The page's static files, read once from `static/` beside this module, with the headers they go out with."""
+"""The page's static files, read from `static/` beside this module, with the headers they go out with."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -40,9 +39,11 @@ class Asset:
     content_type: str
 
 
-@cache
 def load_asset(name: str) -> Asset | None:
-    """The file `name` of the page (`index.html` or a listed asset), or None when there is none."""
+    """The file `name` of the page (`index.html` or a listed asset), or None when there is none.
+
+    Read on each call (small files, a page load or two per visit): nothing is kept between requests.
+    """
     if name != PAGE and not _ASSET_NAME.fullmatch(name):
         return None
     path = STATIC_DIR / name

@@ -12,7 +12,7 @@ from jobs.contracts import CallbackAnswer, CallbackAttempt, CallbackOutcome, web
 from jobs.domain.callbacks import CallbackState
 from jobs.domain.errors import JobNotFoundError
 from jobs.domain.models import Job
-from jobs.http.resource import job_resource
+from jobs.http import job_resource
 from jobs.services import Services
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 
 from generation.providers.base import ProviderConfigError
 from generation.providers.errors import SettingsHint
-from generation.providers.openai_common import DEFAULT_TIMEOUT_SECONDS, OpenAICalls, Target, client_timeout
+from generation.providers.openai_provider import DEFAULT_TIMEOUT_SECONDS, OpenAICalls, Target, client_timeout
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 TokenProvider = Callable[[], Awaitable[str]]

@@ -7,7 +7,6 @@ containing `[review]` is flagged by its moderation, so both paths can be seen wi
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import io
 import textwrap
@@ -16,11 +15,22 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw, ImageFont
 
 from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejectedError, ProviderConfigError
-from generation.providers.images import parse_size
 
 REJECT_MARKER = "[reject]"
 REVIEW_MARKER = "[review]"
 _MAX_PROMPT_LINES = 12
+MAX_SIDE = 4096  # the largest side of a picture any size may ask for
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """(width, height) of a "WIDTHxHEIGHT" size; ValueError if it is not one."""
+    width_text, sep, height_text = size.lower().partition("x")
+    if not sep or not width_text.isdigit() or not height_text.isdigit():
+        raise ValueError(f"image size must look like 1024x1024, got {size!r}")
+    width, height = int(width_text), int(height_text)
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise ValueError(f"image size {size!r} is out of range")
+    return width, height
 
 
 class OfflineProvider:
@@ -32,6 +42,8 @@ class OfflineProvider:
         if latency_ms < 0:
             raise ProviderConfigError("OFFLINE_LATENCY_MS must not be negative.")
         self.latency_ms = latency_ms
+        # Blend masks by picture size (read-only once made; the same for every prompt).
+        self._masks: dict[tuple[int, int], Image.Image] = {}
 
     async def generate_image(self, *, prompt: str, size: str, index: int) -> bytes:
         self._check(prompt)
@@ -41,7 +53,13 @@ class OfflineProvider:
             raise ProviderConfigError(f"Unsupported image size: {exc}.") from None
         await self._simulate_latency()
         # Encoding a large PNG takes tens of milliseconds: keep the event loop free meanwhile.
-        return await asyncio.to_thread(render_placeholder, prompt, width=width, height=height, index=index)
+        mask = self._mask(width, height)
+        return await asyncio.to_thread(render_placeholder, prompt, mask=mask, index=index)
+
+    def _mask(self, width: int, height: int) -> Image.Image:
+        if (width, height) not in self._masks:
+            self._masks[width, height] = Image.linear_gradient("L").resize((width, height))
+        return self._masks[width, height]
 
     async def generate_text(self, *, prompt: str, history: Sequence[tuple[str, str]] = ()) -> str:
         self._check(prompt)
@@ -71,17 +89,12 @@ class OfflineProvider:
             await asyncio.sleep(self.latency_ms / 1000)
 
 
-@functools.lru_cache(maxsize=8)
-def _gradient(width: int, height: int) -> Image.Image:
-    """The blend mask for one picture size (read-only; the same for every prompt)."""
-    return Image.linear_gradient("L").resize((width, height))
-
-
-def render_placeholder(prompt: str, *, width: int, height: int, index: int) -> bytes:
-    """A PNG gradient whose colours come from sha256(prompt, index), with the prompt and index drawn."""
+def render_placeholder(prompt: str, *, mask: Image.Image, index: int) -> bytes:
+    """A PNG of `mask`'s size: a gradient (blended by `mask`) whose colours come from
+    sha256(prompt, index), with the prompt and index drawn."""
     seed = hashlib.sha256(f"{index}\x00{prompt}".encode()).digest()
     start, end = tuple(seed[0:3]), tuple(seed[3:6])
-    mask = _gradient(width, height)
+    width, height = mask.size
     image = Image.composite(
         Image.new("RGB", (width, height), start), Image.new("RGB", (width, height), end), mask
     )

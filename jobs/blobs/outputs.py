@@ -1,28 +1,41 @@
-"""OutputStore: images in Blob Storage under deterministic names, with previews and read-only SAS URLs
-(signed with the account key, or with a cached user-delegation key)."""
+"""OutputStore: images in Blob Storage under deterministic names, with JPEG previews and read-only SAS
+URLs (signed with the account key, or with a cached user-delegation key), and the Pillow work for them
+(CPU-bound: callers run it in a thread)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContentSettings, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from PIL import Image
 
-from jobs.blobs.previews import PNG_SIGNATURE, prepare_image
 from jobs.domain.errors import OutputNotFoundError
 from jobs.domain.models import Output
-from jobs.names import OUTPUTS_CONTAINER, image_blob_name, job_blob_prefix, preview_blob_name
+from jobs.names import OUTPUTS_CONTAINER
 
 logger = logging.getLogger(__name__)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
-# Containers known to exist, shared by every event loop of the process.
-_created: set[str] = set()
+
+
+def image_blob_name(job_id: str, index: int) -> str:
+    return f"{job_id}/{index}.png"
+
+
+def preview_blob_name(job_id: str, index: int) -> str:
+    return f"{job_id}/{index}.preview.jpg"
+
+
+def job_blob_prefix(job_id: str) -> str:
+    return f"{job_id}/"
 
 
 # The service refuses a user-delegation key that lives longer than 7 days.
@@ -133,16 +146,17 @@ class OutputStore:
         self._service = service
         self._container: ContainerClient = service.get_container_client(container)
         self._signer = signer or signer_for(service)
+        self._container_exists = False  # created or found by this store: checked once
 
     async def _ready(self) -> None:
-        if self._container.url in _created:
+        if self._container_exists:
             return
         try:
             await self._container.create_container()
             logger.info("created blob container %s", self._container.container_name)
         except ResourceExistsError:
             pass
-        _created.add(self._container.url)
+        self._container_exists = True
 
     async def save_image(self, job_id: str, index: int, png: bytes) -> Output:
         """Store the image and its JPEG preview; overwrites, so a retried activity is harmless.
@@ -218,3 +232,62 @@ class OutputStore:
         deleted = sum(1 for result in results if not isinstance(result, BaseException))
         logger.info("job %s: deleted %d blobs", job_id, deleted)
         return deleted
+
+
+# LINE's previewImageUrl must be a JPEG of at most 1 MB; 1024 px on the long side is plenty.
+MAX_PREVIEW_BYTES = 1_000_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PREVIEW_SIDE = 1024
+_QUALITIES = (85, 75, 65, 50, 35)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    png: bytes
+    preview: bytes
+    width: int
+    height: int
+
+
+def prepare_image(data: bytes) -> PreparedImage:
+    """The image as PNG (re-encoded only if it is not one already), its size and a JPEG preview."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        png = data if image.format == "PNG" else _encode(image, "PNG")
+        return PreparedImage(png=png, preview=jpeg_preview(image), width=image.width, height=image.height)
+
+
+def jpeg_preview(image: Image.Image, *, max_bytes: int = MAX_PREVIEW_BYTES) -> bytes:
+    """An RGB JPEG of at most `max_bytes`: lower quality first, then smaller, until it fits."""
+    rgb = _flatten(image)
+    if max(rgb.size) > MAX_PREVIEW_SIDE:
+        scale = MAX_PREVIEW_SIDE / max(rgb.size)
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
+                         Image.Resampling.LANCZOS)
+    while True:
+        for quality in _QUALITIES:
+            encoded = _encode(rgb, "JPEG", quality=quality, optimize=True)
+            if len(encoded) <= max_bytes:
+                return encoded
+        if max(rgb.size) <= 16:
+            return encoded
+        rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)))
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """The image as RGB: itself when it already is (callers never change it in place)."""
+    if image.mode == "RGB":
+        return image
+    # JPEG has no alpha: paint transparent pixels white rather than letting them turn black.
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()

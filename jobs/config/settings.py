@@ -17,8 +17,8 @@ from jobs.config.connections import (
 )
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobKind
-from jobs.domain.quota_rules import QuotaLimits
 from jobs.names import DEFAULT_QUEUE_NAME
+from jobs.tables.quotas import QuotaLimits
 
 PROVIDERS = ("offline", "openai", "azure_openai")
 DEFAULT_IMAGE_MODEL = "gpt-image-1"

@@ -3,6 +3,6 @@
 - `models`: `Job`, `JobStatus`, `JobKind`, `Channel`, `JobRequest`, `Output`, `JobError`, limits.
 - `transitions`: pure status changes applied to a freshly read job.
 - `errors`: every exception the core raises.
-- `messages`: the job queue message (`JobMessage`, read and write).
-- `quota_rules`: per-user quota decisions; `limiter_rules`: the provider limiter's decisions.
+- `limiter_rules`: the provider limiter's decisions (the quota decisions live with their store,
+  `jobs.tables.quotas`).
 """

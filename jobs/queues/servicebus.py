@@ -12,8 +12,8 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
+from jobs.contracts import job_message_body
 from jobs.domain.errors import QueueUnavailableError
-from jobs.domain.messages import job_message_body
 from jobs.domain.models import Job
 from jobs.names import DEFAULT_QUEUE_NAME
 

@@ -9,16 +9,21 @@ import logging
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from jobs.contracts import parse_job_message, storage_message_text
 from jobs.domain.errors import QueueUnavailableError
-from jobs.domain.messages import parse_job_message, storage_message_text
 from jobs.domain.models import Job
-from jobs.names import DEFAULT_QUEUE_NAME, poison_queue_name
+from jobs.names import DEFAULT_QUEUE_NAME
 
 logger = logging.getLogger(__name__)
 
 # Long enough for one send + delete per message of a redrive batch; a crash mid-way makes the
 # message visible again in the poison queue, and a second copy is harmless (instance id = job id).
 REDRIVE_VISIBILITY_SECONDS = 60
+
+
+def poison_queue_name(queue_name: str) -> str:
+    """The queue the Functions host moves a Storage queue message to after maxDequeueCount tries."""
+    return f"{queue_name}-poison"
 
 
 class StorageJobQueue:

@@ -77,11 +77,12 @@ class ConversationStore:
     def __init__(self, service: TableServiceClient, *, table: str = CONVERSATIONS_TABLE) -> None:
         self._service = service
         self._name = table
+        self._known: set[str] = set()  # tables this store created or found
         self._table = service.get_table_client(table)
 
     async def turns(self, partition: str) -> list[Turn]:
         """Every turn of the conversation, oldest first (empty when it does not exist)."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
             parameters={"pk": partition, "start": TURN_PREFIX, "end": _TURNS_END},
@@ -90,12 +91,12 @@ class ConversationStore:
 
     async def add_turn(self, partition: str, turn: Turn) -> None:
         """Store a turn; writing the same turn again (a retried activity) changes nothing."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         await self._table.upsert_entity(_turn_entity(partition, turn))
 
     async def delete(self, partition: str) -> int:
         """Remove every turn of the conversation; returns how many there were."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         rows = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
             parameters={"pk": partition, "start": TURN_PREFIX, "end": _TURNS_END},
@@ -113,7 +114,7 @@ class ConversationStore:
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete turns written before `cutoff` (the job retention); returns how many."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         rows = self._table.query_entities(
             "RowKey ge @start and RowKey lt @end and CreatedAt lt @cutoff",
             parameters={"start": TURN_PREFIX, "end": _TURNS_END, "cutoff": cutoff},
@@ -134,7 +135,7 @@ class ConversationStore:
 
         Taking it again as the same holder renews it; a lease past its time is free (its holder died).
         """
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         now = utcnow()
 
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:

@@ -37,24 +37,25 @@ class DeletionLedger:
     def __init__(self, service: TableServiceClient, *, table: str = DELETIONS_TABLE) -> None:
         self._service = service
         self._name = table
+        self._known: set[str] = set()  # tables this store created or found
         self._table = service.get_table_client(table)
 
     async def record(self, job_id: str) -> None:
         """Remember that `job_id` is deleted (an upsert: a second record only moves the time)."""
         if not is_valid_key(job_id):
             return
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         entity = {"PartitionKey": job_id, "RowKey": DELETION_ROW_KEY, "DeletedAt": utcnow()}
         await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def forget(self, job_id: str) -> None:
         """Drop the tombstone once nothing of the job is left (absent already is fine)."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         await self._table.delete_entity(job_id, DELETION_ROW_KEY)
 
     async def list(self, *, limit: int) -> list[Tombstone]:
         """Up to `limit` tombstones, oldest partition keys first (the table only holds recent ones)."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         found: list[Tombstone] = []
         entities = self._table.list_entities(select=["PartitionKey", "DeletedAt"],
                                              results_per_page=min(limit, 1000))

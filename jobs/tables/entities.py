@@ -1,5 +1,5 @@
 """How a Job is laid out in Table Storage (the row, its index entries, its idempotency record), and the
-tables created lazily, once per process."""
+tables created lazily, once per store."""
 
 from __future__ import annotations
 
@@ -247,21 +247,18 @@ class IdempotencyRecords:
         await self.table.delete_entity(partition, IDEMPOTENCY_ROW_KEY)
 
 
-# (table endpoint, table name) pairs known to exist; shared by every event loop of the process.
-_created: set[tuple[str, str]] = set()
-
-
-async def _create(service: TableServiceClient, name: str) -> None:
+async def _create(service: TableServiceClient, name: str, known: set[str]) -> None:
     try:
         await service.create_table(name)
         logger.info("created table %s", name)
     except ResourceExistsError:
         pass
-    _created.add((service.url, name))
+    known.add(name)
 
 
-async def ensure_tables(service: TableServiceClient, names: Iterable[str]) -> None:
-    """Create the tables this process has not yet seen; a no-op (no I/O) after the first call."""
-    missing = [name for name in names if (service.url, name) not in _created]
+async def ensure_tables(service: TableServiceClient, names: Iterable[str], *, known: set[str]) -> None:
+    """Create the tables not in `known` (the caller's record of tables created or found, which this
+    fills in): the store that owns `known` pays for each table's check once, later calls do no I/O."""
+    missing = [name for name in names if name not in known]
     if missing:
-        await asyncio.gather(*(_create(service, name) for name in missing))
+        await asyncio.gather(*(_create(service, name, known) for name in missing))

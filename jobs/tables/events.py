@@ -37,11 +37,12 @@ class EventLedger:
     def __init__(self, service: TableServiceClient, *, table: str = WEBHOOK_EVENTS_TABLE) -> None:
         self._service = service
         self._name = table
+        self._known: set[str] = set()  # tables this store created or found
         self._table = service.get_table_client(table)
 
     async def claim(self, event_id: str, *, job_id: str | None = None) -> bool:
         """True if this call claimed the event; False if it was claimed before."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         entity: dict[str, object] = {
             "PartitionKey": event_key(event_id), "RowKey": EVENT_ROW_KEY, "ClaimedAt": utcnow()}
         if job_id is not None:
@@ -55,12 +56,12 @@ class EventLedger:
 
     async def release(self, event_id: str) -> None:
         """Forget a claim (its job could not be accepted), so a redelivery is handled again."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         await self._table.delete_entity(event_key(event_id), EVENT_ROW_KEY)
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete claims made before `cutoff`; returns how many."""
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         old = self._table.query_entities(
             "ClaimedAt lt @cutoff",
             parameters={"cutoff": cutoff},

@@ -66,6 +66,7 @@ class SlotLimiter:
     ) -> None:
         self._service = service
         self._name = table
+        self._known: set[str] = set()  # tables this store created or found
         self._table = service.get_table_client(table)
         self._clock = clock
 
@@ -115,5 +116,5 @@ class SlotLimiter:
         return await self._swap(config, lambda entity: (None, state_from_entity(entity)))
 
     async def _swap(self, config: LimiterConfig, change: Change[T]) -> T:
-        await ensure_tables(self._service, [self._name])
+        await ensure_tables(self._service, [self._name], known=self._known)
         return await compare_and_swap(self._table, (LIMITER_PARTITION, config.key), change)

@@ -33,7 +33,6 @@ from jobs.domain.errors import (
 from jobs.domain.models import Job, JobError, JobStatus, Output
 from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
-from jobs.tables.cursor import decode_cursor, encode_cursor
 from jobs.tables.entities import (
     JOB_ROW_KEY,
     IdempotencyRecords,
@@ -46,7 +45,7 @@ from jobs.tables.entities import (
     open_partition,
     record_entity,
 )
-from jobs.tables.index import IndexEntry, JobIndex
+from jobs.tables.index import IndexEntry, JobIndex, decode_cursor, encode_cursor
 from jobs.tables.salvage import salvage_job
 
 logger = logging.getLogger(__name__)
@@ -78,13 +77,14 @@ class JobStore:
         self._service = service
         self._on_finished = on_finished
         self._tables = (jobs_table, index_table, idempotency_table)
+        self._known: set[str] = set()  # tables this store created or found
         self._rows = service.get_table_client(jobs_table)
         self._index_table = service.get_table_client(index_table)
         self._index = JobIndex(self._index_table)
         self._idempotency = IdempotencyRecords(service.get_table_client(idempotency_table))
 
     async def _ready(self) -> None:
-        await ensure_tables(self._service, self._tables)
+        await ensure_tables(self._service, self._tables, known=self._known)
 
     async def create(
         self, job: Job, *, idempotency_key: str | None = None, fingerprint: str | None = None

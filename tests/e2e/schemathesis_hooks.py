@@ -24,7 +24,7 @@ from typing import Any
 
 import schemathesis
 
-from jobs.tables.cursor import encode_cursor
+from jobs.tables.index import encode_cursor
 from testing.factories_line import sign
 
 MAX_KEY_CHARS = 255

@@ -254,8 +254,11 @@ def test_a_job_survives_a_host_killed_mid_generation(start_app: StartApp) -> Non
     done = _wait_terminal(status_url)
     assert done["status"] == "succeeded", done
     assert done["progress"] == {"completed": 2, "total": 2}
-    # Finished once: by the write of its last output, so there was nothing left to finalize.
+    # Finished once: by the write of its last output, so there was nothing left to finalize. The row is
+    # terminal a moment before the orchestration has taken that activity's result and completed.
+    completed = "orchestration " + done["id"] + " completed"
+    wait_for(lambda: completed in app.output(), timeout=20)
     log = app.output()
     assert log.count("; job succeeded") == 1
-    assert log.count("orchestration " + done["id"] + " completed") == 1
+    assert log.count(completed) == 1
     assert "Executed 'finalize_job'" not in log

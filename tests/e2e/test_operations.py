@@ -23,10 +23,11 @@ from azure.storage.queue.aio import QueueClient
 from PIL import Image
 
 from devhost.azurite import start_azurite
-from jobs.blobs.outputs import OutputStore
-from jobs.domain.messages import storage_message_text
+from jobs.blobs.outputs import OutputStore, job_blob_prefix
+from jobs.contracts import storage_message_text
 from jobs.domain.models import Channel, ChatDelivery, Job, JobStatus, utcnow
-from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE, job_blob_prefix, poison_queue_name
+from jobs.names import OUTPUTS_CONTAINER, WEBHOOK_EVENTS_TABLE
+from jobs.queues.storage import poison_queue_name
 from jobs.tables.events import EVENT_ROW_KEY
 from jobs.tables.store import JobStore
 from testing.devhost import DevhostProcess, free_port, wait_for

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
-from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.blobs.outputs import job_blob_prefix
+from jobs.names import OUTPUTS_CONTAINER
 from line_webhook import texts
 from testing.devhost import DevhostProcess
 from testing.factories_line import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, source, text_event, user_id

@@ -27,6 +27,7 @@ from generation.maintenance import STALE_AFTER
 from jobs import contracts, names
 from jobs.config.settings import load_settings
 from jobs.domain.models import Channel
+from jobs.queues.storage import poison_queue_name
 
 REPO = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("jobs", "generation", "status", "line_webhook", "web")
@@ -465,8 +466,8 @@ def test_storage_names_match_the_code() -> None:
         for entry in entries
     }
     assert declared == {
-        names.DEFAULT_QUEUE_NAME, names.poison_queue_name(names.DEFAULT_QUEUE_NAME),
-        names.REVIEW_DECISIONS_QUEUE, names.poison_queue_name(names.REVIEW_DECISIONS_QUEUE),
+        names.DEFAULT_QUEUE_NAME, poison_queue_name(names.DEFAULT_QUEUE_NAME),
+        names.REVIEW_DECISIONS_QUEUE, poison_queue_name(names.REVIEW_DECISIONS_QUEUE),
     }
     assert "prefixMatch: [\n                '${outputsContainerName}/'" in storage
     assert "daysAfterModificationGreaterThan: jobRetentionDays" in storage

@@ -11,10 +11,11 @@ from azure.data.tables.aio import TableClient
 from azure.storage.blob.aio import ContainerClient
 
 from generation import activities
+from jobs.blobs.outputs import job_blob_prefix
 from jobs.config.settings import load_settings
 from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
 from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
-from jobs.names import DELETIONS_TABLE, OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.names import DELETIONS_TABLE, OUTPUTS_CONTAINER
 from jobs.services import Services, build_services
 from jobs.tables.deletions import DELETION_ROW_KEY
 from testing.factories import make_job

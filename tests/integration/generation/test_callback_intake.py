@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from generation.callbacks.intake import with_checked_callback
+from generation.intake import with_checked_callback
 from generation.validation import InvalidRequestError
 from jobs.config.settings import load_settings
 from jobs.services import Services, build_services

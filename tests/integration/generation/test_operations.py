@@ -37,18 +37,16 @@ from devhost.servicebus.server import Emulator
 from generation import operations
 from jobs.blobs.outputs import OutputStore
 from jobs.config.settings import Settings, load_settings
-from jobs.contracts import deliver_instance_id
+from jobs.contracts import deliver_instance_id, parse_job_message
 from jobs.domain.conversations import Turn
-from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Channel, JobKind, JobStatus, utcnow
-from jobs.domain.quota_rules import QuotaLimits
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message
 from jobs.services import Services
 from jobs.tables.conversations import ConversationStore
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.events import EventLedger
 from jobs.tables.limiter import SlotLimiter
-from jobs.tables.quotas import QuotaStore
+from jobs.tables.quotas import QuotaLimits, QuotaStore
 from jobs.tables.store import JobStore
 from testing.durable_engine import drop_task_hub, running_engine
 from testing.factories import make_job

@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from devhost.functions import load_app
-from generation import orchestration, retry_policy
+from generation import durable_retry, orchestration
 from testing.durable_engine import Host, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -127,10 +127,10 @@ def _quick_next_attempt(now: datetime, attempt: int, *, seed: str, until: dateti
 @pytest.fixture(scope="module", autouse=True)
 def quick_retries() -> Any:
     """Retry waits of a tenth of a second: the policy itself is unit-tested; here the flow is."""
-    original = retry_policy.next_attempt_at
-    retry_policy.next_attempt_at = _quick_next_attempt
+    original = durable_retry.next_attempt_at
+    durable_retry.next_attempt_at = _quick_next_attempt
     yield
-    retry_policy.next_attempt_at = original
+    durable_retry.next_attempt_at = original
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

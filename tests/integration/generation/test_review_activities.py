@@ -11,11 +11,12 @@ import pytest
 from azure.storage.blob.aio import ContainerClient
 
 from generation import activities, review_activities
+from jobs.blobs.outputs import job_blob_prefix
 from jobs.config.settings import load_settings
 from jobs.domain.models import JobKind, JobStatus
 from jobs.domain.review import Decision, ReviewNotPendingError, ReviewState
-from jobs.http.resource import job_resource
-from jobs.names import OUTPUTS_CONTAINER, job_blob_prefix
+from jobs.http import job_resource
+from jobs.names import OUTPUTS_CONTAINER
 from jobs.services import Services, build_services
 from status.reviews_api import ReviewDecision, decide
 from testing.factories import make_job

@@ -17,8 +17,8 @@ from jobs.domain.models import JobError, JobStatus
 from jobs.removal import JobRemover
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.store import JobStore
+from status.blueprint import answer
 from status.control import cancel_job, delete_job
-from status.errors import answer
 from testing.factories import make_job
 from tests.integration.status.durable_api import FakeDurableApi
 

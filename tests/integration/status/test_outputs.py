@@ -12,7 +12,7 @@ from PIL import Image
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.models import JobError, JobKind, JobStatus, Output
 from jobs.tables.store import JobStore
-from status.errors import answer
+from status.blueprint import answer
 from status.outputs_api import get_output
 from testing.factories import make_job
 

@@ -9,8 +9,8 @@ import azure.functions as func
 import pytest
 
 from jobs.domain.errors import InvalidCursorError, JobNotFoundError
-from status.errors import answer
-from status.queries import InvalidQueryError
+from status.blueprint import answer
+from status.jobs_api import InvalidQueryError
 
 
 async def _raise(exc: Exception) -> func.HttpResponse:
@@ -20,7 +20,7 @@ async def _raise(exc: Exception) -> func.HttpResponse:
 async def test_unexpected_error_is_a_500_problem_and_logged_with_the_job_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="status.errors"):
+    with caplog.at_level(logging.ERROR, logger="status.blueprint"):
         response = await answer(lambda: _raise(RuntimeError("password=hunter2 at 10.0.0.1")), job_id="job-9")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.domain.models import JobStatus
-from status.queries import (
+from status.jobs_api import (
     DEFAULT_LIMIT,
     InvalidQueryError,
     parse_index,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generation.providers.retry_after import parse_duration, parse_retry_after
+from generation.providers.errors import parse_duration, parse_retry_after
 from testing.fakes.rate_limits import ProviderLimits, duration_text
 
 

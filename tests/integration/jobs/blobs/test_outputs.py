@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from jobs.blobs.outputs import OutputStore
-from jobs.blobs.previews import MAX_PREVIEW_BYTES
+from jobs.blobs.outputs import MAX_PREVIEW_BYTES, OutputStore
 from jobs.domain.errors import OutputNotFoundError
 
 

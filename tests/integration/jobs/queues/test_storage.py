@@ -10,8 +10,8 @@ import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.config.connections import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
+from jobs.contracts import parse_job_message
 from jobs.domain.errors import QueueUnavailableError
-from jobs.domain.messages import parse_job_message
 from jobs.queues.storage import StorageJobQueue
 from testing.factories import make_job
 

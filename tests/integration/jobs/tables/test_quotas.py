@@ -14,8 +14,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from jobs.domain.errors import QuotaExceededError
 from jobs.domain.models import Job, JobKind, JobStatus
-from jobs.domain.quota_rules import QUOTA_IMAGES_PER_DAY, QUOTA_JOBS_IN_FLIGHT, QuotaLimits
-from jobs.tables.quotas import QuotaStore
+from jobs.tables.quotas import QUOTA_IMAGES_PER_DAY, QUOTA_JOBS_IN_FLIGHT, QuotaLimits, QuotaStore
 from jobs.tables.store import JobStore
 from testing.factories import make_job
 

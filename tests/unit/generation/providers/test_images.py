@@ -8,7 +8,9 @@ import io
 import pytest
 from PIL import Image
 
-from generation.providers.images import PNG_SIGNATURE, parse_size, png_from_base64
+from generation.providers.offline import parse_size
+from generation.providers.openai_provider import png_from_base64
+from jobs.blobs.outputs import PNG_SIGNATURE
 
 
 def encoded(image_format: str, size: tuple[int, int] = (32, 16)) -> str:

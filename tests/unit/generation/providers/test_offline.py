@@ -10,8 +10,8 @@ from PIL import Image
 
 from generation.providers import offline
 from generation.providers.base import ContentRejectedError, ProviderConfigError
-from generation.providers.images import PNG_SIGNATURE
 from generation.providers.offline import OfflineProvider
+from jobs.blobs.outputs import PNG_SIGNATURE
 
 
 async def test_same_prompt_and_index_give_identical_png_bytes() -> None:

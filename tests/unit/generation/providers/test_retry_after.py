@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 
-from generation.providers.retry_after import parse_duration, parse_rate_limits, parse_retry_after
+from generation.providers.errors import parse_duration, parse_rate_limits, parse_retry_after
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

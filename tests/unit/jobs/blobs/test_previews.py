@@ -7,7 +7,7 @@ import random
 
 from PIL import Image
 
-from jobs.blobs.previews import jpeg_preview, prepare_image
+from jobs.blobs.outputs import jpeg_preview, prepare_image
 
 
 def _png(image: Image.Image) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 
 from jobs.config.settings import load_settings
 from jobs.domain.errors import JobNotFoundError
-from jobs.http.principal import (
+from jobs.http import (
     NotSignedInError,
     NotYoursError,
     Principal,

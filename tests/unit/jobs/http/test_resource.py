@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobRequest, JobStatus, Output
-from jobs.http.resource import iso_utc, job_resource
+from jobs.http import iso_utc, job_resource
 
 BASE = "https://api.example.com"
 CREATED = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import azure.functions as func
 
-from jobs.http.responses import json_response, problem
-from jobs.http.urls import ROUTE_PREFIX, base_url, route_prefix, status_url
+from jobs.http import ROUTE_PREFIX, base_url, json_response, problem, route_prefix, status_url
 
 
 def _request(url: str, headers: dict[str, str] | None = None) -> func.HttpRequest:

@@ -27,8 +27,8 @@ from azure.servicebus.exceptions import ServiceBusAuthenticationError, ServiceBu
 
 from devhost.servicebus.entities import QueueConfig
 from devhost.servicebus.server import Emulator
+from jobs.contracts import parse_job_message
 from jobs.domain.errors import QueueUnavailableError
-from jobs.domain.messages import parse_job_message
 from jobs.domain.models import Job, JobKind
 from jobs.queues.servicebus import ServiceBusJobQueue, build_service_bus_message, redrive_copy
 from testing.factories import make_job

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobs.domain.messages import (
+from jobs.contracts import (
     JobMessage,
     job_message_body,
     parse_job_message,

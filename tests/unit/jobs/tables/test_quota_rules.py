@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs.domain.errors import QuotaExceededError
-from jobs.domain.quota_rules import (
+from jobs.tables.quotas import (
     IN_FLIGHT_RETRY_AFTER_SECONDS,
     QUOTA_IMAGES_PER_DAY,
     QUOTA_JOBS_IN_FLIGHT,

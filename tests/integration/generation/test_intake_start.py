@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from generation.starter import start_generation
+from generation.intake import start_generation
 from jobs.config.settings import load_settings
-from jobs.contracts import GENERATION_ORCHESTRATOR
-from jobs.domain.messages import JobMessage
+from jobs.contracts import GENERATION_ORCHESTRATOR, JobMessage
 from jobs.services import Services, build_services
 from testing.factories import make_job
 

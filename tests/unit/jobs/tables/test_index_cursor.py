@@ -8,7 +8,7 @@ import json
 import pytest
 
 from jobs.domain.errors import InvalidCursorError
-from jobs.tables.cursor import decode_cursor, encode_cursor
+from jobs.tables.index import decode_cursor, encode_cursor
 
 ROW_KEY = "8234567890123456_0b9c1f7e-2f55-4a0e-9d0c-6f1f3f0f8a11"
 
