@@ -51,16 +51,21 @@ class FunctionSpec:
     def trigger_type(self) -> str:
         return str(self.trigger["type"])
 
-    @property
+    # Cached: every invocation asks, and the answers never change (inspect.signature is not cheap).
+    @functools.cached_property
     def durable_client_params(self) -> tuple[str, ...]:
         return tuple(b["name"] for b in self.bindings if b.get("type") == DURABLE_CLIENT)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
 
+    @functools.cached_property
+    def _parameters(self) -> frozenset[str]:
+        return frozenset(inspect.signature(self.func).parameters)
+
     def accepts(self, name: str) -> bool:
-        return name in inspect.signature(self.func).parameters
+        return name in self._parameters
 
     def annotation(self, name: str) -> Any:
         """The declared type of parameter `name` (None when absent or unresolvable)."""

@@ -19,7 +19,7 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from devhost.functions import FunctionSpec, message_argument
 from devhost.invoker import Invoker
-from devhost.settings import QueueOptions, resolve_references, storage_connection_string
+from devhost.settings import QueueOptions, resolve_references, sdk_client_options, storage_connection_string
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class QueueListener:
         self.queue_name = resolve_references(str(spec.trigger["queueName"]))
         connection = storage_connection_string(spec.trigger.get("connection"))
         if connection not in services:
-            services[connection] = QueueServiceClient.from_connection_string(connection)
+            services[connection] = QueueServiceClient.from_connection_string(
+                connection, **sdk_client_options())
         self._queue = services[connection].get_queue_client(self.queue_name)
         self._poison = services[connection].get_queue_client(f"{self.queue_name}-poison")
         self._options = options

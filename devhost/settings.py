@@ -91,6 +91,19 @@ def storage_connection_string(setting: str | None, environ: Mapping[str, str] | 
     return value
 
 
+def sdk_client_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Options for devhost's own Azure SDK clients (Durable engine, queue listeners).
+
+    With `use_env_settings` on (the SDK's default) aiohttp looks proxies up in the environment and
+    reads ~/.netrc in a worker thread for every call, which would make the host's bookkeeping cost
+    more than the app it hosts; it stays on only when a proxy variable is set.
+    """
+    env = os.environ if environ is None else environ
+    proxy = any(key.lower().endswith("_proxy") and key.lower() != "no_proxy" and value
+                for key, value in env.items())
+    return {"use_env_settings": proxy}
+
+
 def parse_timespan(text: str) -> float:
     """Seconds in a .NET TimeSpan string such as `00:00:02` or `1.00:00:00`."""
     match = _TIMESPAN.fullmatch(text.strip())

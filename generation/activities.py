@@ -7,9 +7,10 @@ import logging
 from datetime import timedelta
 
 from generation.conversation_turns import answer_in_conversation
-from generation.pacing_activities import report_provider_answer
-from generation.providers import provider_for
+from generation.pacing_activities import report_provider_answer, until_slot
+from generation.providers import ready_provider
 from generation.providers.base import ProviderError, flag_of
+from generation.providers.rate_readings import observing
 from jobs import telemetry
 from jobs.contracts import (
     CANCELED,
@@ -101,10 +102,12 @@ def _provider_failure(job_id: str, index: int, exc: ProviderError) -> OutputResu
     }
 
 
-async def _produce(services: Services, job: Job, index: int) -> tuple[Output, Job | None]:
+async def _produce(services: Services, job: Job, index: int,
+                   not_before: str | None) -> tuple[Output, Job | None]:
     """The output, and the row as read meanwhile (None when it was deleted, or for text)."""
-    provider = services.component(provider_for)
+    provider = await ready_provider(services)
     model = telemetry.model_name(services.settings, job.kind)
+    await until_slot(not_before)
     with telemetry.provider_call(job.id, provider=provider.name, model=model, size=job.size):
         if job.kind is JobKind.TEXT and job.conversation_id is not None:
             text = await answer_in_conversation(services, job, provider)
@@ -121,11 +124,13 @@ async def _produce(services: Services, job: Job, index: int) -> tuple[Output, Jo
         )
 
 
-async def generate_output(services: Services, job_id: str, index: int) -> OutputResult:
+async def generate_output(services: Services, job_id: str, index: int, *,
+                          not_before: str | None = None) -> OutputResult:
     """Produce one output and record it on the row; provider failures come back as data, not raises.
 
-    `canceled` means the row says stop (canceled, finished by someone else, or a cancel asked for);
-    `job_finished` means the write that recorded this output also finished the job as succeeded.
+    `not_before` is the call's provider slot, when paced. `canceled` means the row says stop
+    (canceled, finished by someone else, or a cancel asked for); `job_finished` means the
+    write that recorded this output also finished the job as succeeded.
     """
     job = await services.jobs.find(job_id)
     if job is None:
@@ -137,12 +142,13 @@ async def generate_output(services: Services, job_id: str, index: int) -> Output
         return {"index": index, "status": "succeeded", "job_finished": job.status is JobStatus.SUCCEEDED}
     if job.status.is_terminal or job.cancel_requested:
         return {"index": index, "status": "canceled"}
-    try:
-        output, read = await _produce(services, job, index)
-    except ProviderError as exc:
-        await report_provider_answer(services, job.kind, exc)
-        return _provider_failure(job_id, index, exc)
-    await report_provider_answer(services, job.kind, None)
+    with observing() as readings:
+        try:
+            output, read = await _produce(services, job, index, not_before)
+        except ProviderError as exc:
+            await report_provider_answer(services, job.kind, exc)
+            return _provider_failure(job_id, index, exc)
+    await report_provider_answer(services, job.kind, None, readings[-1] if readings else None)
     try:
         recorded = await services.jobs.record_progress(job_id, [output], read=read)
     except JobNotFoundError:

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from generation import activities, intake, orchestration, pacing_activities, review_activities
 from generation.callbacks import delivery as callback_delivery
+from generation.providers import warm_up
 from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     ACQUIRE_PROVIDER_SLOTS,
@@ -42,6 +43,8 @@ from jobs.services import services
 from jobs.telemetry import job_span
 
 bp = df.Blueprint()
+# A host that will call OpenAI or Azure OpenAI imports their SDK while it starts, not on its first call.
+warm_up()
 
 
 @bp.function_name("submit_generation")
@@ -96,7 +99,8 @@ async def mark_job_running(payload: JobRef) -> StartResult:
 async def generate_output(payload: OutputRequest) -> OutputResult:
     index = int(payload["index"])
     with job_span("activity.generate_output", payload["job_id"], {"index": index}) as span:
-        result = await activities.generate_output(services(), payload["job_id"], index)
+        result = await activities.generate_output(services(), payload["job_id"], index,
+                                                  not_before=payload.get("not_before"))
         span.set_attribute("result", result["status"])
         return result
 

@@ -13,26 +13,21 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.callbacks.steps import deliver_callback
-from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until, next_attempt
-from generation.pacing import Pacing, slot_starts, wait_for_slots
+from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
+from generation.fanout import Fanout, Progress, attempt
+from generation.pacing import Pacing, first_slots, leave_line
 from generation.review_gate import review_gate
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
-    GENERATE_OUTPUT,
-    INTERNAL,
     MARK_JOB_RUNNING,
     DeliverJobInput,
-    ErrorPayload,
     FinalizeRequest,
     FinalizeResult,
     JobRef,
     Outcome,
-    OutputRequest,
-    OutputResult,
     StartResult,
     delivery_activity,
-    error_payload,
     usable_output_count,
 )
 
@@ -41,36 +36,6 @@ from jobs.contracts import (
 DEFAULT_DEADLINE_SECONDS = 600
 
 Steps = Generator[Any, Any, Any]
-
-
-class _Progress:
-    """What the orchestrator knows about each output: attempts made, failures, how many are done."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.attempts = dict.fromkeys(range(total), 0)
-        self.failures: dict[int, ErrorPayload] = {}
-        self.last_errors: dict[int, ErrorPayload] = {}  # of outputs still being retried
-        self.out_of_time = False  # an output's next attempt would come after the deadline
-        self.succeeded = 0
-        self.job_finished = False  # the write that stored the last output also finished the job
-
-    def custom_status(self, state: str) -> dict[str, Any]:
-        return {"state": state, "completed": self.succeeded, "total": self.total}
-
-
-def _attempt(context: df.DurableOrchestrationContext, job_id: str, index: int) -> Any:
-    request: OutputRequest = {"job_id": job_id, "index": index}
-    return context.call_activity(GENERATE_OUTPUT, request)
-
-
-def _result_of(task: Any, index: int) -> OutputResult:
-    """An activity's answer; an activity that crashed (storage down, worker lost) is transient."""
-    value = task.result
-    if isinstance(value, dict):
-        result: OutputResult = value  # type: ignore[assignment]  # JSON from the generate_output activity
-        return result
-    return {"index": index, "status": "retry", "error": error_payload(INTERNAL)}
 
 
 def _planned_outputs(plan: Any) -> int:
@@ -96,114 +61,26 @@ def _stopped(winner: Any, cancel: Any) -> Outcome:
     return "canceled" if winner is cancel else "deadline_exceeded"
 
 
-def _first_slots(context: df.DurableOrchestrationContext, pacing: Pacing | None, total: int,
-                 stop: list[Any]) -> Steps:
-    """Timers until each output's provider slot ({} unpaced), or the stop task that ended the wait."""
-    if pacing is None:
-        return {}
-    times = yield from wait_for_slots(context, pacing, entry="start", count=total, stop=stop)
-    return slot_starts(context, times) if isinstance(times, list) else times
-
-
-def _retry_slot(context: df.DurableOrchestrationContext, pacing: Pacing | None, index: int,
-                attempt: int, stop: list[Any]) -> Steps:
-    """A timer until the retry's provider slot (None: go now), or the stop task that ended the wait."""
-    if pacing is None:
-        return None
-    times = yield from wait_for_slots(context, pacing, entry=f"{index}:{attempt}", count=1, stop=stop)
-    if not isinstance(times, list):
-        return times
-    return context.create_timer(times[0]) if times and times[0] > context.current_utc_datetime else None
-
-
-class _Fanout:
-    """The outputs under way: activities in flight, and timers until a retry or a provider slot."""
-
-    def __init__(self, context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, *,
-                 pacing: Pacing | None, stop: list[Any], deadline: datetime) -> None:
-        self.context, self.job_id, self.progress = context, job_id, progress
-        self.pacing, self.stop, self.deadline = pacing, stop, deadline
-        self.in_flight: dict[int, Any] = {}
-        self.waiting: dict[int, tuple[Any, bool]] = {}  # index -> (timer, whether its slot is granted)
-
-    def tasks(self) -> list[Any]:
-        return [*self.in_flight.values(), *(timer for timer, _ in self.waiting.values()), *self.stop]
-
-    def timer_fired(self, winner: Any) -> Steps:
-        """Start the output whose timer fired; a retry whose back-off ended asks for its slot first.
-        Returns the stop task when a cancel or the deadline ended that wait."""
-        index = next(i for i, (timer, _) in self.waiting.items() if timer is winner)
-        _, has_slot = self.waiting.pop(index)
-        if not has_slot:
-            self.progress.attempts[index] += 1
-            attempt = self.progress.attempts[index]
-            slot = yield from _retry_slot(self.context, self.pacing, index, attempt, self.stop)
-            if slot in self.stop:
-                return slot
-            if slot is not None:
-                self.waiting[index] = (slot, True)
-                return None
-        self.in_flight[index] = _attempt(self.context, self.job_id, index)
-        return None
-
-    def finished(self, winner: Any) -> Outcome | None:
-        """Record an activity's answer; "canceled" when the row says stop."""
-        index = next(i for i, task in self.in_flight.items() if task is winner)
-        del self.in_flight[index]
-        result = _result_of(winner, index)
-        progress = self.progress
-        if result["status"] == "canceled":
-            return "canceled"  # the row says stop; the cancel event may still be on its way
-        if result["status"] == "retry":
-            self._retry_later(index, result)
-            return None
-        progress.last_errors.pop(index, None)
-        if result["status"] == "succeeded":
-            progress.succeeded += 1
-            progress.job_finished = progress.job_finished or bool(result.get("job_finished"))
-        else:
-            progress.failures[index] = result.get("error") or error_payload(INTERNAL)
-        self.context.set_custom_status(progress.custom_status("running"))
-        return None
-
-
-    def _retry_later(self, index: int, result: OutputResult) -> None:
-        """A timer until the output's next attempt (time-bounded back-off, never sooner than the
-        provider asked); none when that would come after the deadline."""
-        progress = self.progress
-        progress.last_errors[index] = result.get("error") or error_payload(INTERNAL)
-        when = next_attempt(self.context, progress.attempts[index], seed=f"{self.job_id}:{index}",
-                            until=self.deadline, retry_after=result.get("retry_after"))
-        if when is None:
-            progress.out_of_time = True
-        else:
-            self.waiting[index] = (self.context.create_timer(when), False)
-
-
-def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress,
+def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: Progress,
                   deadline: datetime, started: dict[int, Any], *, cancel: Any,
                   pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
     """Run one activity per output (some `started` already), each in its provider slot when paced,
     retrying transient failures, until done, canceled or out of time (`cancel`: the cancel event)."""
     stop = [cancel, context.create_timer(deadline)]
-    slotted = yield from _first_slots(context, pacing, progress.total, stop)
+    slotted = yield from first_slots(context, pacing, progress.total, stop)
     if not isinstance(slotted, dict):
         return _stopped(slotted, cancel)
-    fanout = _Fanout(context, job_id, progress, pacing=pacing, stop=stop, deadline=deadline)
-    fanout.waiting = {index: (timer, True) for index, timer in slotted.items()}
+    fanout = Fanout(context, job_id, progress, pacing=pacing, deadline=deadline)
     for index in range(progress.total):
-        if index not in slotted:
-            fanout.in_flight[index] = started.get(index) or _attempt(context, job_id, index)
-    while fanout.in_flight or fanout.waiting:
-        winner = yield context.task_any(fanout.tasks())
-        if winner in stop:
-            return _stopped(winner, cancel)
-        if winner in fanout.in_flight.values():
-            ended = fanout.finished(winner)
+        if index in slotted:
+            fanout.start_at(index, slotted[index])
         else:
-            stopped = yield from fanout.timer_fired(winner)
-            ended = None if stopped is None else _stopped(stopped, cancel)
+            fanout.in_flight[index] = started.get(index) or attempt(context, job_id, index)
+    while fanout.busy():
+        winner = yield context.task_any([*fanout.tasks(), *stop])
+        ended = _stopped(winner, cancel) if winner in stop else fanout.step(winner)
         if ended is not None:
+            yield from leave_line(context, pacing, fanout.in_line())
             return ended
     return "deadline_exceeded" if progress.out_of_time else "completed"
 
@@ -245,18 +122,18 @@ def _mark_running(context: df.DurableOrchestrationContext, job_id: str, provisio
     mark: JobRef = {"job_id": job_id}
     starting = context.call_activity(MARK_JOB_RUNNING, mark)
     # An output of a job that may not run reads the row and ends.
-    started = {} if paced else {index: _attempt(context, job_id, index)
+    started = {} if paced else {index: attempt(context, job_id, index)
                                 for index in range(_planned_outputs(context.get_input()))}
     if started:
         # Progress is known from the start, so the instance's status is written once, not twice.
-        context.set_custom_status(_Progress(len(started)).custom_status("running"))
+        context.set_custom_status(Progress(len(started)).custom_status("running"))
         yield context.task_any([starting, *started.values()])  # schedules them all in this episode
     start: StartResult = yield from call_until(context, MARK_JOB_RUNNING, mark, until=provisional,
                                                seed=job_id, first=starting)
     return start, started
 
 
-def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: _Progress, outcome: Outcome,
+def _finalize(context: df.DurableOrchestrationContext, job_id: str, progress: Progress, outcome: Outcome,
               deadline: datetime) -> Generator[Any, Any, FinalizeResult | None]:
     """The terminal status (None when storage stayed down too long: maintenance settles the row)."""
     if outcome == "completed" and progress.job_finished:
@@ -296,10 +173,11 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
             delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until,
                                             callback=start.get("callback", False))
         return {"job_id": job_id, "status": start["status"], "skipped": True, "delivered": delivered}
-    progress = _Progress(start.get("total", 0))
+    progress = Progress(start.get("total", 0))
     context.set_custom_status(progress.custom_status("running"))
     deadline = _job_deadline(start, provisional)
-    pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline) if paced else None
+    pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline,
+                    channel=start.get("channel", "")) if paced else None
     # One wait for the cancel event serves the whole run, the review too (a second wait on the
     # same event name would compete with the first for it).
     cancel = context.wait_for_external_event(CANCEL_EVENT)
@@ -322,7 +200,7 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
 
 
-def _reviewed(start: StartResult, progress: _Progress, outcome: Outcome) -> bool:
+def _reviewed(start: StartResult, progress: Progress, outcome: Outcome) -> bool:
     """Whether the review gate sees the outputs: a gated job that made some and was not canceled."""
     return bool(start.get("review")) and outcome != "canceled" and progress.succeeded > 0 \
         and not progress.job_finished

@@ -6,10 +6,13 @@ only read and write the limiter's record and the job's `waiting` note, so none o
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 from generation.providers.base import ProviderError, RateLimitedError
+from generation.providers.rate_readings import RateReading, pressure
 from jobs import telemetry
 from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
 from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
@@ -21,6 +24,9 @@ from jobs.services import Services
 logger = logging.getLogger(__name__)
 
 REASON = "provider_rate_limit"
+# The longest a call waits for its slot inside the activity: the orchestrator dispatches it
+# `generation.pacing.SLOT_LEAD` early, plus room for a late timer's clock; never a sleeping activity.
+MAX_SLOT_WAIT_SECONDS = 1.0
 # Jobs without a user share one turn in the fair queue.
 ANONYMOUS = "anonymous"
 
@@ -31,6 +37,19 @@ def _config(services: Services, kind: str) -> LimiterConfig | None:
 
 def _iso(epoch: float) -> str:
     return iso_utc(datetime.fromtimestamp(epoch, UTC))
+
+
+async def until_slot(not_before: str | None) -> float:
+    """Wait the few milliseconds left before the call's slot (seconds waited): calls then reach the
+    provider one slot apart, not a varying 20-60 ms after their slots, which a provider enforcing a
+    per-minute limit per second answers with 429 when one comes early relative to the one before."""
+    if not not_before:
+        return 0.0
+    wait = min(datetime.fromisoformat(not_before).timestamp() - time.time(), MAX_SLOT_WAIT_SECONDS)
+    if wait <= 0:
+        return 0.0
+    await asyncio.sleep(wait)
+    return wait
 
 
 async def acquire_provider_slots(services: Services, ask: SlotRequest) -> SlotAnswer:
@@ -85,9 +104,19 @@ def limit_hint(kind: JobKind, limits: dict[str, float]) -> float | None:
     return min(wanted) if wanted else None
 
 
-async def report_provider_answer(services: Services, kind: JobKind, failure: ProviderError | None) -> None:
-    """Tell the limiter how a call went: a 429 makes everyone wait; a success lets a learning
-    limiter probe upwards. Best effort: the limiter only steers, the provider decides."""
+def call_costs(kind: JobKind) -> dict[str, float]:
+    """How much of each provider budget one call of `kind` takes."""
+    if kind is JobKind.IMAGE:
+        return {"images": 1.0, "requests": 1.0}
+    return {"requests": 1.0, "tokens": float(TOKENS_PER_TEXT_CALL)}
+
+
+async def report_provider_answer(
+    services: Services, kind: JobKind, failure: ProviderError | None, reading: RateReading | None = None
+) -> None:
+    """Tell the limiter how a call went: a 429 makes everyone wait; a success's headers (`reading`)
+    name the provider's limit and show its budget draining, so a learning limiter slows down before
+    the first 429, or else probes upwards. Best effort: the limiter only steers, the provider decides."""
     config = limiter_config(services.settings, kind)
     if config is None:
         return
@@ -96,6 +125,10 @@ async def report_provider_answer(services: Services, kind: JobKind, failure: Pro
             hint = limit_hint(kind, failure.limits)
             await services.limiter.throttled(config, retry_after=failure.retry_after, limit_hint=hint)
         elif failure is None:
-            await services.limiter.succeeded(config)
+            seen = pressure(reading, call_costs(kind)) if reading else None
+            await services.limiter.succeeded(
+                config, limit_hint=limit_hint(kind, reading.limits) if reading else None,
+                draining=bool(seen and seen.draining), pause=seen.pause if seen else None,
+            )
     except Exception:
         logger.warning("the provider limiter could not be told about a call", exc_info=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from generation.providers import provider_for
+from generation.providers import ready_provider
 from generation.providers.base import ProviderError
 from jobs.contracts import REVIEW_REJECTED, REVIEW_TIMEOUT, ReviewCheck, SettleResult
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
@@ -39,7 +39,7 @@ async def _provider_flags(services: Services, job: Job) -> list[str]:
     if flags:
         return flags
     texts = [o.text for o in job.outputs if o.text] if job.kind is JobKind.TEXT else [job.prompt]
-    provider = services.component(provider_for)
+    provider = await ready_provider(services)
     try:
         verdicts = [await provider.moderate(text=text) for text in texts]
     except ProviderError as exc:

@@ -83,6 +83,11 @@ param generationDeadlineSeconds int = 600
 @minValue(1)
 param jobRetentionDays int = 30
 
+@description('Durable Functions task hub (letters and digits, starting with a letter). A new name on an upgrade starts orchestrations afresh; maintenance restarts the jobs in flight (docs/deploy.md, Upgrading).')
+@minLength(3)
+@maxLength(45)
+param taskHubName string = 'generationhub'
+
 @description('Token budget of the earlier turns a text job sees of its conversation (estimated; docs/conversations.md).')
 @minValue(1)
 param conversationMaxTokens int = 4000
@@ -273,7 +278,6 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 var openAiAccountName = 'oai-${resourceToken}'
 // Names the app reads through settings; the consistency test checks them against jobs/names.py.
 var jobsQueueName = 'generation-jobs'
-var taskHubName = 'generationhub'
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'

@@ -42,6 +42,9 @@ REVIEW_EVENT = "review"
 
 # Each channel that is told about a finished job, and the activity that tells it (the HTTP API is polled).
 DELIVERY_ACTIVITIES: dict[str, str] = {"line": DELIVER_LINE}
+# Each channel that is told when its job will wait long for provider capacity (`WaitingNoticeRequest`).
+NOTIFY_LINE_WAITING = "notify_line_waiting"
+WAITING_NOTICE_ACTIVITIES: dict[str, str] = {"line": NOTIFY_LINE_WAITING}
 
 
 def delivery_activity(channel: str) -> str | None:
@@ -151,6 +154,13 @@ class SlotAnswer(TypedDict):
     waiting: NotRequired[WaitingNote]
 
 
+class WaitingNoticeRequest(TypedDict):
+    """The input of a waiting-notice activity: the job, and when its first provider slot should come."""
+
+    job_id: str
+    estimated_start_at: str  # ISO 8601
+
+
 class LeaveRequest(TypedDict):
     """The input of `leave_provider_queue`: the asks of job `job_id` that stop waiting."""
 
@@ -164,6 +174,7 @@ class OutputRequest(TypedDict):
 
     job_id: str
     index: int
+    not_before: NotRequired[str]  # ISO 8601: the provider slot; the call does not start before it
 
 
 OutputStatus = Literal["succeeded", "failed", "retry", "canceled"]

@@ -127,7 +127,8 @@ def _build_queue(
     # minute of the SDK's default back-off (15 s, then 18 s, ... with 3 s of jitter). One quick retry
     # rides out a blip and keeps a LINE webhook inside its 2-second budget.
     retry: dict[str, Any] = {
-        "initial_backoff": 0.3, "increment_base": 2, "retry_total": 1, "random_jitter_range": 0.2
+        "initial_backoff": 0.3, "increment_base": 2, "retry_total": 1, "random_jitter_range": 0.2,
+        "use_env_settings": storage.env_proxies,
     }
     if storage.connection_string:
         queues = QueueServiceClient.from_connection_string(
@@ -162,18 +163,21 @@ BLOB_RETRY: dict[str, Any] = {
 def build_services(settings: Settings) -> Services:
     """Clients for `settings`: connection strings locally, identity-based URIs on Azure."""
     telemetry_setup.configure(settings.telemetry_exporter, client_id=settings.azure_client_id)
+    telemetry_setup.pin_sdk_tracing_switches()
     storage = settings.storage
     credential = build_credential(settings) if _needs_credential(settings) else None
+    table_options = {**TABLE_RETRY, "use_env_settings": storage.env_proxies}
+    blob_options = {**BLOB_RETRY, "use_env_settings": storage.env_proxies}
     if storage.connection_string:
-        tables = TableServiceClient.from_connection_string(storage.connection_string, **TABLE_RETRY)
-        blobs = BlobServiceClient.from_connection_string(storage.connection_string, **BLOB_RETRY)
+        tables = TableServiceClient.from_connection_string(storage.connection_string, **table_options)
+        blobs = BlobServiceClient.from_connection_string(storage.connection_string, **blob_options)
     else:
         assert credential is not None
         tables = TableServiceClient(
-            endpoint=storage.table_service_uri or "", credential=credential, **TABLE_RETRY
+            endpoint=storage.table_service_uri or "", credential=credential, **table_options
         )
         blobs = BlobServiceClient(
-            account_url=storage.blob_service_uri or "", credential=credential, **BLOB_RETRY
+            account_url=storage.blob_service_uri or "", credential=credential, **blob_options
         )
     closers: list[Closer] = []
     if credential is not None:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import IO
 
+from azure.core.settings import settings as azure_core_settings
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -134,3 +135,15 @@ def configure(exporter: str, *, client_id: str | None = None) -> None:
         atexit.register(meter_provider.shutdown)
         _configured.append(exporter)
         logger.info("telemetry: spans and metrics go to %s", exporter)
+
+
+def pin_sdk_tracing_switches() -> None:
+    """Fix azure-core's two tracing switches at the values they have now.
+
+    Left unset, azure-core resolves both from the environment on every SDK call, twice (the client
+    method's tracing decorator and the pipeline's tracing policy): a few percent of an accept's CPU
+    for values that do not change while the process runs. Call after `configure`, which may set them.
+    """
+    implementation = azure_core_settings.tracing_implementation()
+    azure_core_settings.tracing_implementation.set_value(implementation)
+    azure_core_settings.tracing_enabled.set_value(azure_core_settings.tracing_enabled())

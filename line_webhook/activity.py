@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from jobs import telemetry
-from jobs.contracts import DeliveryResult, JobRef
+from jobs.contracts import DeliveryResult, JobRef, WaitingNoticeRequest
 from jobs.services import Services
 from line_webhook.client import line_api
 from line_webhook.delivery import LineDelivery
 from line_webhook.settings import line_settings
+from line_webhook.waiting_notice import notify_waiting
 
 
 def line_delivery(services: Services) -> LineDelivery:
@@ -32,3 +33,12 @@ async def deliver_line(services: Services, payload: JobRef) -> DeliveryResult:
         result = await services.component(line_delivery).deliver(job_id)
         telemetry.record_delivery(result)
         return result
+
+
+async def notify_line_waiting(services: Services, payload: WaitingNoticeRequest) -> str:
+    """Tell the chat its job waits for provider capacity (see `line_webhook.waiting_notice`); raises on
+    a transient LINE failure so the orchestrator retries."""
+    job_id = str(payload["job_id"])
+    start_at = datetime.fromisoformat(payload["estimated_start_at"].replace("Z", "+00:00"))
+    with telemetry.job_span("line.waiting_notice", job_id, {"channel": "line"}):
+        return await notify_waiting(services.component(line_delivery), job_id, start_at=start_at)

@@ -1,11 +1,19 @@
-"""LINE functions: the webhook (anonymous: the signature is the authentication) and `deliver_line`."""
+"""LINE functions: the webhook (anonymous: the signature is the authentication), `deliver_line`,
+`notify_line_waiting` and `notify_line_review`."""
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.contracts import DELIVER_LINE, NOTIFY_LINE_REVIEW, DeliveryResult, JobRef
+from jobs.contracts import (
+    DELIVER_LINE,
+    NOTIFY_LINE_REVIEW,
+    NOTIFY_LINE_WAITING,
+    DeliveryResult,
+    JobRef,
+    WaitingNoticeRequest,
+)
 from jobs.services import services
 from line_webhook import activity, review_notice, webhook
 
@@ -28,3 +36,9 @@ async def deliver_line(payload: JobRef) -> DeliveryResult:
 @bp.activity_trigger(input_name="payload")
 async def notify_line_review(payload: JobRef) -> DeliveryResult:
     return await review_notice.notify_line_review(services(), payload)
+
+
+@bp.function_name(NOTIFY_LINE_WAITING)
+@bp.activity_trigger(input_name="payload")
+async def notify_line_waiting(payload: WaitingNoticeRequest) -> str:
+    return await activity.notify_line_waiting(services(), payload)

@@ -98,7 +98,7 @@ class LineDelivery:
                 "job %s: reply token used before (reply %s)", job.id, "sent" if replied else "not sent"
             )
             return replied
-        if not self._token_fresh(chat):
+        if not self.token_fresh(chat):
             logger.info("job %s: reply token too old; pushing", job.id)
             return False
         if await reply(self.api, token, batch) is Sent.INVALID_REPLY_TOKEN:
@@ -107,7 +107,7 @@ class LineDelivery:
         await state.mark_replied(job.id)
         return True
 
-    def _token_fresh(self, chat: ChatDelivery) -> bool:
+    def token_fresh(self, chat: ChatDelivery) -> bool:
         stamp = chat.event_timestamp_ms
         if stamp is None:
             return False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 from jobs.domain.models import MAX_PROMPT_CHARS, JobError, JobKind
 
 _COMMANDS = (
@@ -43,6 +46,20 @@ _BY_CODE = {
     "review_rejected": WITHHELD,
     "review_timeout": WITHHELD,
 }
+
+
+def waiting(wait: timedelta) -> str:
+    """The notice to a chat whose request waits its turn for the provider (`wait` until it starts)."""
+    seconds = max(0.0, wait.total_seconds())
+    if seconds < 90:
+        when = f"{max(10, round(seconds / 10) * 10)} seconds"
+    else:
+        minutes = math.ceil(seconds / 60)
+        when = f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return (
+        f"Lots of requests right now, so yours is waiting its turn: it should start in about {when}. "
+        "I'll send it as soon as it's ready."
+    )
 
 
 def over_quota(quota: str, limit: int) -> str:

@@ -26,6 +26,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from devhost.durable.history import Event
+from devhost.settings import sdk_client_options
 
 # A string property holds at most 64 KiB (UTF-16); longer text spills into numbered properties.
 CHUNK_CHARS = 15_000
@@ -120,7 +121,7 @@ class TaskHubStore:
     """Async access to one task hub's tables; one client per engine (per event loop)."""
 
     def __init__(self, connection_string: str, task_hub: str) -> None:
-        self._service = TableServiceClient.from_connection_string(connection_string)
+        self._service = TableServiceClient.from_connection_string(connection_string, **sdk_client_options())
         self.instances: TableClient = self._service.get_table_client(f"{task_hub}Instances")
         self.history: TableClient = self._service.get_table_client(f"{task_hub}History")
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import sys
+import threading
 from typing import TYPE_CHECKING, TypeAlias
 
 from generation.providers.base import Provider, ProviderConfigError
 from generation.providers.offline import OfflineProvider
-from jobs.config.settings import Settings
+from jobs.config.settings import Settings, load_settings
+from jobs.domain.errors import SettingsError
 from jobs.services import Services
 
 if TYPE_CHECKING:
@@ -16,6 +21,33 @@ if TYPE_CHECKING:
 # The OpenAI SDK takes seconds to import; a host that runs offline (or only the LINE webhook)
 # should not pay for it at start-up, so the SDK-backed providers are imported on first use.
 AnyProvider: TypeAlias = "OfflineProvider | OpenAIProvider | AzureOpenAIProvider"
+# The module of each SDK-backed provider (GENERATION_PROVIDER -> module).
+SDK_MODULES = {
+    "openai": "generation.providers.openai_provider",
+    "azure_openai": "generation.providers.azure_provider",
+}
+
+
+def warm_up() -> None:
+    """Start importing the configured provider's SDK in a background thread, so that the first call
+    of a freshly started host does not wait seconds for it (and miss its provider slot)."""
+    try:
+        provider = load_settings().provider
+    except SettingsError:
+        return  # the first request that needs the settings reports what is wrong
+    module = SDK_MODULES.get(str(provider).strip().lower())
+    if module is not None and module not in sys.modules:
+        importing = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+        importing.start()
+
+
+async def ready_provider(services: Services) -> Provider:
+    """`provider_for`, with the SDK imported in a worker thread the first time: an import of
+    seconds on the event loop would stall every activity and orchestration of the host."""
+    module = SDK_MODULES.get(str(services.settings.provider).strip().lower())
+    if module is not None and module not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, module)
+    return services.component(provider_for)
 
 
 def provider_for(services: Services) -> Provider:

@@ -24,6 +24,7 @@ from generation.providers.base import (
 )
 from generation.providers.errors import SettingsHint, translate
 from generation.providers.moderation import MODERATION_MODEL, annotation_reason, moderation_reason
+from generation.providers.rate_readings import record
 from jobs.blobs.outputs import PNG_SIGNATURE
 from jobs.config.settings import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 
@@ -66,7 +67,8 @@ class OpenAICalls:
         del index  # every call is an independent sample; the index only matters to the caller
         model = self._image.require()
         try:
-            response = await self._client.images.generate(
+            # The raw response keeps the x-ratelimit-* headers the shared limiter learns from.
+            raw = await self._client.images.with_raw_response.generate(
                 model=model,
                 prompt=prompt,
                 size=size,
@@ -75,6 +77,8 @@ class OpenAICalls:
                 response_format="b64_json" if "dall-e" in model.lower() else openai.omit,
                 timeout=client_timeout(self._image.timeout),
             )
+            record(raw.headers)
+            response = raw.parse()
         except _SDK_ERRORS as exc:
             raise translate(exc, hint=self._image.hint) from None
         first = response.data[0] if response.data else None
@@ -101,11 +105,13 @@ class OpenAICalls:
         messages: list[Any] = [{"role": role, "content": content} for role, content in history]
         messages.append({"role": "user", "content": prompt})
         try:
-            completion = await self._client.chat.completions.create(
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=messages,
                 timeout=client_timeout(self._text.timeout),
             )
+            record(raw.headers)
+            completion = raw.parse()
         except _SDK_ERRORS as exc:
             raise translate(exc, hint=self._text.hint) from None
         if not completion.choices:

@@ -13,6 +13,7 @@ from jobs.domain.models import JobKind
 # A text call's share of PROVIDER_TOKENS_PER_MINUTE (prompt and answer), for pacing by requests.
 TOKENS_PER_TEXT_CALL = 1000
 LEARNING_PROVIDERS = ("openai", "azure_openai")
+MIN_HORIZON_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,11 @@ class LimiterConfig:
     configured: float | None
     learn: bool
 
-    def horizon(self, state: rules.LimiterState, *, now: float) -> float:
-        """Firm grants reach this far ahead: two slots, and at least half a second for timer jitter."""
-        return max(0.5, 2 * 60.0 / rules.per_minute(state, self.configured, now=now))
+    def horizon(self, state: rules.LimiterState) -> float:
+        """Firm grants reach this far ahead: one slot, and at least half a second (the owner asks
+        again half a horizon before its turn; that ask and its timer must land before the slot).
+        Every slot granted ahead is one a newcomer of another user waits behind."""
+        return max(MIN_HORIZON_SECONDS, 60.0 / rules.per_minute(state, self.configured))
 
 
 def limiter_config(settings: Settings, kind: JobKind) -> LimiterConfig | None:

@@ -11,11 +11,12 @@ state in one Table entity changed by ETag compare-and-swap, so every instance of
   a newcomer is never more than the horizon (plus its own turn) behind a burst already waiting.
 - A grant is kept until shortly after its last slot, so asking again (an activity run twice after a
   crash) returns the same slots and never spends new ones.
-- A configured limit is paced at a share of itself (the margin) that each 429 lowers by 3 % and time
-  slowly restores: calls start a little later than their slots (timers, dispatch), and a provider that
-  enforces its per-minute limit per second answers a call that comes early with 429.
+- A configured limit is authoritative: it is paced at a fixed 98 % of itself (the spacing margin:
+  a provider that enforces its per-minute limit per second refuses a call that arrives a few
+  milliseconds early), and a 429 only pauses everyone for the provider's retry-after.
 - Without a configured limit the rate is learned: halved on every 429 (and everyone pauses for the
-  provider's retry-after), raised a little on every success, never above a limit the provider named.
+  provider's retry-after), raised a little on every success, never above a limit the provider named,
+  and lowered before any 429 when a success's headers show the provider's budget draining.
 """
 
 from __future__ import annotations
@@ -27,13 +28,19 @@ INITIAL_PER_MINUTE = 60.0
 MIN_PER_MINUTE = 1.0
 DECREASE_FACTOR = 0.5
 INCREASE_SHARE = 0.05
+DRAIN_FACTOR = 0.8
 DEFAULT_PAUSE_SECONDS = 5.0
-# The configured limit's margin: lowered on each 429, restored by 1 % every 10 s, within these bounds.
-MARGIN_STEP = 0.03
-MIN_MARGIN = 0.7
-MARGIN_RECOVERY_PER_SECOND = 0.0005
-# 429s of calls already under way when the margin was lowered say nothing new: one step per this long.
-MARGIN_HOLD_SECONDS = 5.0
+# A configured limit's share in force: slots 2 % wider than the limit absorb the few milliseconds by
+# which calls aligned on their slots still vary on their way to the provider.
+CONFIGURED_SHARE = 0.98
+# 429s (or draining budgets) of calls already under way when the rate was lowered say nothing new:
+# one decrease per this long.
+SLOWDOWN_HOLD_SECONDS = 5.0
+# A call starts about this long after the ask that granted its slot (the answer, the orchestrator's
+# episode, the activity's dispatch): a slot granted for "now" is missed by that much, and a call that
+# starts late makes the next one, on time, come early for a provider that allows one a second. So the
+# slot behind one that close is spaced from when that call will start, not from the slot.
+GRANT_LEAD_SECONDS = 0.25
 # A waiting request whose owner has not asked again this long after its estimate was abandoned
 # (its orchestration ended without leaving); a grant is kept this long after its last slot.
 ENTRY_GRACE_SECONDS = 120.0
@@ -66,8 +73,7 @@ class LimiterState:
     learned: float | None = None  # per minute, when learning
     ceiling: float | None = None  # per minute, as the provider's headers named it
     paused_until: float = 0.0
-    margin: float = 1.0  # share of a configured limit in force at `margin_at`
-    margin_at: float = 0.0
+    slowed_at: float = 0.0  # when the learned rate was last lowered
 
 
 @dataclass(frozen=True)
@@ -85,18 +91,13 @@ class Waiting:
 Answer = Granted | Waiting
 
 
-def margin(state: LimiterState, now: float) -> float:
-    """The share of a configured limit in force at `now` (restored over time since the last 429)."""
-    return min(1.0, state.margin + max(0.0, now - state.margin_at) * MARGIN_RECOVERY_PER_SECOND)
-
-
-def per_minute(state: LimiterState, configured: float | None, *, now: float = 0.0) -> float:
-    """The rate in force: the configured one less its margin, else the learned one (capped by the
-    provider's named limit)."""
+def per_minute(state: LimiterState, configured: float | None) -> float:
+    """The rate in force: the configured one less its spacing margin, else the learned one (capped
+    by the provider's named limit, less the same margin)."""
     if configured is not None:
-        return configured * margin(state, now)
+        return configured * CONFIGURED_SHARE
     learned = state.learned or INITIAL_PER_MINUTE
-    return min(learned, state.ceiling) if state.ceiling else learned
+    return min(learned, state.ceiling * CONFIGURED_SHARE) if state.ceiling else learned
 
 
 def fair_order(queue: tuple[Entry, ...]) -> list[Entry]:
@@ -128,9 +129,13 @@ def _grant_heads(state: LimiterState, *, now: float, interval: float, horizon: f
     for entry in order:
         if start > now + horizon:
             break
-        times = tuple(start + i * interval for i in range(entry.cost))
-        grants[entry.id] = Grant(times, keep_until=times[-1] + GRANT_KEEP_SECONDS)
-        start += entry.cost * interval
+        times = [start]
+        for _ in range(entry.cost):
+            # A slot closer than the grant lead is started late by about that much: the slot behind
+            # it keeps a whole interval from when that call will really start.
+            times.append(max(times[-1], now + GRANT_LEAD_SECONDS) + interval)
+        grants[entry.id] = Grant(tuple(times[:-1]), keep_until=times[-2] + GRANT_KEEP_SECONDS)
+        start = times[-1]
         vtime = entry.tag
         granted += 1
     if not granted:
@@ -140,7 +145,7 @@ def _grant_heads(state: LimiterState, *, now: float, interval: float, horizon: f
 
 
 def _estimate(state: LimiterState, entry_id: str, *, now: float, interval: float) -> Waiting:
-    start = max(now, state.tat, state.paused_until)
+    start = max(now + GRANT_LEAD_SECONDS, state.tat, state.paused_until)
     for position, entry in enumerate(fair_order(state.queue), start=1):
         if entry.id == entry_id:
             return Waiting(position, start)
@@ -162,7 +167,7 @@ def acquire(
     state = _prune(state, now)
     if entry_id in state.grants:
         return state, Granted(state.grants[entry_id].times)
-    interval = 60.0 / per_minute(state, configured, now=now)
+    interval = 60.0 / per_minute(state, configured)
     state = _enqueue(state, entry_id=entry_id, user=user, cost=cost, now=now)
     state = _grant_heads(state, now=now, interval=interval, horizon=horizon)
     if entry_id in state.grants:
@@ -195,28 +200,37 @@ def leave(state: LimiterState, entry_ids: set[str], *, interval: float) -> Limit
     return replace(state, queue=queue, grants=grants, tat=tat)
 
 
+def _slowed(state: LimiterState, *, now: float, current: float, factor: float) -> LimiterState:
+    """The learned rate `current` times `factor`, once per `SLOWDOWN_HOLD_SECONDS` (the calls already
+    under way when it was lowered say nothing new)."""
+    if state.slowed_at and now - state.slowed_at < SLOWDOWN_HOLD_SECONDS:
+        return state
+    return replace(state, learned=max(MIN_PER_MINUTE, current * factor), slowed_at=now)
+
+
 def throttled(
     state: LimiterState, *, now: float, retry_after: float | None, limit_hint: float | None
 ) -> LimiterState:
-    """A 429: everyone pauses for the provider's retry-after; the learned rate halves and a configured
-    limit's margin steps down, once per `MARGIN_HOLD_SECONDS` (the calls already under way when they
-    were lowered say nothing new)."""
+    """A 429: everyone pauses for the provider's retry-after, and the learned rate halves (a
+    configured limit is not lowered: it is the operator's word, and the pause is the provider's)."""
     pause = now + (retry_after if retry_after is not None else DEFAULT_PAUSE_SECONDS)
     paused = replace(state, paused_until=max(state.paused_until, pause), ceiling=limit_hint or state.ceiling)
-    if state.margin_at and now - state.margin_at < MARGIN_HOLD_SECONDS:
-        return paused
-    current = state.learned or INITIAL_PER_MINUTE
-    return replace(
-        paused,
-        learned=max(MIN_PER_MINUTE, current * DECREASE_FACTOR),
-        margin=max(MIN_MARGIN, margin(state, now) - MARGIN_STEP),
-        margin_at=now,
-    )
+    return _slowed(paused, now=now, current=per_minute(state, None), factor=DECREASE_FACTOR)
 
 
-def succeeded(state: LimiterState, *, limit_hint: float | None) -> LimiterState:
-    """A call went through: probe upwards, never past the limit the provider named."""
+def succeeded(
+    state: LimiterState, *, now: float, limit_hint: float | None, draining: bool = False,
+    pause: float | None = None,
+) -> LimiterState:
+    """A call went through. Its headers may name the provider's limit (a ceiling from then on), show
+    the budget draining (the rate drops by a fifth, before any 429) or used up (everyone pauses for
+    `pause`, until the next call's worth is back); otherwise the rate probes upwards."""
     ceiling = limit_hint or state.ceiling
-    current = state.learned or INITIAL_PER_MINUTE
-    raised = current + max(1.0, current * INCREASE_SHARE)
-    return replace(state, learned=min(raised, ceiling) if ceiling else raised, ceiling=ceiling)
+    state = replace(state, ceiling=ceiling)
+    if pause is not None:
+        state = replace(state, paused_until=max(state.paused_until, now + pause))
+    if draining:
+        return _slowed(state, now=now, current=per_minute(state, None), factor=DRAIN_FACTOR)
+    learned = state.learned or INITIAL_PER_MINUTE
+    raised = learned + max(1.0, learned * INCREASE_SHARE)
+    return replace(state, learned=min(raised, ceiling) if ceiling else raised)

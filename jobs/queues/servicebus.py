@@ -78,7 +78,8 @@ class ServiceBusJobQueue:
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: Service Bus queue unavailable: %s", job.id, type(exc).__name__)
             raise QueueUnavailableError(f"could not queue job {job.id}") from exc
-        logger.info("job %s: queued on Service Bus %s", job.id, self.queue_name)
+        # DEBUG: each caller logs the send at INFO (the accept, a replay, a re-drive).
+        logger.debug("job %s: queued on Service Bus %s", job.id, self.queue_name)
 
     async def probe(self) -> None:
         # A peek locks nothing and starts no work: the read-only check the health endpoint needs.

@@ -42,7 +42,8 @@ class StorageJobQueue:
         except (AzureError, OSError, TimeoutError) as exc:
             logger.warning("job %s: queue %s unavailable: %s", job.id, self.queue_name, type(exc).__name__)
             raise QueueUnavailableError(f"could not queue job {job.id}") from exc
-        logger.info("job %s: queued on %s", job.id, self.queue_name)
+        # DEBUG: each caller logs the send at INFO (the accept, a replay, a re-drive).
+        logger.debug("job %s: queued on %s", job.id, self.queue_name)
 
     async def _send_text(self, text: str) -> None:
         try:

@@ -33,7 +33,7 @@ def state_to_entity(state: rules.LimiterState) -> dict[str, Any]:
         "queue": [[e.id, e.user, e.cost, e.tag, e.seq, round(e.expires, 3)] for e in state.queue],
         "grants": {key: [list(g.times), round(g.keep_until, 3)] for key, g in state.grants.items()},
         "learned": state.learned, "ceiling": state.ceiling, "paused_until": state.paused_until,
-        "margin": state.margin, "margin_at": state.margin_at,
+        "slowed_at": state.slowed_at,
     }
     chunks = split_utf16(json.dumps(document, separators=(",", ":")))
     properties: dict[str, Any] = {f"{STATE_PREFIX}{i}": chunk for i, chunk in enumerate(chunks)}
@@ -54,7 +54,7 @@ def state_from_entity(entity: Mapping[str, Any] | None) -> rules.LimiterState:
                 for key, (times, keep) in data["grants"].items()},
         learned=data.get("learned"), ceiling=data.get("ceiling"),
         paused_until=float(data.get("paused_until", 0.0)),
-        margin=float(data.get("margin", 1.0)), margin_at=float(data.get("margin_at", 0.0)),
+        slowed_at=float(data.get("slowed_at", 0.0)),
     )
 
 
@@ -75,7 +75,7 @@ class SlotLimiter:
             state = state_from_entity(entity)
             state, answer = rules.acquire(
                 state, entry_id=entry_id, user=user, cost=cost, now=self._clock(),
-                configured=config.configured, horizon=config.horizon(state, now=self._clock()),
+                configured=config.configured, horizon=config.horizon(state),
             )
             return state_to_entity(state), answer
 
@@ -84,7 +84,7 @@ class SlotLimiter:
     async def leave(self, config: LimiterConfig, entry_ids: set[str]) -> None:
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
             state = state_from_entity(entity)
-            interval = 60.0 / rules.per_minute(state, config.configured, now=self._clock())
+            interval = 60.0 / rules.per_minute(state, config.configured)
             left = rules.leave(state, entry_ids, interval=interval)
             return (None if left is None else state_to_entity(left)), None
 
@@ -102,13 +102,19 @@ class SlotLimiter:
 
         await self._swap(config, change)
 
-    async def succeeded(self, config: LimiterConfig) -> None:
-        """A call went through: a learning limiter probes upwards (a configured one costs nothing)."""
+    async def succeeded(
+        self, config: LimiterConfig, *, limit_hint: float | None = None, draining: bool = False,
+        pause: float | None = None,
+    ) -> None:
+        """A call went through: a learning limiter takes in what its headers said (`rules.succeeded`);
+        a configured one costs nothing."""
         if not config.learn:
             return
 
         def change(entity: Mapping[str, Any] | None) -> tuple[dict[str, Any], None]:
-            return state_to_entity(rules.succeeded(state_from_entity(entity), limit_hint=None)), None
+            state = rules.succeeded(state_from_entity(entity), now=self._clock(), limit_hint=limit_hint,
+                                    draining=draining, pause=pause)
+            return state_to_entity(state), None
 
         await self._swap(config, change)
 

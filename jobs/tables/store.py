@@ -117,7 +117,8 @@ class JobStore:
         )
         failures = [result for result in results if isinstance(result, BaseException)]
         if not failures:
-            logger.info("job %s: created", job.id)
+            # DEBUG: the accept logs one INFO line per job (generation.intake), not one per step.
+            logger.debug("job %s: created", job.id)
             return replace(job, etag=_etag(results[0]))
         # Undo only what this call wrote, so a loser leaves nothing behind.
         await asyncio.gather(

@@ -16,6 +16,7 @@ from devhost.settings import (
     load_local_settings,
     parse_timespan,
     resolve_references,
+    sdk_client_options,
     storage_connection_string,
 )
 
@@ -117,3 +118,14 @@ def test_function_keys_without_master_key_close_the_admin_level() -> None:
     assert keys.allows("function", "one")
     assert not keys.allows("admin", "one")
     assert not keys.allows("admin", None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [({}, False), ({"no_proxy": "*"}, False), ({"HTTPS_PROXY": ""}, False),
+     ({"HTTPS_PROXY": "http://proxy:3128"}, True), ({"http_proxy": "http://proxy:3128"}, True)],
+)
+def test_sdk_clients_read_proxies_from_the_environment_only_when_one_is_set(
+    environ: dict[str, str], expected: bool
+) -> None:
+    assert sdk_client_options(environ) == {"use_env_settings": expected}

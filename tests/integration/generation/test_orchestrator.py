@@ -47,6 +47,13 @@ class Script:
     finalized: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)
     tries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    waits: list[float] = field(default_factory=list)  # paced: seconds to the first slot, per "not yet"
+    retry_waits: int = 0  # paced: how many asks of a retry are answered "not yet"
+    slot_gap: float = 0.0  # paced: seconds between the first slots
+    asks: list[str] = field(default_factory=list)
+    left: list[list[str]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # generate_output's inputs
 
     def crash_if_scripted(self, name: str) -> None:
         """Raise (as an activity does when storage is down) for the first `crashes[name]` calls."""
@@ -87,6 +94,7 @@ def _build_app() -> dict[str, Any]:
         index = payload["index"]
         attempt = len(script.calls[index])  # the orchestrator sends no attempt number: count the calls
         script.calls[index].append(attempt)
+        script.requests.append(payload)
         script.timeline.append(f"generate {index}")
         await asyncio.sleep(script.work_seconds)
         answers = script.answers.get(index, [])
@@ -109,6 +117,35 @@ def _build_app() -> dict[str, Any]:
     def deliver_line(payload: dict[str, Any]) -> None:
         SCRIPTS[payload["job_id"]].crash_if_scripted("deliver_line")
         SCRIPTS[payload["job_id"]].delivered.append(payload)
+
+    @bp.function_name("acquire_provider_slots")
+    @bp.activity_trigger(input_name="payload")
+    def acquire_provider_slots(payload: dict[str, Any]) -> dict[str, Any]:
+        script = SCRIPTS[payload["job_id"]]
+        now = datetime.now(UTC)
+        script.asks.append(payload["entry"].split(":", 1)[1])
+        first = payload["entry"].endswith(":start")
+        if (script.waits if first else script.retry_waits):
+            wait = script.waits.pop(0) if first else 1.0
+            script.retry_waits -= 0 if first else 1
+            start = (now + timedelta(seconds=wait)).isoformat()
+            note = {"reason": "provider_rate_limit", "position": 1, "estimated_start_at": start}
+            wake = (now + timedelta(seconds=0.2)).isoformat()
+            return {"granted": False, "wake_at": wake, "waiting": note}
+        times = [now + timedelta(seconds=i * script.slot_gap) for i in range(payload["count"])]
+        return {"granted": True, "times": [moment.isoformat() for moment in times]}
+
+    @bp.function_name("leave_provider_queue")
+    @bp.activity_trigger(input_name="payload")
+    def leave_provider_queue(payload: dict[str, Any]) -> int:
+        SCRIPTS[payload["job_id"]].left.append([e.split(":", 1)[1] for e in payload["entries"]])
+        return len(payload["entries"])
+
+    @bp.function_name("notify_line_waiting")
+    @bp.activity_trigger(input_name="payload")
+    def notify_line_waiting(payload: dict[str, Any]) -> str:
+        SCRIPTS[payload["job_id"]].notices.append(payload)
+        return "reply"
 
     name = "orchestrator_test_app"
     module = types.ModuleType(name)
@@ -320,3 +357,45 @@ async def test_an_output_that_finds_the_job_stopped_ends_the_work_as_canceled(ho
     _, final = await _run(host, script, announced=2)
     assert final["output"]["status"] == "canceled"
     assert script.finalized[0]["outcome"] == "canceled"
+
+
+@pytest.mark.parametrize(("channel", "waits", "told"), [
+    ("line", [30.0, 28.0], 1),  # a long wait: told once, not on every ask
+    ("line", [5.0, 35.0], 1),  # told once the estimate grows past the threshold
+    ("line", [5.0], 0),  # a short wait goes unmentioned
+    ("api", [30.0], 0),  # the HTTP API shows its `waiting` note instead
+])
+async def test_a_paced_job_waiting_long_tells_its_line_chat_once(
+    host: Host, channel: str, waits: list[float], told: int
+) -> None:
+    script = Script(total=2, channel=channel, waits=list(waits))
+    _, final = await _run(host, script, plan={"paced": True})
+    assert final["output"]["status"] == "succeeded"
+    assert len(script.notices) == told
+    assert all(set(notice) == {"job_id", "estimated_start_at"} for notice in script.notices)
+    # Each output carries its slot: the activity waits the last moments itself.
+    assert sorted(request["index"] for request in script.requests) == [0, 1]
+    assert all("not_before" in request for request in script.requests)
+
+
+async def test_a_paced_retry_waiting_in_line_holds_up_no_other_output(host: Host) -> None:
+    limited = {"status": "retry", "retry_after": 0.1, "error": {"code": "rate_limited", "message": "429"}}
+    # The retry asks nine times, 0.2 s apart: it is still in line when output 1's slot (1 s) comes.
+    script = Script(total=2, slot_gap=1.0, retry_waits=8, answers={0: [limited, SUCCEEDED]})
+    _, final = await _run(host, script, plan={"paced": True})
+    assert final["output"]["status"] == "succeeded"
+    # Output 1 starts in its slot while output 0's retry is still asking for one.
+    assert script.timeline.index("generate 1") < len(script.timeline) - 1
+    assert script.timeline[-1] == "generate 0"
+    assert script.asks == ["start"] + ["0:1"] * 9
+    assert script.left == []
+
+
+async def test_a_cancel_while_a_retry_waits_in_line_takes_it_out_of_the_line(host: Host) -> None:
+    limited = {"status": "retry", "retry_after": 0.1, "error": {"code": "rate_limited", "message": "429"}}
+    script = Script(total=1, retry_waits=10_000, answers={0: [limited]})
+    job_id, _ = await _run(host, script, plan={"paced": True}, until=lambda status: len(script.asks) >= 3)
+    await host.engine.raise_event(job_id, "cancel", json.dumps(None))
+    final = await host.wait(job_id, within=30)
+    assert final["output"]["status"] == "canceled"
+    assert script.left == [["0:1"]]

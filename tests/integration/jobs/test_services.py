@@ -8,12 +8,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue.aio import QueueServiceClient
 
 from jobs.config.settings import load_settings
 from jobs.queues.storage import StorageJobQueue
 from jobs.services import Services, build_services, close_services, services
+from testing.devhost import free_port
 from testing.factories import make_job
 
 LOCAL = {"GENERATION_STORAGE": "UseDevelopmentStorage=true", "JOBS_QUEUE_KIND": "storage"}
@@ -86,3 +88,39 @@ async def test_components_are_built_once_and_closed_first() -> None:
     await built.close()
     assert closed == ["component", "store"]  # a second close closes nothing again
 
+
+
+@contextlib.asynccontextmanager
+async def recording_proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTP proxy that answers every request 404 (queue not found) and records its target."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.Response(status=404, headers={"x-ms-error-code": "QueueNotFound"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_storage_calls_go_through_a_proxy_named_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, unique_name: str
+) -> None:
+    # Without a proxy variable the clients skip aiohttp's per-call proxy look-up; with one they
+    # must still use it.
+    async with recording_proxy() as (proxy, seen):
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        settings = load_settings({**LOCAL, "JOBS_QUEUE_NAME": unique_name, "HTTP_PROXY": proxy})
+        async with build_services(settings) as built:
+            await built.queue.probe()  # the proxy answers for the queue; nothing reaches Azurite
+    assert any(unique_name in target for target in seen), seen

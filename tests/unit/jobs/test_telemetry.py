@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from azure.core.settings import settings as azure_core_settings
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -19,6 +20,7 @@ from jobs import telemetry
 from jobs.config.settings import load_settings
 from jobs.domain.errors import SettingsError
 from jobs.domain.models import JobError, JobKind, JobStatus
+from jobs.telemetry_setup import pin_sdk_tracing_switches
 from testing.factories import make_job
 
 _SPANS = InMemorySpanExporter()
@@ -152,3 +154,30 @@ def test_azure_monitor_signs_in_with_the_managed_identity_and_leaves_instrumenta
     assert isinstance(options["credential"], ManagedIdentityCredential)
     assert options["instrumentation_options"]["azure_sdk"] == {"enabled": False}
     assert all(not choice["enabled"] for choice in options["instrumentation_options"].values())
+
+
+@pytest.fixture
+def sdk_tracing_unpinned() -> Iterator[None]:
+    switches = (azure_core_settings.tracing_implementation, azure_core_settings.tracing_enabled)
+    for switch in switches:
+        switch.unset_value()
+    yield
+    for switch in switches:
+        switch.unset_value()
+
+
+@pytest.mark.usefixtures("sdk_tracing_unpinned")
+@pytest.mark.parametrize(
+    ("environment", "enabled"), [({}, False), ({"AZURE_SDK_TRACING_IMPLEMENTATION": "opentelemetry"}, True)]
+)
+def test_pinned_sdk_tracing_switches_keep_what_the_environment_said(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], enabled: bool
+) -> None:
+    for name in ("AZURE_SDK_TRACING_IMPLEMENTATION", "AZURE_TRACING_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    pin_sdk_tracing_switches()
+    monkeypatch.setenv("AZURE_TRACING_ENABLED", str(not enabled))  # read no more once pinned
+    assert azure_core_settings.tracing_enabled() is enabled
+    assert (azure_core_settings.tracing_implementation() is not None) is enabled

@@ -48,6 +48,24 @@ def test_use_development_storage_is_the_azurite_account() -> None:
     assert not settings.storage.uses_identity
 
 
+@pytest.mark.parametrize(
+    ("proxies", "expected"),
+    [
+        ({}, False),
+        ({"NO_PROXY": "localhost"}, False),
+        ({"HTTPS_PROXY": ""}, False),
+        ({"https_proxy": "http://proxy:3128"}, True),
+        ({"HTTP_PROXY": "http://proxy:3128"}, True),
+        ({"ALL_PROXY": "http://proxy:3128"}, True),
+    ],
+)
+def test_sdk_clients_read_proxies_from_the_environment_only_when_one_is_set(
+    proxies: dict[str, str], expected: bool
+) -> None:
+    assert load_settings({**LOCAL, **proxies}).storage.env_proxies is expected
+    assert load_settings({**IDENTITY, **proxies}).storage.env_proxies is expected
+
+
 def test_values_are_read_and_empty_values_mean_unset() -> None:
     settings = load_settings(
         {

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from jobs.domain.limiter_rules import (
+    CONFIGURED_SHARE,
     ENTRY_GRACE_SECONDS,
+    GRANT_LEAD_SECONDS,
     INITIAL_PER_MINUTE,
     Granted,
     LimiterState,
@@ -19,7 +21,10 @@ from jobs.domain.limiter_rules import (
 )
 
 NOW = 1_000_000.0
-HORIZON = 2.0  # two slots at 60 a minute
+SLOT = 60 / (60 * CONFIGURED_SHARE)  # a configured 60 a minute, less the spacing margin
+HORIZON = 2.5 * SLOT
+# An idle limiter grants "now", and spaces the next slot from when that call will really start.
+LATER = NOW + GRANT_LEAD_SECONDS
 
 
 def _ask(state: LimiterState, entry: str, *, user: str = "u", cost: int = 1, now: float = NOW,
@@ -35,15 +40,22 @@ def test_slots_are_one_interval_apart_and_granted_only_within_the_horizon() -> N
     state, third = _ask(state, "c")
     state, fourth = _ask(state, "d")
     assert first == Granted((NOW,))
-    assert second == Granted((NOW + 1,))
-    assert third == Granted((NOW + 2,))
+    assert second == Granted((pytest.approx(LATER + SLOT),))
+    assert third == Granted((pytest.approx(LATER + 2 * SLOT),))
     assert isinstance(fourth, Waiting)
-    assert (fourth.position, fourth.estimate, fourth.wake_at) == (1, NOW + 3, NOW + 2)
+    assert fourth.position == 1
+    turn = LATER + 3 * SLOT
+    assert (fourth.estimate, fourth.wake_at) == pytest.approx((turn, turn - HORIZON / 2))
+
+
+def test_a_configured_limit_is_paced_a_little_under_itself() -> None:
+    assert per_minute(LimiterState(), 600) == pytest.approx(588)
+    assert pytest.approx(0.98) == CONFIGURED_SHARE
 
 
 def test_a_job_of_four_images_gets_four_consecutive_slots() -> None:
     _, answer = _ask(LimiterState(), "job", cost=4)
-    assert answer == Granted((NOW, NOW + 1, NOW + 2, NOW + 3))
+    assert answer == Granted((NOW, *(pytest.approx(LATER + i * SLOT) for i in range(1, 4))))
 
 
 def test_asking_again_returns_the_same_grant_and_spends_nothing() -> None:
@@ -61,7 +73,7 @@ def test_a_single_request_of_another_user_overtakes_a_waiting_burst() -> None:
     assert isinstance(single, Waiting)
     # Behind what is already granted (the horizon) and at most one of the burst's waiting requests.
     assert single.position <= 2
-    assert single.estimate - (NOW + 0.1) <= HORIZON + 2
+    assert single.estimate - (NOW + 0.1) <= HORIZON + 2 * SLOT
 
 
 def test_users_take_turns_and_each_users_requests_keep_their_order() -> None:
@@ -82,13 +94,13 @@ def test_leaving_moves_the_line_up_and_gives_back_a_last_grant() -> None:
     state, _ = _ask(LimiterState(), "a")
     state, _ = _ask(state, "b")
     before = state.tat
-    left = leave(state, {"b"}, interval=1.0)
-    assert left is not None and left.tat == before - 1
-    assert leave(left, {"b"}, interval=1.0) is None
+    left = leave(state, {"b"}, interval=SLOT)
+    assert left is not None and left.tat == pytest.approx(before - SLOT)
+    assert leave(left, {"b"}, interval=SLOT) is None
     waiting_state = LimiterState(tat=NOW + 100)
     waiting_state, _ = _ask(waiting_state, "x")
     waiting_state, _ = _ask(waiting_state, "y")
-    after = leave(waiting_state, {"x"}, interval=1.0)
+    after = leave(waiting_state, {"x"}, interval=SLOT)
     assert after is not None
     _, answer = _ask(after, "y")
     assert isinstance(answer, Waiting) and answer.position == 1
@@ -107,30 +119,55 @@ def test_a_429_pauses_everyone_and_halves_a_learned_rate_which_then_probes_up() 
     assert per_minute(state, None) == INITIAL_PER_MINUTE / 2
     _, answer = _ask(state, "a", configured=None)
     assert isinstance(answer, Waiting) and answer.estimate == NOW + 5
-    raised = succeeded(state, limit_hint=None)
+    raised = succeeded(state, now=NOW + 6, limit_hint=None)
     assert per_minute(raised, None) > per_minute(state, None)
-    capped = succeeded(LimiterState(learned=100), limit_hint=100)
-    assert per_minute(capped, None) == 100
+    capped = succeeded(LimiterState(learned=100), now=NOW, limit_hint=100)
+    assert per_minute(capped, None) == pytest.approx(100 * CONFIGURED_SHARE)
 
 
-def test_a_configured_rate_loses_a_margin_per_429_that_time_restores() -> None:
-    assert per_minute(LimiterState(), 600, now=NOW) == 600
-    state = throttled(LimiterState(), now=NOW, retry_after=1, limit_hint=None)
-    state = throttled(state, now=NOW + 1, retry_after=1, limit_hint=None)  # the same episode: held
-    assert per_minute(state, 600, now=NOW) == pytest.approx(582)
-    state = throttled(state, now=NOW + 6, retry_after=1, limit_hint=None)
-    assert per_minute(state, 600, now=NOW + 6) == pytest.approx(565.8)
-    assert per_minute(state, 600, now=NOW + 66) == pytest.approx(583.8)
-    assert per_minute(state, 600, now=NOW + 1000) == 600
+def test_a_429_under_a_configured_limit_pauses_everyone_but_never_lowers_the_pace() -> None:
+    state = LimiterState()
     for step in range(20):
-        state = throttled(state, now=NOW + 10 * step, retry_after=1, limit_hint=None)
-    assert per_minute(state, 600, now=NOW + 190) == pytest.approx(420)
+        state = throttled(state, now=NOW + 10 * step, retry_after=0.04, limit_hint=None)
+    assert per_minute(state, 600) == pytest.approx(600 * CONFIGURED_SHARE)
+    assert state.paused_until == pytest.approx(NOW + 190.04)
+    _, answer = _ask(state, "a", now=NOW + 190)
+    assert answer == Granted((pytest.approx(NOW + 190.04),))
 
 
 def test_a_limit_named_by_the_provider_caps_the_learned_rate() -> None:
     state = throttled(LimiterState(learned=500), now=NOW, retry_after=1, limit_hint=120)
-    assert per_minute(state, None) == 120
-    assert per_minute(succeeded(state, limit_hint=None), None) == 120
+    assert per_minute(state, None) == pytest.approx(120 * CONFIGURED_SHARE)
+    after = succeeded(state, now=NOW, limit_hint=None)
+    assert per_minute(after, None) == pytest.approx(120 * CONFIGURED_SHARE)
+
+
+def test_a_success_naming_the_limit_caps_the_learned_rate_before_any_429() -> None:
+    state = succeeded(LimiterState(learned=300), now=NOW, limit_hint=30)
+    assert per_minute(state, None) == pytest.approx(30 * CONFIGURED_SHARE)
+    state, first = _ask(state, "a", now=NOW, configured=None)
+    _, second = _ask(state, "b", now=NOW, configured=None)
+    assert first == Granted((NOW,))
+    assert second == Granted((pytest.approx(LATER + 60 / (30 * CONFIGURED_SHARE)),))
+
+
+def test_a_draining_budget_lowers_the_learned_rate_once_per_hold_and_stops_the_probing() -> None:
+    state = succeeded(LimiterState(), now=NOW, limit_hint=60, draining=True)
+    assert per_minute(state, None) == pytest.approx(60 * CONFIGURED_SHARE * 0.8)
+    again = succeeded(state, now=NOW + 1, limit_hint=60, draining=True)
+    assert again.learned == state.learned
+    later = succeeded(again, now=NOW + 6, limit_hint=60, draining=True)
+    assert later.learned == pytest.approx(state.learned * 0.8)
+    recovered = succeeded(later, now=NOW + 7, limit_hint=60)
+    assert recovered.learned is not None and later.learned is not None
+    assert recovered.learned > later.learned
+
+
+def test_a_used_up_budget_pauses_everyone_until_a_call_is_back() -> None:
+    state = succeeded(LimiterState(), now=NOW, limit_hint=60, pause=1.5)
+    assert state.paused_until == NOW + 1.5
+    _, answer = _ask(state, "a", now=NOW, configured=None)
+    assert answer == Granted((NOW + 1.5,))
 
 
 def test_a_run_of_429s_halves_a_learned_rate_once() -> None:
