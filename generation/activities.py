@@ -9,7 +9,7 @@ from datetime import timedelta
 from generation.conversation_turns import answer_in_conversation
 from generation.pacing_activities import report_provider_answer, until_slot
 from generation.providers import ready_provider
-from generation.providers.base import ProviderError
+from generation.providers.base import ProviderError, flag_of
 from generation.providers.rate_readings import observing
 from jobs import telemetry
 from jobs.contracts import (
@@ -23,6 +23,7 @@ from jobs.contracts import (
 )
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
 from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.review import ReviewMode
 from jobs.services import Services
 from jobs.tables.store import Conclusion
 
@@ -35,7 +36,8 @@ ERROR_PRECEDENCE = ("content_rejected", "configuration", "rate_limited", "provid
 async def mark_job_running(services: Services, job_id: str) -> StartResult:
     """Move the job to running; tell the orchestrator whether to go on and what it needs to know."""
     try:
-        job = await services.jobs.mark_running(job_id)
+        gated = ReviewMode(services.settings.review_mode) is not ReviewMode.OFF
+        job = await services.jobs.mark_running(job_id, gated=gated)
     except JobNotFoundError:
         # Deleted while its message was on the way: the tombstone lets maintenance purge this history.
         await services.deletions.record(job_id)
@@ -61,6 +63,7 @@ async def mark_job_running(services: Services, job_id: str) -> StartResult:
         "kind": job.kind.value,
         "user": job.user,
         **_callback_flag(job),
+        **({"review": True} if job.gated else {}),  # type: ignore[typeddict-item]
     }
 
 
@@ -113,7 +116,7 @@ async def _produce(services: Services, job: Job, index: int,
         else:
             png = await provider.generate_image(prompt=job.prompt, size=job.size, index=index)
     if job.kind is JobKind.TEXT:
-        return Output(index=index, content_type="text/plain", text=text), None
+        return Output(index=index, content_type="text/plain", text=text, flag=flag_of(text)), None
     with telemetry.job_span("blob.write", job.id, {"index": index, "bytes": len(png)}):
         # The row is read while the blobs upload: recording the output needs its latest ETag.
         return await asyncio.gather(

@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, intake, orchestration, pacing_activities
+from generation import activities, intake, orchestration, pacing_activities, review_activities
 from generation.callbacks import delivery as callback_delivery
 from generation.providers import warm_up
 from jobs.config.pacing import pacing_enabled
@@ -18,7 +18,9 @@ from jobs.contracts import (
     GENERATION_ORCHESTRATOR,
     LEAVE_PROVIDER_QUEUE,
     MARK_JOB_RUNNING,
+    REQUEST_REVIEW,
     SEND_CALLBACK,
+    SETTLE_REVIEW,
     CallbackAnswer,
     CallbackAttempt,
     FinalizeRequest,
@@ -27,6 +29,9 @@ from jobs.contracts import (
     LeaveRequest,
     OutputRequest,
     OutputResult,
+    ReviewCheck,
+    SettleRequest,
+    SettleResult,
     SlotAnswer,
     SlotRequest,
     StartResult,
@@ -127,3 +132,18 @@ async def finalize_job(payload: FinalizeRequest) -> FinalizeResult:
 @bp.activity_trigger(input_name="payload")
 async def send_callback(payload: CallbackAttempt) -> CallbackAnswer:
     return await callback_delivery.send_callback(services(), payload)
+
+
+@bp.function_name(REQUEST_REVIEW)
+@bp.activity_trigger(input_name="payload")
+async def request_review(payload: JobRef) -> ReviewCheck:
+    with job_span("activity.request_review", payload["job_id"]):
+        return await review_activities.request_review(services(), payload["job_id"])
+
+
+@bp.function_name(SETTLE_REVIEW)
+@bp.activity_trigger(input_name="payload")
+async def settle_review(payload: SettleRequest) -> SettleResult:
+    with job_span("activity.settle_review", payload["job_id"], {"timed_out": payload["timed_out"]}):
+        return await review_activities.settle_review(
+            services(), payload["job_id"], timed_out=bool(payload["timed_out"]))

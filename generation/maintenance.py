@@ -99,13 +99,31 @@ class FailJob:
     callback: bool = False  # the job has a completion callback to deliver
 
 
-Action = Redrive | Restart | FailJob
+@dataclass(frozen=True)
+class WakeReview:
+    """Raise the `review` event again: a decision is on the row, but the orchestration has not acted
+    on it (the event raised with the decision was lost)."""
+
+    job_id: str
+
+
+Action = Redrive | Restart | FailJob | WakeReview
 
 
 def _fail(job: Job, error: JobError, *, terminate: bool) -> FailJob:
     channel = job.channel.value if delivery_activity(job.channel.value) else None
     return FailJob(job_id=job.id, error=error, terminate=terminate, deliver_channel=channel,
                    callback=job.callback is not None)
+
+
+def _in_review(job: Job, state: InstanceState) -> Action | None:
+    """Waiting for a person is not being stuck. An orchestration lost meanwhile is started again (it
+    finds the review on the row and waits out what is left of it); one that has not acted on a
+    decision for a while is woken again."""
+    assert job.review is not None
+    if not job.review.pending:
+        return WakeReview(job.id)
+    return None if state is InstanceState.ACTIVE else Restart(job.id, outputs=job.total)
 
 
 def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: MaintenancePolicy) -> Action | None:
@@ -115,11 +133,11 @@ def plan_job(job: Job, state: InstanceState, *, now: datetime, policy: Maintenan
     outage outlasted it, history was lost, a host died) is started again while it still has time, and
     fails only as `deadline_exceeded` once it has none.
     """
-    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return None
     idle = now - job.updated_at
-    if idle < policy.stale_after:
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) or idle < policy.stale_after:
         return None
+    if job.review is not None and (job.review.pending or state is InstanceState.ACTIVE):
+        return _in_review(job, state)
     if state is InstanceState.ACTIVE:
         # The pipeline bumps updated_at when it starts and on every output, so "idle past the
         # deadline" means nothing has happened for longer than the pipeline itself would have waited.

@@ -26,6 +26,7 @@ from generation.maintenance import (
     MaintenancePolicy,
     Redrive,
     Restart,
+    WakeReview,
     instance_state,
     plan_maintenance,
 )
@@ -34,6 +35,7 @@ from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     DELIVER_ORCHESTRATOR,
     GENERATION_ORCHESTRATOR,
+    REVIEW_EVENT,
     DeliverJobInput,
     GenerationPlan,
     deliver_instance_id,
@@ -156,6 +158,10 @@ async def _apply(
         if isinstance(action, Redrive):
             done = await _redrive(store, action.job_id)
             summary.redriven += done
+        elif isinstance(action, WakeReview):
+            await client.raise_event(action.job_id, REVIEW_EVENT, None)
+            logger.warning("job %s: review decided but not acted on; event raised again", action.job_id)
+            done = True
         elif isinstance(action, Restart):
             done = await _restart(store, client, action)
             summary.restarted += done

@@ -16,6 +16,7 @@ from generation.callbacks.steps import deliver_callback
 from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
 from generation.fanout import Fanout, Progress, attempt
 from generation.pacing import Pacing, first_slots, leave_line
+from generation.review_gate import review_gate
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
@@ -61,11 +62,10 @@ def _stopped(winner: Any, cancel: Any) -> Outcome:
 
 
 def _generate_all(context: df.DurableOrchestrationContext, job_id: str, progress: Progress,
-                  deadline: datetime, started: dict[int, Any], *,
+                  deadline: datetime, started: dict[int, Any], *, cancel: Any,
                   pacing: Pacing | None = None) -> Generator[Any, Any, Outcome]:
     """Run one activity per output (some `started` already), each in its provider slot when paced,
-    retrying transient failures, until done, canceled or out of time."""
-    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    retrying transient failures, until done, canceled or out of time (`cancel`: the cancel event)."""
     stop = [cancel, context.create_timer(deadline)]
     slotted = yield from first_slots(context, pacing, progress.total, stop)
     if not isinstance(slotted, dict):
@@ -178,7 +178,16 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
     deadline = _job_deadline(start, provisional)
     pacing = Pacing(job_id, start.get("kind", "image"), start.get("user"), deadline,
                     channel=start.get("channel", "")) if paced else None
-    outcome = yield from _generate_all(context, job_id, progress, deadline, started, pacing=pacing)
+    # One wait for the cancel event serves the whole run, the review too (a second wait on the
+    # same event name would compete with the first for it).
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    outcome = yield from _generate_all(context, job_id, progress, deadline, started, cancel=cancel,
+                                       pacing=pacing)
+    if _reviewed(start, progress, outcome):
+        gate = yield from review_gate(context, job_id, channel=start.get("channel", ""), cancel=cancel)
+        if gate not in ("pass", "canceled"):
+            return (yield from _after_rejection(context, job_id, start, gate == "rejected", deadline))
+        outcome = "canceled" if gate == "canceled" else outcome
     final = yield from _finalize(context, job_id, progress, outcome, deadline)
     if final is None:
         return {"job_id": job_id, "status": "unfinalized", "delivered": False}
@@ -189,6 +198,24 @@ def generation_orchestrator(context: df.DurableOrchestrationContext) -> Steps:
         delivered = yield from _deliver(context, job_id, start.get("channel", ""), until=until,
                                         callback=start.get("callback", False))
     return {"job_id": job_id, "status": final["status"], "delivered": delivered}
+
+
+def _reviewed(start: StartResult, progress: Progress, outcome: Outcome) -> bool:
+    """Whether the review gate sees the outputs: a gated job that made some and was not canceled."""
+    return bool(start.get("review")) and outcome != "canceled" and progress.succeeded > 0 \
+        and not progress.job_finished
+
+
+def _after_rejection(context: df.DurableOrchestrationContext, job_id: str, start: StartResult,
+                     notify: bool, deadline: datetime) -> Steps:
+    """The review failed the job (or it vanished meanwhile): tell its channel and callback if asked."""
+    context.set_custom_status(None)
+    delivered = False
+    if notify:
+        delivered = yield from _deliver(context, job_id, start.get("channel", ""),
+                                        until=_finish_by(context, deadline),
+                                        callback=start.get("callback", False))
+    return {"job_id": job_id, "status": "failed" if notify else "ended", "delivered": delivered}
 
 
 def deliver_job(context: df.DurableOrchestrationContext) -> Steps:

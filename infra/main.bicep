@@ -96,6 +96,22 @@ param conversationMaxTokens int = 4000
 @minValue(0)
 param conversationMaxTurns int = 20
 
+@description('Human review of outputs before delivery: off, flagged (moderation or REVIEW_TERMS) or all (docs/review.md).')
+@allowed([
+  'off'
+  'flagged'
+  'all'
+])
+param reviewMode string = 'off'
+
+@description('Comma-separated terms that hold an output for review (case-insensitive) when reviewMode is flagged.')
+param reviewTerms string = ''
+
+@description('Seconds a held output waits for a reviewer before the job fails as review_timeout.')
+@minValue(1)
+@maxValue(2592000)
+param reviewTimeoutSeconds int = 86400
+
 @description('Per-user limit of unfinished jobs; empty means unlimited.')
 param quotaJobsInFlight string = ''
 
@@ -593,6 +609,19 @@ var appSettings = [
   {
     name: 'CONVERSATION_MAX_TURNS'
     value: string(conversationMaxTurns)
+  }
+  // The human review gate (docs/review.md).
+  {
+    name: 'REVIEW_MODE'
+    value: reviewMode
+  }
+  {
+    name: 'REVIEW_TERMS'
+    value: reviewTerms
+  }
+  {
+    name: 'REVIEW_TIMEOUT_SECONDS'
+    value: string(reviewTimeoutSeconds)
   }
   // One trace per job and the job metrics, through the Azure Monitor OpenTelemetry distro
   // (docs/operate.md); host.json puts the host in OpenTelemetry mode too.

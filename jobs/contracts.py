@@ -31,9 +31,14 @@ ACQUIRE_PROVIDER_SLOTS = "acquire_provider_slots"
 LEAVE_PROVIDER_QUEUE = "leave_provider_queue"
 DELIVER_LINE = "deliver_line"
 SEND_CALLBACK = "send_callback"
+REQUEST_REVIEW = "request_review"
+SETTLE_REVIEW = "settle_review"
+NOTIFY_LINE_REVIEW = "notify_line_review"
 
 # The external event that stops a running generation orchestration.
 CANCEL_EVENT = "cancel"
+# The external event that wakes an orchestration waiting for review (the row holds the decision).
+REVIEW_EVENT = "review"
 
 # Each channel that is told about a finished job, and the activity that tells it (the HTTP API is polled).
 DELIVERY_ACTIVITIES: dict[str, str] = {"line": DELIVER_LINE}
@@ -45,6 +50,14 @@ WAITING_NOTICE_ACTIVITIES: dict[str, str] = {"line": NOTIFY_LINE_WAITING}
 def delivery_activity(channel: str) -> str | None:
     """The delivery activity of a channel, or None when the channel is polled (the HTTP API)."""
     return DELIVERY_ACTIVITIES.get(channel)
+
+
+# Each channel whose user is told that a person checks the output before it is sent.
+REVIEW_NOTICE_ACTIVITIES: dict[str, str] = {"line": NOTIFY_LINE_REVIEW}
+
+
+def review_notice_activity(channel: str) -> str | None:
+    return REVIEW_NOTICE_ACTIVITIES.get(channel)
 
 
 def deliver_instance_id(job_id: str) -> str:
@@ -61,6 +74,9 @@ def job_instance_ids(job_id: str) -> tuple[str, str]:
 CANCELED = JobError("canceled", "The job was canceled.")
 DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
 INTERNAL = JobError("internal", "The job stopped unexpectedly. Please try again.")
+# The review gate's two endings that fail a job (the message says what the reviewer noted, if anything).
+REVIEW_REJECTED = "review_rejected"
+REVIEW_TIMEOUT = "review_timeout"
 
 
 class ErrorPayload(TypedDict):
@@ -105,6 +121,7 @@ class StartResult(TypedDict):
     kind: NotRequired[str]
     user: NotRequired[str | None]
     callback: NotRequired[bool]  # the job has a completion callback to deliver once it ends
+    review: NotRequired[bool]  # REVIEW_MODE is on: finished outputs pass the review gate first
 
 
 class SlotRequest(TypedDict):
@@ -174,6 +191,32 @@ class OutputResult(TypedDict):
 
 
 Outcome = Literal["completed", "canceled", "deadline_exceeded"]
+
+
+class ReviewCheck(TypedDict):
+    """`request_review`: whether the outputs wait for a person, and until when (ISO 8601)."""
+
+    held: bool
+    expires_at: NotRequired[str]
+    canceled: NotRequired[bool]  # a cancel was asked for: the job ends as canceled
+
+
+class SettleRequest(TypedDict):
+    """The input of `settle_review`: act on the row's decision (`timed_out`: the wait ran out)."""
+
+    job_id: str
+    timed_out: bool
+
+
+ReviewDecision = Literal["approve", "reject", "pending", "gone"]
+
+
+class SettleResult(TypedDict):
+    """`settle_review`: the decision acted on (`gone`: the job was deleted or finished meanwhile;
+    `pending`: nothing decided yet) and, after a rejection, whether the job's channel is to be told."""
+
+    decision: ReviewDecision
+    notify: NotRequired[bool]
 
 
 class FinalizeRequest(TypedDict):

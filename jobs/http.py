@@ -28,6 +28,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 
 from jobs.domain.errors import JobNotFoundError
 from jobs.domain.models import Job, Output
+from jobs.domain.review import Review
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 JSON_CONTENT_TYPE = "application/json"
@@ -178,7 +179,9 @@ def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
         "created_at": iso_utc(job.created_at),
         "updated_at": iso_utc(job.updated_at),
         "progress": {"completed": job.completed, "total": job.total},
-        "outputs": [output_resource(o, job_id=job.id, base_url=base_url) for o in outputs],
+        # Until the review gate clears them, outputs are for reviewers only (GET /api/reviews).
+        "outputs": [] if job.outputs_withheld else
+        [output_resource(o, job_id=job.id, base_url=base_url) for o in outputs],
         "error": job.error.to_dict() if job.error is not None else None,
     }
     if job.waiting and not job.status.is_terminal:
@@ -187,7 +190,18 @@ def job_resource(job: Job, *, base_url: str) -> dict[str, Any]:
         resource["conversation_id"] = job.conversation_id
     if job.callback is not None:
         resource["callback"] = job.callback.public()
+    if job.review is not None:
+        resource["review"] = review_resource(job.review)
     return resource
+
+
+def review_resource(review: Review) -> dict[str, Any]:
+    """The `review` field: its state and why; the reviewer's note stays in the job's error."""
+    shown: dict[str, Any] = {
+        "state": review.state.value, "reason": review.reason, "requested_at": iso_utc(review.requested_at)}
+    if review.decided_at is not None:
+        shown["decided_at"] = iso_utc(review.decided_at)
+    return shown
 
 
 # How long a client should wait before trying again while storage is down.

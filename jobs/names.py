@@ -16,3 +16,5 @@ CONVERSATIONS_TABLE = "conversations"
 DELETIONS_TABLE = "deletions"
 OUTPUTS_CONTAINER = "outputs"
 DEFAULT_QUEUE_NAME = "generation-jobs"
+# Review decisions as messages: the `review_job` function's trigger, so the portal can run it with input.
+REVIEW_DECISIONS_QUEUE = "review-decisions"

@@ -14,6 +14,11 @@ def retry_key(job_id: str, batch: int = 0) -> str:
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, name))
 
 
+def review_notice_key(job_id: str) -> str:
+    """The retry key of a job's one "a person is checking it" notice (never equal to a batch's)."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{job_id}/review"))
+
+
 def waiting_retry_key(job_id: str) -> str:
     """The `X-Line-Retry-Key` of the push that tells the chat its job waits for provider capacity."""
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{job_id}/waiting"))

@@ -29,6 +29,8 @@ REJECTED = (
 TOO_SLOW = "Sorry, that took too long to make. Please try again later."
 BUSY = "Sorry, I'm busy right now. Please try again in a few minutes."
 TRY_LATER = "Sorry, something went wrong while making that. Please try again later."
+IN_REVIEW = "A person is checking the answer before I send it. I'll send it here once it's approved."
+WITHHELD = "Sorry, I can't send that answer: it did not pass our review. Please try asking differently."
 TOO_MANY_AT_ONCE = (
     "You already have {limit} requests in progress. Please send this again once one of them is done."
 )
@@ -40,6 +42,9 @@ _BY_CODE = {
     "rate_limited": BUSY,
     "conversation_busy": BUSY,
     "canceled": CANCELED,
+    # The reviewer's note is in the error's message, which is never shown here.
+    "review_rejected": WITHHELD,
+    "review_timeout": WITHHELD,
 }
 
 

@@ -21,8 +21,9 @@ from jobs.http import (
     storage_is_down,
     unavailable,
 )
+from jobs.names import REVIEW_DECISIONS_QUEUE
 from jobs.services import services
-from status import control, conversations_api, health, jobs_api, outputs_api
+from status import control, conversations_api, health, jobs_api, outputs_api, reviews_api
 from status.jobs_api import InvalidQueryError
 from status.openapi import openapi_document
 
@@ -95,6 +96,35 @@ async def delete_generation(
             client=client, owner=_owner(req)),
         job_id=job_id,
     )
+
+
+@bp.function_name("list_reviews")
+@bp.route(route="reviews", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+async def list_reviews(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(lambda: reviews_api.list_reviews(
+        jobs=services().jobs, outputs=services().outputs, base_url=_base(req)))
+
+
+@bp.function_name("review_generation")
+@bp.route(route="generations/{id}/review", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.durable_client_input(client_name="client")
+async def review_generation(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    job_id = req.route_params["id"]
+    return await answer(
+        lambda: reviews_api.review_generation(
+            job_id, req.get_body(), jobs=services().jobs, client=client, base_url=_base(req)),
+        job_id=job_id,
+    )
+
+
+@bp.function_name("review_job")
+@bp.queue_trigger(arg_name="msg", queue_name=REVIEW_DECISIONS_QUEUE, connection="GENERATION_STORAGE")
+@bp.durable_client_input(client_name="client")
+async def review_job(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
+    """The portal's way to decide (Code + Test: the input is the route's body plus `job_id`)."""
+    await reviews_api.review_from_message(msg.get_body(), jobs=services().jobs, client=client)
 
 
 @bp.function_name("get_conversation")

@@ -51,7 +51,7 @@ async def get_output(
     variant = parse_variant(params)
     job = check_owner(await jobs.get(job_id), owner)
     index = parse_index(raw_index)
-    output = None if index is None else _find(job, index)
+    output = None if index is None or job.outputs_withheld else _find(job, index)
     if output is None:
         return _missing(job, raw_index, index)
     if output.error is not None:

@@ -65,6 +65,12 @@ class AzureOpenAIProvider(OpenAICalls):
             text=Target(text_deployment, text_hint, text_timeout),
         )
 
+    async def moderate(self, *, text: str) -> str | None:
+        """None: Azure OpenAI has no moderation endpoint; its verdicts are the content-filter
+        annotations that come with each answer (`ScreenedText.flag`)."""
+        del text
+        return None
+
     async def aclose(self) -> None:
         await super().aclose()
         if self._credential is not None:

@@ -68,6 +68,23 @@ class ProviderConfigError(ProviderError):
     retryable = False
 
 
+class ScreenedText(str):
+    """A text answer carrying the provider's moderation verdict on it: `flag` says why it should be
+    reviewed (None: nothing to say). A str, so callers that want only the text need nothing else."""
+
+    flag: str | None
+
+    def __new__(cls, text: str, flag: str | None = None) -> ScreenedText:
+        screened = super().__new__(cls, text)
+        screened.flag = flag
+        return screened
+
+
+def flag_of(text: str) -> str | None:
+    """The moderation verdict an answer came with (None for a plain str)."""
+    return text.flag if isinstance(text, ScreenedText) else None
+
+
 class Provider(Protocol):
     """An image and text generator; every failure is raised as a ProviderError."""
 
@@ -78,5 +95,10 @@ class Provider(Protocol):
         ...
 
     async def generate_text(self, *, prompt: str, history: Sequence[tuple[str, str]] = ()) -> str:
-        """An answer to `prompt`, after the conversation's earlier (role, content) messages."""
+        """An answer to `prompt`, after the conversation's earlier (role, content) messages (a
+        ScreenedText when the provider annotates its answers)."""
+        ...
+
+    async def moderate(self, *, text: str) -> str | None:
+        """Why the provider's moderation would have a person review `text`, or None."""
         ...

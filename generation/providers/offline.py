@@ -1,7 +1,7 @@
 """A provider that needs no network: Pillow-drawn placeholders, the same bytes for the same input.
 
-A prompt containing the marker `[reject]` is refused like a content-policy rejection, so the
-rejected path can be seen locally and in tests without OpenAI.
+A prompt containing the marker `[reject]` is refused like a content-policy rejection, and text
+containing `[review]` is flagged by its moderation, so both paths can be seen without OpenAI.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from generation.providers.base import CONTENT_REJECTED_MESSAGE, ContentRejectedError, ProviderConfigError
 
 REJECT_MARKER = "[reject]"
+REVIEW_MARKER = "[review]"
 _MAX_PROMPT_LINES = 12
 MAX_SIDE = 4096  # the largest side of a picture any size may ask for
 
@@ -72,6 +73,9 @@ class OfflineProvider:
             f"You asked:\n{prompt}\n\n"
             f"Answer id: {digest}{remembered}"
         )
+
+    async def moderate(self, *, text: str) -> str | None:
+        return f"offline moderation flagged the marker {REVIEW_MARKER}" if REVIEW_MARKER in text else None
 
     async def aclose(self) -> None:
         """Nothing to release; present so every provider can be closed the same way."""

@@ -16,8 +16,14 @@ import openai
 from azure.core.exceptions import AzureError
 from PIL import Image, UnidentifiedImageError
 
-from generation.providers.base import ContentRejectedError, ProviderConfigError, UpstreamUnavailableError
+from generation.providers.base import (
+    ContentRejectedError,
+    ProviderConfigError,
+    ScreenedText,
+    UpstreamUnavailableError,
+)
 from generation.providers.errors import SettingsHint, translate
+from generation.providers.moderation import MODERATION_MODEL, annotation_reason, moderation_reason
 from generation.providers.rate_readings import record
 from jobs.blobs.outputs import PNG_SIGNATURE
 from jobs.config.settings import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
@@ -115,7 +121,17 @@ class OpenAICalls:
             raise ContentRejectedError(ANSWER_BLOCKED_MESSAGE)
         if choice.message.content is None:
             raise UpstreamUnavailableError(f"{self._text.hint.label} returned an empty answer.")
-        return choice.message.content
+        # Azure OpenAI annotates what its content filter let through; OpenAI's answers carry none.
+        return ScreenedText(choice.message.content, annotation_reason(completion))
+
+    async def moderation_verdict(self, text: str) -> str | None:
+        """OpenAI's moderation endpoint on `text` (a failure is translated like any other call)."""
+        try:
+            response = await self._client.moderations.create(
+                model=MODERATION_MODEL, input=text, timeout=client_timeout(self._text.timeout))
+        except _SDK_ERRORS as exc:
+            raise translate(exc, hint=self._text.hint) from None
+        return moderation_reason(response)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -172,6 +188,9 @@ class OpenAIProvider(OpenAICalls):
             image=Target(image_model, _hint("OPENAI_IMAGE_MODEL", image_model, api_key), image_timeout),
             text=Target(text_model, _hint("OPENAI_TEXT_MODEL", text_model, api_key), text_timeout),
         )
+
+    async def moderate(self, *, text: str) -> str | None:
+        return await self.moderation_verdict(text)
 
 
 def _hint(setting: str, model: str, api_key: str) -> SettingsHint:

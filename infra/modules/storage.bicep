@@ -21,9 +21,13 @@ var tableNames = [
   'deletions'
 ]
 var outputsContainerName = 'outputs'
+// The job queue, and the review decisions the review_job function takes (docs/review.md), each with
+// the poison queue the host moves a message to after its last failed delivery.
 var queueNames = [
   queueName
   '${queueName}-poison'
+  'review-decisions'
+  'review-decisions-poison'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {

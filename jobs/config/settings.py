@@ -25,6 +25,7 @@ DEFAULT_IMAGE_MODEL = "gpt-image-1"
 DEFAULT_TEXT_MODEL = "gpt-4o-mini"
 DEFAULT_OPENAI_API_VERSION = "2025-04-01-preview"
 QUEUE_KINDS = ("storage", "servicebus")
+REVIEW_MODES = ("off", "flagged", "all")
 # A user-delegation key (and so any SAS signed with it) lives at most 7 days.
 MAX_IMAGE_URL_TTL_HOURS = 168
 # The in-flight job ids of a user live in one Table property (at most 32,768 UTF-16 units).
@@ -60,6 +61,9 @@ class Settings:
     job_retention_days: int = 30
     conversation_max_tokens: int = 4000
     conversation_max_turns: int = 20
+    review_mode: str = "off"
+    review_terms: tuple[str, ...] = ()
+    review_timeout_seconds: int = 86400
     queue_kind: str = "storage"
     queue_name: str = DEFAULT_QUEUE_NAME
     servicebus: ServiceBusSettings | None = None
@@ -179,6 +183,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30, low=1),
         conversation_max_tokens=_int(env, "CONVERSATION_MAX_TOKENS", 4000, low=1, high=10**7),
         conversation_max_turns=_int(env, "CONVERSATION_MAX_TURNS", 20, low=0, high=1000),
+        review_mode=_choice(env, "REVIEW_MODE", "off", REVIEW_MODES),
+        review_terms=_terms(env.get("REVIEW_TERMS", "")),
+        # Durable timers may be long; 30 days keeps a forgotten review from outliving the job's retention.
+        review_timeout_seconds=_int(env, "REVIEW_TIMEOUT_SECONDS", 86400, low=1, high=30 * 86400),
         queue_kind=queue_kind,
         queue_name=env.get("JOBS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
         servicebus=load_service_bus_settings(env, prefix="ServiceBusConnection"),
@@ -204,6 +212,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"got {settings.queue_name!r}"
         )
     return settings
+
+
+def _terms(value: str) -> tuple[str, ...]:
+    """REVIEW_TERMS: comma-separated, matched case-insensitively (empty entries dropped)."""
+    return tuple(term.strip().casefold() for term in value.split(",") if term.strip())
 
 
 def _telemetry_exporter(env: Mapping[str, str]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from jobs.domain.callbacks import Callback
 from jobs.domain.conversations import new_conversation_id
 from jobs.domain.errors import InvalidTransitionError
+from jobs.domain.review import Review, ReviewState
 
 
 class JobStatus(StrEnum):
@@ -105,10 +106,12 @@ class Output:
     height: int | None = None
     text: str | None = None
     error: JobError | None = None
+    # The provider's moderation verdict on this output (why it should be reviewed); never shown.
+    flag: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"index": self.index}
-        for key in ("content_type", "blob_name", "preview_blob_name", "width", "height", "text"):
+        for key in ("content_type", "blob_name", "preview_blob_name", "width", "height", "text", "flag"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -127,6 +130,7 @@ class Output:
             height=data.get("height"),
             text=data.get("text"),
             error=JobError.from_dict(data.get("error")),
+            flag=data.get("flag"),
         )
 
 
@@ -223,6 +227,10 @@ class Job:
     # Text jobs: the conversation whose recent turns the provider sees (a new one when none was named).
     conversation_id: str | None = None
     callback: Callback | None = None
+    # The human review gate: `gated` while REVIEW_MODE applies to the job (its outputs are shown
+    # only once they pass), `review` once they are held for a person to approve or reject.
+    gated: bool = False
+    review: Review | None = None
     etag: str | None = None
 
     @classmethod
@@ -256,6 +264,11 @@ class Job:
     @property
     def total(self) -> int:
         return self.n
+
+    @property
+    def outputs_withheld(self) -> bool:
+        """Outputs not yet (or never) cleared by the review gate are shown to nobody but reviewers."""
+        return self.gated and (self.review is None or self.review.state is not ReviewState.APPROVED)
 
     def with_status(self, status: JobStatus, *, now: datetime | None = None, **changes: Any) -> Job:
         """A copy moved to `status` (checked against the state machine) with other fields changed."""

@@ -106,6 +106,12 @@ class ConversationStore:
         await self._delete(keys)
         return len(keys)
 
+    async def remove_turn(self, partition: str, job_id: str) -> int:
+        """Remove the turn a job wrote (its answer was withheld); 0 when it wrote none."""
+        mine = [turn for turn in await self.turns(partition) if turn.job_id == job_id]
+        await self._delete([(partition, _turn_row_key(turn)) for turn in mine])
+        return len(mine)
+
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete turns written before `cutoff` (the job retention); returns how many."""
         await ensure_tables(self._service, [self._name], known=self._known)

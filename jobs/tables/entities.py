@@ -18,6 +18,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from jobs.domain.callbacks import Callback
 from jobs.domain.models import Channel, ChatDelivery, Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.review import Review
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         "UpdatedAt": job.updated_at,
         "Completed": job.completed,
         "CancelRequested": job.cancel_requested,
+        "ReviewGate": job.gated,
         "Delivery": json.dumps(
             job.delivery.to_dict() if job.delivery else {}, ensure_ascii=False, separators=(",", ":")
         ),
@@ -162,6 +164,8 @@ def job_to_entity(job: Job, *, idempotency_partition_key: str | None = None) -> 
         entity["Error"] = json.dumps(job.error.to_dict(), ensure_ascii=False)
     if job.callback is not None:
         entity["Callback"] = json.dumps(job.callback.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    if job.review is not None:
+        entity["Review"] = json.dumps(job.review.to_dict(), ensure_ascii=False, separators=(",", ":"))
     if idempotency_partition_key is not None:
         entity["IdempotencyKey"] = idempotency_partition_key
     return entity
@@ -190,9 +194,11 @@ def job_from_entity(entity: Mapping[str, Any], *, etag: str | None) -> Job:
         error=JobError.from_dict(json.loads(error)) if error else None,
         delivery=ChatDelivery.from_dict(json.loads(entity.get("Delivery") or "{}")),
         cancel_requested=bool(entity.get("CancelRequested", False)),
+        gated=bool(entity.get("ReviewGate", False)),
         waiting=json.loads(entity["Waiting"]) if entity.get("Waiting") else None,
         conversation_id=_conversation_id(entity.get("ConversationId")),
         callback=Callback.from_dict(json.loads(entity["Callback"])) if entity.get("Callback") else None,
+        review=Review.from_dict(json.loads(entity["Review"])) if entity.get("Review") else None,
         etag=etag,
     )
 

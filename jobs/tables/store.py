@@ -185,8 +185,8 @@ class JobStore:
             raise JobNotFoundError(job_id)
         return job
 
-    async def mark_running(self, job_id: str) -> Job:
-        return await self._transition(job_id, start_running)
+    async def mark_running(self, job_id: str, *, gated: bool = False) -> Job:
+        return await self._transition(job_id, lambda job: start_running(job, gated=gated))
 
     async def record_progress(
         self, job_id: str, outputs: Sequence[Output], *, read: Job | None = None
@@ -194,6 +194,11 @@ class JobStore:
         """Merge outputs into the row (finishing a job whose outputs are all made); `read` is a copy of
         the row read just before, used for the first attempt instead of reading again."""
         return await self._transition(job_id, lambda job: apply_progress(job, outputs), read=read)
+
+    async def change(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+        """Apply a pure change (`jobs.domain.transitions`) under the row's ETag, re-reading on a race;
+        the change's own errors (an invalid transition, a review already decided) propagate."""
+        return await self._transition(job_id, change)
 
     async def finish(
         self,

@@ -27,6 +27,7 @@ from aiohttp import web
 from PIL import Image
 
 from testing.fakes.fault_windows import FaultWindows
+from testing.fakes.moderation import annotate_azure_chat, moderation_body
 from testing.fakes.rate_limits import (
     ProviderLimits,
     azure_throttle_body,
@@ -160,6 +161,7 @@ class FakeOpenAI:
         azure_api_key: str = "azure-test-dummy",
         azure_bearer_token: str = "entra-test-dummy",
         reject_marker: str = "forbidden",
+        flag_marker: str = "flag-me",
         deployments: Mapping[str, str] | None = None,
         port: int = 0,
     ) -> None:
@@ -167,6 +169,7 @@ class FakeOpenAI:
         self.azure_api_key = azure_api_key
         self.azure_bearer_token = azure_bearer_token
         self.reject_marker = reject_marker
+        self.flag_marker = flag_marker  # text containing it is flagged (testing/fakes/moderation.py)
         self.image_models = set(DEFAULT_IMAGE_MODELS)
         self.text_models = set(DEFAULT_TEXT_MODELS)
         self._initial_deployments = dict(DEFAULT_DEPLOYMENTS if deployments is None else deployments)
@@ -213,6 +216,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/images/generations", self._openai_images)
         app.router.add_post("/v1/chat/completions", self._openai_chat)
+        app.router.add_post("/v1/moderations", self._openai_moderations)
         app.router.add_post("/openai/deployments/{deployment}/images/generations", self._azure_images)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_chat)
         runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True, access_log=None)
@@ -388,6 +392,13 @@ class FakeOpenAI:
         answer = self._chat_response(payload, model=model, filtered=self._rejects(payload))
         return _with_rate_headers(request, answer)
 
+    async def _openai_moderations(self, request: web.Request) -> web.Response:
+        payload = await self._record(request)
+        refusal = self._openai_auth(request) or _unparsable(payload) or await self._injected()
+        if refusal is not None:
+            return refusal
+        return web.json_response(moderation_body(payload, marker=self.flag_marker))
+
     # ---- Azure OpenAI ----------------------------------------------------------------------
     async def _azure_admit(self, request: web.Request, payload: Any) -> web.Response | None:
         """Azure's order: API version and authentication, the deployment, then (injected) throttling."""
@@ -423,7 +434,8 @@ class FakeOpenAI:
         if self._rejects(payload):
             return _error(400, _AZURE_CHAT_REJECTED)
         model = self.deployments[request.match_info["deployment"]]
-        return _with_rate_headers(request, self._chat_response(payload, model=model, filtered=False))
+        answer = self._chat_response(payload, model=model, filtered=False, annotated=True)
+        return _with_rate_headers(request, answer)
 
     # ---- successful answers ----------------------------------------------------------------
     def _image_response(self, payload: dict[str, Any], *, model: str) -> web.Response:
@@ -451,7 +463,9 @@ class FakeOpenAI:
             }
         return web.json_response(body)
 
-    def _chat_response(self, payload: dict[str, Any], *, model: str, filtered: bool) -> web.Response:
+    def _chat_response(self, payload: dict[str, Any], *, model: str, filtered: bool,
+                       annotated: bool = False) -> web.Response:
+        """A chat completion (`annotated`: with Azure's content-filter annotations)."""
         messages = payload.get("messages") or [{}]
         prompt = str(messages[-1].get("content", ""))
         message = {
@@ -479,6 +493,8 @@ class FakeOpenAI:
             "choices": [choice],
             "usage": usage,
         }
+        if annotated:
+            annotate_azure_chat(body, prompt=prompt, marker=self.flag_marker)
         return web.json_response(body)
 
 

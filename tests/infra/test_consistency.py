@@ -465,7 +465,10 @@ def test_storage_names_match_the_code() -> None:
         else entry.strip("'").replace("${queueName}", names.DEFAULT_QUEUE_NAME)
         for entry in entries
     }
-    assert declared == {names.DEFAULT_QUEUE_NAME, poison_queue_name(names.DEFAULT_QUEUE_NAME)}
+    assert declared == {
+        names.DEFAULT_QUEUE_NAME, poison_queue_name(names.DEFAULT_QUEUE_NAME),
+        names.REVIEW_DECISIONS_QUEUE, poison_queue_name(names.REVIEW_DECISIONS_QUEUE),
+    }
     assert "prefixMatch: [\n                '${outputsContainerName}/'" in storage
     assert "daysAfterModificationGreaterThan: jobRetentionDays" in storage
 

@@ -14,6 +14,7 @@ from generation.maintenance import (
     MaintenancePolicy,
     Redrive,
     Restart,
+    WakeReview,
     instance_state,
     plan_job,
     plan_maintenance,
@@ -21,6 +22,7 @@ from generation.maintenance import (
 from jobs.contracts import DEADLINE_EXCEEDED
 from jobs.domain.callbacks import Callback
 from jobs.domain.models import Channel, Job, JobStatus
+from jobs.domain.review import Decision, Review, ReviewState
 from testing.factories import make_job
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -213,3 +215,20 @@ def test_a_failed_job_with_a_callback_is_handed_to_the_delivery() -> None:
     assert (action.deliver_channel, action.callback) == (None, True)
     plain = plan_job(job_at(JobStatus.RUNNING, OVERDUE), A.ACTIVE, now=NOW, policy=POLICY)
     assert isinstance(plain, FailJob) and plain.callback is False
+
+
+@pytest.mark.parametrize(("state", "expected"), [(A.ACTIVE, None), (A.MISSING, Restart("job-1", 1)),
+                                                 (A.ENDED_BADLY, Restart("job-1", 1))])
+def test_a_job_waiting_for_review_is_not_stuck(state: InstanceState, expected: Restart | None) -> None:
+    review = Review(ReviewState.PENDING, "why", NOW - OVERDUE, NOW + timedelta(hours=20))
+    held = replace(job_at(JobStatus.RUNNING, OVERDUE), gated=True, review=review)
+    assert plan_job(held, state, now=NOW, policy=POLICY) == expected
+
+
+def test_a_decision_the_orchestration_has_not_acted_on_wakes_it_again() -> None:
+    review = Review(ReviewState.PENDING, "why", NOW - OVERDUE, NOW + timedelta(hours=20))
+    decided = replace(job_at(JobStatus.RUNNING, OVERDUE), gated=True,
+                      review=review.decided(Decision.APPROVE, note=None, now=NOW - OVERDUE))
+    assert plan_job(decided, A.ACTIVE, now=NOW, policy=POLICY) == WakeReview("job-1")
+    assert plan_job(decided, A.MISSING, now=NOW, policy=POLICY) == FailJob(
+        "job-1", DEADLINE_EXCEEDED, terminate=False, deliver_channel=None), "no orchestration to wake"

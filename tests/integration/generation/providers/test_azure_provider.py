@@ -15,6 +15,7 @@ from generation.providers.base import (
     ProviderTimeoutError,
     RateLimitedError,
     UpstreamUnavailableError,
+    flag_of,
 )
 from testing.fakes.openai_server import FakeOpenAI
 
@@ -151,3 +152,16 @@ async def test_an_image_url_answer_is_refused_and_never_downloaded(
     with pytest.raises(ProviderConfigError, match="image URL"):
         await make_provider(image_deployment="art").generate_image(prompt="p", size="1024x1024", index=0)
     assert [request.method for request in fake_openai.requests] == ["POST"]
+
+
+async def test_answers_carry_the_content_filter_annotations_the_review_gate_reads(
+    fake_openai: FakeOpenAI, make_provider: MakeProvider
+) -> None:
+    provider = make_provider()
+    calm = await provider.generate_text(prompt="a calm question")
+    flagged = await provider.generate_text(prompt=f"say {fake_openai.flag_marker}")
+    assert flag_of(calm) is None
+    assert flag_of(flagged) == (
+        "content filter on the prompt: violence (medium); content filter on the answer: violence (medium)")
+    assert await provider.moderate(text=flagged) is None, "Azure OpenAI has no moderation endpoint"
+    assert not fake_openai.requests_to("moderations")

@@ -156,3 +156,17 @@ async def test_an_unknown_model_names_the_model_setting(make_provider: MakeProvi
 async def test_an_unsupported_size_reports_the_providers_reason(make_provider: MakeProvider) -> None:
     with pytest.raises(ProviderConfigError, match=r"HTTP 400\): Invalid value: '512x512'"):
         await make_provider().generate_image(prompt="p", size="512x512", index=0)
+
+
+async def test_moderation_endpoint_says_why_text_is_flagged(
+    fake_openai: FakeOpenAI, make_provider: MakeProvider
+) -> None:
+    provider = make_provider()
+    assert await provider.moderate(text="a calm answer") is None
+    flagged = f"a {fake_openai.flag_marker} answer"
+    assert await provider.moderate(text=flagged) == "moderation flagged violence"
+    request = fake_openai.requests_to("/v1/moderations")[-1]
+    assert request.json == {"model": "omni-moderation-latest", "input": flagged}
+    fake_openai.fail_next(503)
+    with pytest.raises(UpstreamUnavailableError):
+        await provider.moderate(text="anything")
