@@ -494,6 +494,11 @@ var appSettings = [
     name: 'AzureWebJobs.start_generation_from_service_bus.Disabled'
     value: jobsQueueKind == 'servicebus' ? 'false' : 'true'
   }
+  // The review decisions queue is polled only when outputs can be held for review.
+  {
+    name: 'AzureWebJobs.review_job.Disabled'
+    value: reviewMode == 'off' ? 'true' : 'false'
+  }
   // The identity the app's own SDK clients (Table, Blob, Service Bus, Azure OpenAI) use.
   {
     name: 'AZURE_CLIENT_ID'

@@ -416,6 +416,7 @@ def test_only_the_trigger_of_the_queue_kind_in_use_runs() -> None:
     assert disabled == {
         "AzureWebJobs.start_generation_from_queue.Disabled",
         "AzureWebJobs.start_generation_from_service_bus.Disabled",
+        "AzureWebJobs.review_job.Disabled",
     }
     assert {name.split(".")[1] for name in disabled} <= function_names()
     for kind, queue_off, bus_off in (("servicebus", "true", "false"), ("storage", "false", "true")):
@@ -423,6 +424,12 @@ def test_only_the_trigger_of_the_queue_kind_in_use_runs() -> None:
         queue_setting = settings["AzureWebJobs.start_generation_from_queue.Disabled"]
         bus_setting = settings["AzureWebJobs.start_generation_from_service_bus.Disabled"]
         assert (evaluate(queue_setting, params), evaluate(bus_setting, params)) == (queue_off, bus_off)
+
+
+def test_the_review_decisions_queue_is_polled_only_when_review_is_on() -> None:
+    setting = infra_app_settings()["AzureWebJobs.review_job.Disabled"]
+    for mode, off in (("off", "true"), ("flagged", "false"), ("all", "false")):
+        assert evaluate(setting, {**param_defaults(), "reviewMode": mode}) == off
 
 
 def test_secrets_are_key_vault_references_or_empty() -> None:
