@@ -38,9 +38,14 @@ def sample_specs() -> dict[str, FunctionSpec]:
         sys.path.insert(0, str(SAMPLE_APP))
     import durable_functions
 
+    return blueprint_specs(name, durable_functions.bp)
+
+
+def blueprint_specs(name: str, blueprint: df.Blueprint) -> dict[str, FunctionSpec]:
+    """One blueprint registered in an app module of its own (`name`), indexed as devhost indexes apps."""
     module = types.ModuleType(name)
     module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
-    module.app.register_functions(durable_functions.bp)  # type: ignore[attr-defined]
+    module.app.register_functions(blueprint)  # type: ignore[attr-defined]
     sys.modules[name] = module
     return {spec.name: spec for spec in load_app(name)}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import types
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -18,13 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
-import azure.functions as func
 import pytest
 import pytest_asyncio
 
-from devhost.functions import load_app
 from generation import durable_retry, orchestration
-from testing.durable_engine import Host, drop_task_hub, running_engine
+from testing.durable_engine import Host, blueprint_specs, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -147,12 +143,7 @@ def _build_app() -> dict[str, Any]:
         SCRIPTS[payload["job_id"]].notices.append(payload)
         return "reply"
 
-    name = "orchestrator_test_app"
-    module = types.ModuleType(name)
-    module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
-    module.app.register_functions(bp)  # type: ignore[attr-defined]
-    sys.modules[name] = module
-    return {spec.name: spec for spec in load_app(name)}
+    return blueprint_specs("orchestrator_test_app", bp)
 
 
 def _quick_next_attempt(now: datetime, attempt: int, *, seed: str, until: datetime,

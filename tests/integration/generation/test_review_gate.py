@@ -7,8 +7,6 @@ Azurite in test_review_activities.py); the orchestrator, its replay, its timers 
 from __future__ import annotations
 
 import json
-import sys
-import types
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,14 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
-import azure.functions as func
 import pytest
 import pytest_asyncio
 
-from devhost.functions import load_app
 from generation import orchestration
 from jobs.contracts import CANCEL_EVENT, REVIEW_EVENT
-from testing.durable_engine import Host, drop_task_hub, running_engine
+from testing.durable_engine import Host, blueprint_specs, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -98,12 +94,7 @@ def _build_app() -> dict[str, Any]:
     def deliver_line(payload: dict[str, Any]) -> None:
         SCRIPTS[payload["job_id"]].delivered += 1
 
-    name = "review_gate_test_app"
-    module = types.ModuleType(name)
-    module.app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # type: ignore[attr-defined]
-    module.app.register_functions(bp)  # type: ignore[attr-defined]
-    sys.modules[name] = module
-    return {spec.name: spec for spec in load_app(name)}
+    return blueprint_specs("review_gate_test_app", bp)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
