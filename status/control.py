@@ -97,14 +97,15 @@ async def delete_job(
     """Tombstone first, then stop, then row, blobs and history; whatever a race leaves behind (an
     orchestration still ending, an output stored late) the tombstone lets maintenance remove."""
     try:
-        job = check_owner(await jobs.get(job_id), owner)
+        job, damaged = await jobs.get(job_id), False
     except JobUnreadableError as unreadable:
+        job, damaged = salvage_job(job_id, unreadable.entity), True
+    job = check_owner(job, owner)
+    await deletions.record(job_id)
+    if damaged:
         # A damaged row can still be deleted: it is not changed first, only its orchestration stopped.
-        job = check_owner(salvage_job(job_id, unreadable.entity), owner)
-        await deletions.record(job_id)
         await _stop_orchestration(job_id, client=client, settle_seconds=settle_seconds)
     else:
-        await deletions.record(job_id)
         if job.callback is not None:
             # Before the stop, so that a cancel this delete causes is not called back to a receiver.
             job = await jobs.record_callback(job_id, lambda callback: callback.dropped())

@@ -35,17 +35,23 @@ def warm_up() -> None:
         provider = load_settings().provider
     except SettingsError:
         return  # the first request that needs the settings reports what is wrong
-    module = SDK_MODULES.get(str(provider).strip().lower())
-    if module is not None and module not in sys.modules:
+    module = _sdk_module(str(provider))
+    if module is not None:
         importing = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
         importing.start()
+
+
+def _sdk_module(provider: str) -> str | None:
+    """The SDK module a provider needs, when it is not imported yet."""
+    module = SDK_MODULES.get(provider.strip().lower())
+    return None if module is None or module in sys.modules else module
 
 
 async def ready_provider(services: Services) -> Provider:
     """`provider_for`, with the SDK imported in a worker thread the first time: an import of
     seconds on the event loop would stall every activity and orchestration of the host."""
-    module = SDK_MODULES.get(str(services.settings.provider).strip().lower())
-    if module is not None and module not in sys.modules:
+    module = _sdk_module(str(services.settings.provider))
+    if module is not None:
         await asyncio.to_thread(importlib.import_module, module)
     return services.component(provider_for)
 
