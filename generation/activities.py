@@ -13,7 +13,6 @@ from generation.providers.base import ProviderError, flag_of
 from generation.providers.rate_readings import observing
 from jobs import telemetry
 from jobs.contracts import (
-    CANCELED,
     DEADLINE_EXCEEDED,
     FinalizeResult,
     Outcome,
@@ -22,7 +21,7 @@ from jobs.contracts import (
     error_payload,
 )
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
-from jobs.domain.models import Job, JobError, JobKind, JobStatus, Output
+from jobs.domain.models import CANCELED, Job, JobError, JobKind, JobStatus, Output
 from jobs.domain.review import ReviewMode
 from jobs.services import Services
 from jobs.tables.store import Conclusion

@@ -10,7 +10,6 @@ import azure.functions as func
 from generation import activities, intake, orchestration, pacing_activities, review_activities
 from generation.callbacks import delivery as callback_delivery
 from generation.providers import warm_up
-from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     ACQUIRE_PROVIDER_SLOTS,
     FINALIZE_JOB,
@@ -72,7 +71,7 @@ async def start_generation_from_service_bus(
 
 
 def _paced() -> bool:
-    return pacing_enabled(services().settings)
+    return bool(services().settings.limiters)
 
 
 @bp.function_name(GENERATION_ORCHESTRATOR)

@@ -31,7 +31,6 @@ from generation.maintenance import (
     plan_maintenance,
 )
 from jobs import telemetry
-from jobs.config.pacing import pacing_enabled
 from jobs.contracts import (
     DELIVER_ORCHESTRATOR,
     GENERATION_ORCHESTRATOR,
@@ -121,7 +120,7 @@ async def _restart(store: Services, client: df.DurableOrchestrationClient, actio
     plan: GenerationPlan = {
         "outputs": action.outputs, "deadline_seconds": store.settings.generation_deadline_seconds
     }
-    if pacing_enabled(store.settings):
+    if store.settings.limiters:
         plan["paced"] = True
     await client.start_new(GENERATION_ORCHESTRATOR, instance_id=action.job_id, client_input=plan)
     logger.warning("job %s: orchestration started again (the last one ended without finishing it)",

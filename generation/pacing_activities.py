@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from generation.providers.base import ProviderError, RateLimitedError
 from generation.providers.rate_readings import RateReading, pressure
 from jobs import telemetry
-from jobs.config.pacing import TOKENS_PER_TEXT_CALL, LimiterConfig, limiter_config
 from jobs.contracts import LeaveRequest, SlotAnswer, SlotRequest, WaitingNote
-from jobs.domain.limiter_rules import Granted
+from jobs.domain.limiter_rules import TOKENS_PER_TEXT_CALL, Granted, LimiterConfig
 from jobs.domain.models import JobKind
 from jobs.http import iso_utc
 from jobs.services import Services
@@ -32,7 +31,7 @@ ANONYMOUS = "anonymous"
 
 
 def _config(services: Services, kind: str) -> LimiterConfig | None:
-    return limiter_config(services.settings, JobKind(kind))
+    return services.settings.limiters.get(JobKind(kind))
 
 
 def _iso(epoch: float) -> str:
@@ -117,7 +116,7 @@ async def report_provider_answer(
     """Tell the limiter how a call went: a 429 makes everyone wait; a success's headers (`reading`)
     name the provider's limit and show its budget draining, so a learning limiter slows down before
     the first 429, or else probes upwards. Best effort: the limiter only steers, the provider decides."""
-    config = limiter_config(services.settings, kind)
+    config = services.settings.limiters.get(kind)
     if config is None:
         return
     try:

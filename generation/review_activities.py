@@ -15,9 +15,18 @@ from generation.providers import ready_provider
 from generation.providers.base import ProviderError
 from jobs.contracts import REVIEW_REJECTED, REVIEW_TIMEOUT, ReviewCheck, SettleResult
 from jobs.domain.errors import InvalidTransitionError, JobNotFoundError
-from jobs.domain.models import Job, JobError, JobKind, JobStatus, utcnow
+from jobs.domain.models import (
+    Job,
+    JobError,
+    JobKind,
+    JobStatus,
+    apply_hold,
+    apply_pass,
+    apply_rejection,
+    apply_review_expiry,
+    utcnow,
+)
 from jobs.domain.review import Review, ReviewMode, ReviewState, hold_reason, matching_term, rejection_message
-from jobs.domain.transitions import apply_hold, apply_pass, apply_rejection, apply_review_expiry
 from jobs.services import Services
 from jobs.tables.conversations import conversation_partition, conversation_scope
 

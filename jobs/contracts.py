@@ -70,8 +70,8 @@ def job_instance_ids(job_id: str) -> tuple[str, str]:
     return job_id, deliver_instance_id(job_id)
 
 
-# The pipeline's own job errors, one message per code (provider errors carry the provider's words).
-CANCELED = JobError("canceled", "The job was canceled.")
+# The pipeline's own job errors, one message per code (provider errors carry the provider's words;
+# a canceled job's error is `jobs.domain.models.CANCELED`).
 DEADLINE_EXCEEDED = JobError("deadline_exceeded", "The job did not finish in time. Please try again.")
 INTERNAL = JobError("internal", "The job stopped unexpectedly. Please try again.")
 # The review gate's two endings that fail a job (the message says what the reviewer noted, if anything).

@@ -20,9 +20,8 @@ import azure.functions as func
 from jobs.blobs.outputs import OutputStore
 from jobs.contracts import REVIEW_EVENT
 from jobs.domain.errors import JobNotFoundError
-from jobs.domain.models import Job, Output, is_storable_text, utcnow
+from jobs.domain.models import Job, Output, apply_review_decision, is_storable_text, utcnow
 from jobs.domain.review import MAX_NOTE_CHARS, Decision, ReviewNotPendingError
-from jobs.domain.transitions import apply_review_decision
 from jobs.http import job_resource, json_response, problem, status_url
 from jobs.removal import Orchestrations
 from jobs.tables.store import JobStore

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
-from jobs.config.pacing import LimiterConfig, limiter_config
 from jobs.config.settings import load_settings
+from jobs.domain.limiter_rules import LimiterConfig
 from jobs.domain.models import JobKind
 from jobs.names import PACING_TABLE
 from jobs.services import Services, build_services
@@ -18,7 +18,7 @@ from jobs.tables.limiter import LIMITER_PARTITION
 
 
 def image_limiter(services: Services) -> LimiterConfig:
-    config = limiter_config(services.settings, JobKind.IMAGE)
+    config = services.settings.limiters.get(JobKind.IMAGE)
     assert config is not None, "these settings do not pace image calls"
     return config
 

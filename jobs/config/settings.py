@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from jobs.config.connections import (
     load_storage_settings,
 )
 from jobs.domain.errors import SettingsError
+from jobs.domain.limiter_rules import TOKENS_PER_TEXT_CALL, LimiterConfig
 from jobs.domain.models import JobKind
 from jobs.names import DEFAULT_QUEUE_NAME
 from jobs.tables.quotas import QuotaLimits
@@ -26,6 +28,8 @@ DEFAULT_TEXT_MODEL = "gpt-4o-mini"
 DEFAULT_OPENAI_API_VERSION = "2025-04-01-preview"
 QUEUE_KINDS = ("storage", "servicebus")
 REVIEW_MODES = ("off", "flagged", "all")
+# Providers whose rate limit is learned (from 429s and rate-limit headers) when none is configured.
+LEARNING_PROVIDERS = ("openai", "azure_openai")
 # A user-delegation key (and so any SAS signed with it) lives at most 7 days.
 MAX_IMAGE_URL_TTL_HOURS = 168
 # The in-flight job ids of a user live in one Table property (at most 32,768 UTF-16 units).
@@ -77,6 +81,13 @@ class Settings:
     callback_signing_secret: str | None = field(default=None, repr=False)
     callback_allow_loopback_http: bool = False
     telemetry_exporter: str = "none"
+    # Derived once from the fields above: the shared limiter each kind's calls go through; a kind
+    # that is missing is not paced (the offline provider without limits).
+    limiters: Mapping[JobKind, LimiterConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        limiters = {kind: config for kind in JobKind if (config := _limiter(self, kind)) is not None}
+        object.__setattr__(self, "limiters", limiters)
 
     @property
     def quota_limits(self) -> QuotaLimits:
@@ -93,6 +104,37 @@ class Settings:
                 "ServiceBusConnection__fullyQualifiedNamespace for a managed identity)"
             )
         return self.servicebus
+
+
+def _limiter(settings: Settings, kind: JobKind) -> LimiterConfig | None:
+    """The limiter for `kind` on the configured provider: the lowest configured rate, or a learned one."""
+    rates: list[float] = []
+    if settings.provider_requests_per_minute is not None:
+        rates.append(settings.provider_requests_per_minute)
+    if kind is JobKind.IMAGE and settings.provider_images_per_minute is not None:
+        rates.append(settings.provider_images_per_minute)
+    if kind is JobKind.TEXT and settings.provider_tokens_per_minute is not None:
+        rates.append(settings.provider_tokens_per_minute / TOKENS_PER_TEXT_CALL)
+    configured = min(rates) if rates else None
+    learn = configured is None and settings.provider in LEARNING_PROVIDERS
+    if configured is None and not learn:
+        return None
+    return LimiterConfig(key=_limiter_key(settings, kind), configured=configured, learn=learn)
+
+
+def _limiter_key(settings: Settings, kind: JobKind) -> str:
+    """Limits belong to an account's model (OpenAI) or a deployment (Azure OpenAI): one record each."""
+    if settings.provider == "azure_openai":
+        target = settings.azure_openai_image_deployment if kind is JobKind.IMAGE else (
+            settings.azure_openai_text_deployment)
+        where = f"{settings.azure_openai_endpoint}|{target}"
+    elif settings.provider == "openai":
+        model = settings.openai_image_model if kind is JobKind.IMAGE else settings.openai_text_model
+        where = f"{settings.openai_base_url or 'api.openai.com'}|{model}"
+    else:
+        where = settings.provider
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return f"{settings.provider}-{kind.value}-{digest}"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:

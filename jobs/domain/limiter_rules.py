@@ -3,6 +3,7 @@
 Pure: the state and the clock come in, the new state and an answer go out; `jobs.limiter` keeps the
 state in one Table entity changed by ETag compare-and-swap, so every instance of the app sees it.
 
+- `LimiterConfig` (from the settings) names a limiter's record, its configured rate or none (learned).
 - Every provider call (or job's worth of calls) asks for `cost` units (images, or text requests).
 - Waiting requests are ordered by start-time fair queueing: a request's tag is the later of the
   virtual time and the finish tag of the same user's previous waiting request, so users take turns
@@ -23,6 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+# A text call's share of PROVIDER_TOKENS_PER_MINUTE (prompt and answer), for pacing by requests.
+TOKENS_PER_TEXT_CALL = 1000
+MIN_HORIZON_SECONDS = 0.5
 # Learning: where the rate starts, its floor, and how fast it moves.
 INITIAL_PER_MINUTE = 60.0
 MIN_PER_MINUTE = 1.0
@@ -234,3 +238,18 @@ def succeeded(
     learned = state.learned or INITIAL_PER_MINUTE
     raised = learned + max(1.0, learned * INCREASE_SHARE)
     return replace(state, learned=min(raised, ceiling) if ceiling else raised)
+
+
+@dataclass(frozen=True)
+class LimiterConfig:
+    """One limiter: which record, its configured rate (None: learn it) and its grant horizon."""
+
+    key: str  # e.g. "openai-image-<digest>"
+    configured: float | None
+    learn: bool
+
+    def horizon(self, state: LimiterState) -> float:
+        """Firm grants reach this far ahead: one slot, and at least half a second (the owner asks
+        again half a horizon before its turn; that ask and its timer must land before the slot).
+        Every slot granted ahead is one a newcomer of another user waits behind."""
+        return max(MIN_HORIZON_SECONDS, 60.0 / per_minute(state, self.configured))

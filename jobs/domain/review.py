@@ -2,7 +2,7 @@
 
 A held job keeps its status (`running`) and carries a `Review`: pending until a reviewer decides or
 the wait runs out. Decisions are exact under concurrency because the store applies them as ETag-guarded
-transitions of the job row (`jobs.domain.transitions.apply_review_decision`).
+transitions of the job row (`jobs.domain.models.apply_review_decision`).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.config.pacing import LimiterConfig
 from jobs.domain import limiter_rules as rules
+from jobs.domain.limiter_rules import LimiterConfig
 from jobs.names import PACING_TABLE
 from jobs.tables.cas import Change, compare_and_swap
 from jobs.tables.entities import ensure_tables, split_utf16

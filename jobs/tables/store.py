@@ -30,8 +30,16 @@ from jobs.domain.errors import (
     JobNotFoundError,
     JobUnreadableError,
 )
-from jobs.domain.models import Job, JobError, JobStatus, Output
-from jobs.domain.transitions import apply_cancel, apply_finish, apply_progress, start_running
+from jobs.domain.models import (
+    Job,
+    JobError,
+    JobStatus,
+    Output,
+    apply_cancel,
+    apply_finish,
+    apply_progress,
+    start_running,
+)
 from jobs.names import IDEMPOTENCY_TABLE, JOB_INDEX_TABLE, JOBS_TABLE
 from jobs.tables.entities import (
     JOB_ROW_KEY,
@@ -196,7 +204,7 @@ class JobStore:
         return await self._transition(job_id, lambda job: apply_progress(job, outputs), read=read)
 
     async def change(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
-        """Apply a pure change (`jobs.domain.transitions`) under the row's ETag, re-reading on a race;
+        """Apply a pure change (`jobs.domain.models`) under the row's ETag, re-reading on a race;
         the change's own errors (an invalid transition, a review already decided) propagate."""
         return await self._transition(job_id, change)
 

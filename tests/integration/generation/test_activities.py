@@ -13,8 +13,8 @@ from azure.storage.blob.aio import ContainerClient
 from generation import activities
 from jobs.blobs.outputs import job_blob_prefix
 from jobs.config.settings import load_settings
-from jobs.contracts import CANCELED, DEADLINE_EXCEEDED
-from jobs.domain.models import Channel, JobError, JobKind, JobStatus, Output
+from jobs.contracts import DEADLINE_EXCEEDED
+from jobs.domain.models import CANCELED, Channel, JobError, JobKind, JobStatus, Output
 from jobs.names import DELETIONS_TABLE, OUTPUTS_CONTAINER
 from jobs.services import Services, build_services
 from jobs.tables.deletions import DELETION_ROW_KEY

@@ -12,9 +12,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
 
-from jobs.config.pacing import LimiterConfig, limiter_config
 from jobs.config.settings import load_settings
-from jobs.domain.limiter_rules import CONFIGURED_SHARE, GRANT_LEAD_SECONDS, Granted, Waiting
+from jobs.domain.limiter_rules import CONFIGURED_SHARE, GRANT_LEAD_SECONDS, Granted, LimiterConfig, Waiting
 from jobs.domain.models import JobKind
 from jobs.tables.limiter import SlotLimiter
 
@@ -74,14 +73,14 @@ async def test_a_429_makes_everyone_wait_and_leaving_moves_the_line(limiter: Slo
 
 def test_limits_come_from_settings_and_each_model_has_its_own_record() -> None:
     base = {"GENERATION_STORAGE": "UseDevelopmentStorage=true"}
-    assert limiter_config(load_settings(base), JobKind.IMAGE) is None  # offline, no limits
+    assert load_settings(base).limiters.get(JobKind.IMAGE) is None  # offline, no limits
     settings = load_settings({**base, "PROVIDER_IMAGES_PER_MINUTE": "60",
                               "PROVIDER_REQUESTS_PER_MINUTE": "50", "PROVIDER_TOKENS_PER_MINUTE": "30000"})
-    image, text = limiter_config(settings, JobKind.IMAGE), limiter_config(settings, JobKind.TEXT)
+    image, text = settings.limiters.get(JobKind.IMAGE), settings.limiters.get(JobKind.TEXT)
     assert image is not None and (image.configured, image.learn) == (50, False)
     assert text is not None and text.configured == 30
-    learning = limiter_config(load_settings({**base, "GENERATION_PROVIDER": "openai"}), JobKind.IMAGE)
+    learning = load_settings({**base, "GENERATION_PROVIDER": "openai"}).limiters.get(JobKind.IMAGE)
     dalle = {**base, "GENERATION_PROVIDER": "openai", "OPENAI_IMAGE_MODEL": "dall-e-3"}
-    other = limiter_config(load_settings(dalle), JobKind.IMAGE)
+    other = load_settings(dalle).limiters.get(JobKind.IMAGE)
     assert learning is not None and learning.learn and learning.configured is None
     assert other is not None and other.key != learning.key

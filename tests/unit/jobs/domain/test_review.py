@@ -8,7 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs.domain.errors import InvalidTransitionError
-from jobs.domain.models import Job, JobError, JobStatus, Output
+from jobs.domain.models import (
+    Job,
+    JobError,
+    JobStatus,
+    Output,
+    apply_hold,
+    apply_pass,
+    apply_progress,
+    apply_rejection,
+    apply_review_decision,
+    apply_review_expiry,
+    start_running,
+)
 from jobs.domain.review import (
     ALL_REASON,
     Decision,
@@ -19,15 +31,6 @@ from jobs.domain.review import (
     hold_reason,
     matching_term,
     rejection_message,
-)
-from jobs.domain.transitions import (
-    apply_hold,
-    apply_pass,
-    apply_progress,
-    apply_rejection,
-    apply_review_decision,
-    apply_review_expiry,
-    start_running,
 )
 from testing.factories import make_job
 
