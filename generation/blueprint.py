@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from generation import activities, intake, orchestration, pacing_activities, review_activities
+from generation import activities, intake, orchestration, review_activities
 from generation.callbacks import delivery as callback_delivery
 from generation.providers import warm_up
 from jobs.contracts import (
@@ -56,7 +56,7 @@ async def submit_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE_NAME%", connection="GENERATION_STORAGE")
 @bp.durable_client_input(client_name="client")
 async def start_generation_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await intake.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
+    await orchestration.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 @bp.function_name("start_generation_from_service_bus")
@@ -67,7 +67,7 @@ async def start_generation_from_queue(msg: func.QueueMessage, client: df.Durable
 async def start_generation_from_service_bus(
     msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await intake.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
+    await orchestration.start_generation(services(), client, read_job_message(msg.get_body()), paced=_paced())
 
 
 def _paced() -> bool:
@@ -107,13 +107,13 @@ async def generate_output(payload: OutputRequest) -> OutputResult:
 @bp.function_name(ACQUIRE_PROVIDER_SLOTS)
 @bp.activity_trigger(input_name="payload")
 async def acquire_provider_slots(payload: SlotRequest) -> SlotAnswer:
-    return await pacing_activities.acquire_provider_slots(services(), payload)
+    return await activities.acquire_provider_slots(services(), payload)
 
 
 @bp.function_name(LEAVE_PROVIDER_QUEUE)
 @bp.activity_trigger(input_name="payload")
 async def leave_provider_queue(payload: LeaveRequest) -> int:
-    return await pacing_activities.leave_provider_queue(services(), payload)
+    return await activities.leave_provider_queue(services(), payload)
 
 
 @bp.function_name(FINALIZE_JOB)

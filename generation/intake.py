@@ -1,29 +1,40 @@
-"""How a job comes in and starts: the accept path every channel shares (one row write, one queue send,
-nothing else), `POST /api/generations` in front of it (validate, check the callback URL, accept,
-answer 202 with the status URL), and the start of a queued job's orchestration behind the queue (the
-instance id is the job id, so starts are idempotent)."""
+"""How a job comes in: the strict rules of a request body (shared by every channel that takes JSON),
+the accept path every channel shares (one row write, one queue send, nothing else), and
+`POST /api/generations` in front of it (validate, check the callback URL, accept, answer 202 with the
+status URL). The orchestration's start behind the queue is `generation.orchestration.start_generation`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-import azure.durable_functions as df
 import azure.functions as func
 
 from generation.callbacks.delivery import callback_sender
 from generation.callbacks.guard import CallbackRefusedError
-from generation.validation import (
-    InvalidRequestError,
-    check_idempotency_key,
-    parse_generation_request,
-    request_fingerprint,
-)
 from jobs import telemetry
-from jobs.contracts import GENERATION_ORCHESTRATOR, GenerationPlan, JobMessage
+from jobs.domain.conversations import MAX_CONVERSATION_ID_CHARS, is_valid_conversation_id
 from jobs.domain.errors import IdempotencyConflictError, QueueUnavailableError, QuotaExceededError
-from jobs.domain.models import Channel, ChatDelivery, Job, JobRequest, JobStatus
+from jobs.domain.models import (
+    DEFAULT_SIZE,
+    IMAGE_SIZES,
+    MAX_OUTPUTS,
+    MAX_PROMPT_CHARS,
+    MAX_USER_CHARS,
+    Channel,
+    ChatDelivery,
+    Job,
+    JobKind,
+    JobRequest,
+    JobStatus,
+    is_storable_text,
+)
 from jobs.http import (
     NotSignedInError,
     NotYoursError,
@@ -40,6 +51,188 @@ from jobs.http import (
 )
 from jobs.services import Services
 from jobs.tables.quotas import Reservation
+
+MAX_BODY_BYTES = 65_536
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+FIELDS = ("prompt", "kind", "n", "size", "user", "conversation_id", "callback_url")
+# A character that is not white space, spelled out so that the OpenAPI pattern (an ECMA-262 regex,
+# whose \s differs from Python's) says exactly the same: every space and separator either engine
+# knows, and the byte order mark.
+VISIBLE_CHAR = r"[^\t-\r \u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_VISIBLE = re.compile(VISIBLE_CHAR)
+# C0 and C1 controls: never in an owner id (they end up in logs and table keys).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Visible ASCII, inner spaces allowed (an HTTP parser strips outer ones): an RFC 8941 string.
+_IDEMPOTENCY_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
+
+
+@dataclass
+class InvalidRequestError(Exception):
+    """A request that cannot be accepted: `status` is 400, 413 or 422; `errors` name each bad field."""
+
+    status: int
+    detail: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def _field_error(name: str, message: str) -> dict[str, str]:
+    return {"field": name, "message": message}
+
+
+def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
+    if not isinstance(value, str):
+        errors.append(_field_error("prompt", "must be a string"))
+        return ""
+    if not is_storable_text(value):
+        errors.append(_field_error("prompt", "must be valid Unicode text (no lone surrogates)"))
+    elif not _VISIBLE.search(value):
+        errors.append(_field_error("prompt", "must not be empty"))
+    elif len(value) > MAX_PROMPT_CHARS:
+        errors.append(_field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))
+    return value
+
+
+def _check_kind(value: Any, errors: list[dict[str, str]]) -> JobKind:
+    kinds = [kind.value for kind in JobKind]
+    if not isinstance(value, str) or value not in kinds:
+        errors.append(_field_error("kind", f"must be one of {', '.join(kinds)}"))
+        return JobKind.IMAGE
+    return JobKind(value)
+
+
+def _check_n(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> int:
+    # JSON has one number type: 2.0 is the integer 2 (as JSON Schema reads it), 2.5 is not one.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    # bool is an int subclass in Python; JSON true is not a number.
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(_field_error("n", "must be an integer"))
+        return 1
+    if not 1 <= value <= MAX_OUTPUTS:
+        errors.append(_field_error("n", f"must be between 1 and {MAX_OUTPUTS}"))
+    elif kind is JobKind.TEXT and value != 1:
+        errors.append(_field_error("n", "must be 1 for kind text"))
+    return value
+
+
+def _check_size(value: Any, errors: list[dict[str, str]]) -> str:
+    if not isinstance(value, str) or value not in IMAGE_SIZES:
+        errors.append(_field_error("size", f"must be one of {', '.join(IMAGE_SIZES)}"))
+        return DEFAULT_SIZE
+    return value
+
+
+def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(_field_error("user", "must be a string"))
+        return None
+    if not is_storable_text(value):
+        errors.append(_field_error("user", "must be valid Unicode text (no lone surrogates)"))
+    elif not value or len(value) > MAX_USER_CHARS or _CONTROL.search(value):
+        message = f"must be 1 to {MAX_USER_CHARS} characters, no control characters"
+        errors.append(_field_error("user", message))
+    return value
+
+
+def _check_conversation(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> str | None:
+    if value is None:
+        return None
+    if kind is not JobKind.TEXT:
+        errors.append(_field_error("conversation_id", "is only for kind text"))
+        return None
+    if not isinstance(value, str) or not is_valid_conversation_id(value):
+        errors.append(_field_error(
+            "conversation_id",
+            f"must be 1 to {MAX_CONVERSATION_ID_CHARS} letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit",
+        ))
+        return None
+    return value
+
+
+def _check_callback_url(value: Any, errors: list[dict[str, str]]) -> str | None:
+    # Leave it out for no callback: null is refused, as the schema says (a string).
+    """Only the type here: the URL guard (scheme, addresses) runs where the settings and DNS are."""
+    if not isinstance(value, str):
+        errors.append(_field_error("callback_url", "must be a string"))
+        return None
+    return value
+
+
+def _load_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequestError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequestError(400, f"The request body is not valid JSON: {exc}.") from None
+    except (ValueError, RecursionError):
+        # Well-formed JSON past the parser's limits: an integer of more than 4,300 digits, or
+        # nesting deeper than the interpreter's recursion limit. The message names neither safely.
+        detail = "The request body nests too deeply or holds a number too large."
+        raise InvalidRequestError(400, detail) from None
+    if not isinstance(data, dict):
+        errors = [_field_error("body", "must be an object")]
+        raise InvalidRequestError(422, "The request body must be a JSON object.", errors)
+    return data
+
+
+def parse_generation_request(body: bytes) -> JobRequest:
+    """Validate a `POST /api/generations` body; raise InvalidRequestError naming every bad field."""
+    data = _load_object(body)
+    errors = [_field_error(name, "is not a known field") for name in data if name not in FIELDS]
+    if "prompt" not in data:
+        errors.append(_field_error("prompt", "is required"))
+    prompt = _check_prompt(data.get("prompt", ""), errors) if "prompt" in data else ""
+    kind = _check_kind(data.get("kind", JobKind.IMAGE.value), errors)
+    n = _check_n(data.get("n", 1), kind, errors)
+    size = _check_size(data.get("size", DEFAULT_SIZE), errors)
+    user = _check_user(data.get("user"), errors)
+    conversation_id = _check_conversation(data.get("conversation_id"), kind, errors)
+    callback_url = _check_callback_url(data["callback_url"], errors) if "callback_url" in data else None
+    if errors:
+        raise InvalidRequestError(422, "The request has invalid fields.", errors)
+    return JobRequest(prompt=prompt, kind=kind, n=n, size=size, user=user, conversation_id=conversation_id,
+                      callback_url=callback_url)
+
+
+def check_idempotency_key(value: str | None) -> str | None:
+    """An Idempotency-Key header value, or None; raise InvalidRequestError (400) when malformed.
+
+    Visible ASCII only: what a header carries faithfully, and what the idempotency record hashes the
+    same way on every host (bytes outside ASCII reach the app decoded differently per server).
+    """
+    if value is None:
+        return None
+    if len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise InvalidRequestError(
+            400,
+            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters.",
+            [_field_error("Idempotency-Key", "malformed")],
+        )
+    return value
+
+
+def request_fingerprint(request: JobRequest) -> str:
+    """A digest of what was asked for, so a reused idempotency key with another body is detected."""
+    asked: dict[str, Any] = {"prompt": request.prompt, "kind": request.kind.value, "n": request.n,
+                             "size": request.size, "user": request.user}
+    if request.callback_url is not None:  # absent otherwise, so earlier records keep their digest
+        asked["callback_url"] = request.callback_url
+    if request.conversation_id is not None:
+        asked["conversation_id"] = request.conversation_id
+    canonical = json.dumps(
+        asked,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +263,8 @@ async def accept_job(
     started_ns = time.time_ns()
     job = Job.new(request, channel=channel, delivery=delivery)
     try:
-        reservation = await services.quotas.reserve(job, find_job=services.jobs.find)
+        reservation = None if services.quotas is None else (
+            await services.quotas.reserve(job, find_job=services.jobs.find))
     except QuotaExceededError:
         # A repeated request for a job accepted before the quota filled up still gets that job.
         replayed = await _replay_if_known(services, job, idempotency_key, fingerprint)
@@ -216,55 +410,3 @@ async def _submit(req: func.HttpRequest, services: Services) -> func.HttpRespons
         logger.exception("job queue unavailable; request answered 503")
         return unavailable("The job queue is unavailable; try again shortly.")
     return _accepted_response(req, accepted, trust_forwarded=services.settings.trust_forwarded_headers)
-
-
-async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
-    status = await client.get_status(job_id)
-    return status is not None and status.runtime_status is not None
-
-
-async def start_generation(
-    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool = False
-) -> bool:
-    """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
-
-    The status check comes first because a start for the id of a finished instance is not refused:
-    it would replace that instance and run the job's orchestration a second time. A job whose row is
-    gone (deleted while queued, or purged) starts nothing. The message's output count and the deadline
-    become the orchestration input, so the outputs can start without waiting for the row (unless
-    `paced`: then they wait for provider slots).
-
-    Any failure (storage or the host unreachable) raises: the trigger then leaves the message for
-    another delivery, and maintenance re-sends it if it ends in the poison queue.
-    """
-    with telemetry.job_span("job.start", message.job_id, {"paced": paced}) as span:
-        started = await _start(services, client, message, paced=paced)
-        span.set_attribute("started", started)
-        return started
-
-
-async def _start(
-    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool
-) -> bool:
-    job_id = message.job_id
-    if await _instance_exists(client, job_id):
-        logger.info("job %s: orchestration already exists; message acknowledged", job_id)
-        return False
-    if await services.jobs.find(job_id) is None:
-        logger.info("job %s: no job row (deleted); message acknowledged, nothing started", job_id)
-        return False
-    plan: GenerationPlan = {"deadline_seconds": services.settings.generation_deadline_seconds}
-    if message.outputs is not None:
-        plan["outputs"] = message.outputs
-    if paced:
-        plan["paced"] = True
-    try:
-        await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
-    except Exception:
-        # Two deliveries racing: the loser's start is refused because the instance now exists.
-        if await _instance_exists(client, job_id):
-            logger.info("job %s: orchestration started by another delivery; message acknowledged", job_id)
-            return False
-        raise
-    logger.info("job %s: orchestration started", job_id)
-    return True

@@ -1,11 +1,16 @@
-"""The generation orchestrator: a deterministic generator replayed by Durable Functions.
+"""The generation orchestration: its start from the job queue, and the orchestrator itself.
 
-No I/O, clock, random or settings reads here: the activities do those, the orchestrator only decides.
-History carries ids and the small typed payloads of `jobs.contracts`, never image bytes or answers.
+The starter (`start_generation`, called by the queue triggers) runs outside the replay: it checks for
+the instance, reads the row and starts the orchestrator, whose instance id is the job id, so starts
+are idempotent. The orchestrators (`generation_orchestrator`, `deliver_job`) are deterministic
+generators replayed by Durable Functions: no I/O, clock, random or settings reads in them (the
+activities do those, the orchestrator only decides). History carries ids and the small typed payloads
+of `jobs.contracts`, never image bytes or answers.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,23 +18,38 @@ from typing import Any
 import azure.durable_functions as df
 
 from generation.callbacks.steps import deliver_callback
-from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
-from generation.fanout import Fanout, Progress, attempt
-from generation.pacing import Pacing, first_slots, leave_line
+from generation.fanout import (
+    FINISH_GRACE,
+    DeadlineReachedError,
+    Fanout,
+    Pacing,
+    Progress,
+    attempt,
+    call_until,
+    first_slots,
+    leave_line,
+)
 from generation.review_gate import review_gate
+from jobs import telemetry
 from jobs.contracts import (
     CANCEL_EVENT,
     FINALIZE_JOB,
+    GENERATION_ORCHESTRATOR,
     MARK_JOB_RUNNING,
     DeliverJobInput,
     FinalizeRequest,
     FinalizeResult,
+    GenerationPlan,
+    JobMessage,
     JobRef,
     Outcome,
     StartResult,
     delivery_activity,
     usable_output_count,
 )
+from jobs.services import Services
+
+logger = logging.getLogger(__name__)
 
 # The job's deadline when the starter did not pass one (an instance started by hand or by an older
 # starter); the row's own deadline replaces it once the job is marked running.
@@ -225,3 +245,58 @@ def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     delivered = yield from _deliver(context, data["job_id"], data["channel"], until=until,
                                     callback=data.get("callback", False))
     return {"job_id": data["job_id"], "delivered": delivered}
+
+
+# Starting the orchestration (client side: outside the replay, I/O allowed).
+
+
+async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
+    status = await client.get_status(job_id)
+    return status is not None and status.runtime_status is not None
+
+
+async def start_generation(
+    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool = False
+) -> bool:
+    """Start the job's orchestration; False when it already exists (a redelivered or repeated message).
+
+    The status check comes first because a start for the id of a finished instance is not refused:
+    it would replace that instance and run the job's orchestration a second time. A job whose row is
+    gone (deleted while queued, or purged) starts nothing. The message's output count and the deadline
+    become the orchestration input, so the outputs can start without waiting for the row (unless
+    `paced`: then they wait for provider slots).
+
+    Any failure (storage or the host unreachable) raises: the trigger then leaves the message for
+    another delivery, and maintenance re-sends it if it ends in the poison queue.
+    """
+    with telemetry.job_span("job.start", message.job_id, {"paced": paced}) as span:
+        started = await _start(services, client, message, paced=paced)
+        span.set_attribute("started", started)
+        return started
+
+
+async def _start(
+    services: Services, client: df.DurableOrchestrationClient, message: JobMessage, *, paced: bool
+) -> bool:
+    job_id = message.job_id
+    if await _instance_exists(client, job_id):
+        logger.info("job %s: orchestration already exists; message acknowledged", job_id)
+        return False
+    if await services.jobs.find(job_id) is None:
+        logger.info("job %s: no job row (deleted); message acknowledged, nothing started", job_id)
+        return False
+    plan: GenerationPlan = {"deadline_seconds": services.settings.generation_deadline_seconds}
+    if message.outputs is not None:
+        plan["outputs"] = message.outputs
+    if paced:
+        plan["paced"] = True
+    try:
+        await client.start_new(GENERATION_ORCHESTRATOR, instance_id=job_id, client_input=plan)
+    except Exception:
+        # Two deliveries racing: the loser's start is refused because the instance now exists.
+        if await _instance_exists(client, job_id):
+            logger.info("job %s: orchestration started by another delivery; message acknowledged", job_id)
+            return False
+        raise
+    logger.info("job %s: orchestration started", job_id)
+    return True

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import azure.durable_functions as df
 
-from generation.durable_retry import FINISH_GRACE, DeadlineReachedError, call_until
+from generation.fanout import FINISH_GRACE, DeadlineReachedError, call_until
 from jobs.contracts import (
     REQUEST_REVIEW,
     REVIEW_EVENT,

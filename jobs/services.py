@@ -47,7 +47,7 @@ class Services:
     outputs: OutputStore
     queue: JobQueue
     events: EventLedger
-    quotas: QuotaStore
+    quotas: QuotaStore | None  # None when no quota is set: accepting a job then runs no quota code
     limiter: SlotLimiter
     conversations: ConversationStore
     deletions: DeletionLedger
@@ -184,10 +184,13 @@ def build_services(settings: Settings) -> Services:
         closers.append(credential.close)  # closed last: the closers run in reverse
     closers += [tables.close, blobs.close]
     queue = _build_queue(settings, credential, closers)
-    quotas = QuotaStore(tables, limits=settings.quota_limits)
+    limits = settings.quota_limits
+    quotas = None if limits.unlimited else QuotaStore(tables, limits=limits)
+    # Only a slot in flight is given back when a job ends (its images stay counted for the day).
+    release = quotas.release if quotas is not None and limits.jobs_in_flight is not None else None
     return Services(
         settings=settings,
-        jobs=JobStore(tables, on_finished=quotas.release),
+        jobs=JobStore(tables, on_finished=release),
         outputs=OutputStore(blobs),
         queue=queue,
         events=EventLedger(tables),

@@ -1,7 +1,7 @@
 """Telling a LINE chat, once, that its job waits for the provider's capacity and roughly how long.
 
 The orchestrator asks for the notice when a job's first provider slot is more than
-`generation.pacing.WAIT_NOTICE` away. It goes by reply while the event's token is fresh and unspent:
+`generation.fanout.WAIT_NOTICE` away. It goes by reply while the event's token is fresh and unspent:
 a reply is free, and after such a wait the result would mostly come too late for the token anyway
 (the delivery then pushes it, as it does for any token already taken). Otherwise it is pushed with a
 retry key of its own, so a retried notice is shown once. A notice is a courtesy: one whose reply

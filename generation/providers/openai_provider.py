@@ -16,6 +16,7 @@ import openai
 from azure.core.exceptions import AzureError
 from PIL import Image, UnidentifiedImageError
 
+from generation.providers import record
 from generation.providers.base import (
     ContentRejectedError,
     ProviderConfigError,
@@ -24,7 +25,6 @@ from generation.providers.base import (
 )
 from generation.providers.errors import SettingsHint, translate
 from generation.providers.moderation import MODERATION_MODEL, annotation_reason, moderation_reason
-from generation.providers.rate_readings import record
 from jobs.blobs.outputs import PNG_SIGNATURE
 from jobs.config.settings import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from devhost.functions import FunctionSpec, load_app
-from generation.validation import VISIBLE_CHAR
+from generation.intake import VISIBLE_CHAR
 from status.openapi import openapi_document
 from testing.product_app import REPO_ROOT
 

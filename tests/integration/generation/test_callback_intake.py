@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from generation.intake import with_checked_callback
-from generation.validation import InvalidRequestError
+from generation.intake import InvalidRequestError, with_checked_callback
 from jobs.config.settings import load_settings
 from jobs.services import Services, build_services
 from testing.factories import make_request

@@ -19,7 +19,7 @@ import azure.durable_functions as df
 import pytest
 import pytest_asyncio
 
-from generation import durable_retry, orchestration
+from generation import fanout, orchestration
 from testing.durable_engine import Host, blueprint_specs, drop_task_hub, running_engine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -155,10 +155,10 @@ def _quick_next_attempt(now: datetime, attempt: int, *, seed: str, until: dateti
 @pytest.fixture(scope="module", autouse=True)
 def quick_retries() -> Any:
     """Retry waits of a tenth of a second: the policy itself is unit-tested; here the flow is."""
-    original = durable_retry.next_attempt_at
-    durable_retry.next_attempt_at = _quick_next_attempt
+    original = fanout.next_attempt_at
+    fanout.next_attempt_at = _quick_next_attempt
     yield
-    durable_retry.next_attempt_at = original
+    fanout.next_attempt_at = original
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import openai
 
-from generation.pacing_activities import limit_hint
+from generation.activities import limit_hint
 from generation.providers.base import RateLimitedError
 from generation.providers.errors import SettingsHint, translate
 from jobs.domain.models import JobKind

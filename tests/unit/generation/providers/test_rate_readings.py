@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from generation.pacing_activities import call_costs
-from generation.providers.rate_readings import (
+from generation.activities import call_costs
+from generation.providers import (
     RateReading,
     observing,
     pressure,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from generation.durable_retry import (
+from generation.fanout import (
     BASE_DELAY_SECONDS,
     MAX_DELAY_SECONDS,
     backoff_seconds,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generation.intake import start_generation
+from generation.orchestration import start_generation
 from jobs.config.settings import load_settings
 from jobs.contracts import GENERATION_ORCHESTRATOR, JobMessage
 from jobs.services import Services, build_services

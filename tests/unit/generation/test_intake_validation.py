@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from generation.validation import (
+from generation.intake import (
     MAX_BODY_BYTES,
     InvalidRequestError,
     check_idempotency_key,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from generation import pacing_activities
-from generation.pacing_activities import until_slot
+from generation import activities
+from generation.activities import until_slot
 
 
 async def test_a_call_on_or_past_its_slot_does_not_wait() -> None:
@@ -18,5 +18,5 @@ async def test_a_call_on_or_past_its_slot_does_not_wait() -> None:
 async def test_an_early_call_waits_for_its_slot_but_never_past_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pacing_activities, "MAX_SLOT_WAIT_SECONDS", 0.02)
+    monkeypatch.setattr(activities, "MAX_SLOT_WAIT_SECONDS", 0.02)
     assert await until_slot((datetime.now(UTC) + timedelta(hours=1)).isoformat()) == 0.02

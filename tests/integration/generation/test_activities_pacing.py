@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from generation import pacing_activities
+from generation import activities
 from generation.providers.base import RateLimitedError
 from jobs.contracts import SlotRequest
 from jobs.domain.models import JobKind
@@ -36,7 +36,7 @@ def _ask(job_id: str, *, deadline: datetime) -> SlotRequest:
 async def test_a_waiting_job_gets_a_note_and_leaving_clears_it(paced: Services) -> None:
     jobs = [await paced.jobs.create(make_job(user="u")) for _ in range(2)]
     soon = datetime.now(UTC) + timedelta(seconds=5)
-    acquire = pacing_activities.acquire_provider_slots
+    acquire = activities.acquire_provider_slots
     granted = await acquire(paced, _ask(jobs[0].id, deadline=soon))
     assert granted["granted"]  # a slot now; the next is past the horizon (one slot, 30 s)
     waiting = await acquire(paced, _ask(jobs[1].id, deadline=soon))
@@ -47,7 +47,7 @@ async def test_a_waiting_job_gets_a_note_and_leaving_clears_it(paced: Services) 
     assert note["likely_past_deadline"] is True
     assert note == waiting.get("waiting")
 
-    left = await pacing_activities.leave_provider_queue(
+    left = await activities.leave_provider_queue(
         paced, {"job_id": jobs[1].id, "kind": "image", "entries": [f"{jobs[1].id}:start"]}
     )
     assert left == 1
@@ -57,12 +57,12 @@ async def test_a_waiting_job_gets_a_note_and_leaving_clears_it(paced: Services) 
 
 async def test_a_429_reported_by_a_call_pauses_everyone(paced: Services) -> None:
     error = RateLimitedError("OpenAI is rate limiting requests.", retry_after=25)
-    await pacing_activities.report_provider_answer(paced, JobKind.IMAGE, error)
+    await activities.report_provider_answer(paced, JobKind.IMAGE, error)
     paused_until = (await paced.limiter.read(image_limiter(paced))).paused_until
     assert paused_until >= datetime.now(UTC).timestamp() + 20
     job = await paced.jobs.create(make_job(user="v"))
     later = datetime.now(UTC) + timedelta(hours=1)
-    answer = await pacing_activities.acquire_provider_slots(paced, _ask(job.id, deadline=later))
+    answer = await activities.acquire_provider_slots(paced, _ask(job.id, deadline=later))
     assert answer["granted"] is True  # within the horizon, but not before the pause ends
     [slot] = answer.get("times", [])
     assert datetime.fromisoformat(slot.replace("Z", "+00:00")).timestamp() >= paused_until - 0.001
