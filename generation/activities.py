@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 ERROR_PRECEDENCE = ("content_rejected", "configuration", "rate_limited", "provider_unavailable", "timeout")
 
 
+# --- The job's activities: mark it running, generate an output, finalize ---
+
 async def mark_job_running(services: Services, job_id: str) -> StartResult:
     """Move the job to running; tell the orchestrator whether to go on and what it needs to know."""
     try:
@@ -241,6 +243,8 @@ async def finalize_job(
     )
     return {"status": final.status.value, "notify": True}
 
+
+# --- The shared provider limiter's activities ---
 
 REASON = "provider_rate_limit"
 # The longest a call waits for its slot inside the activity: the orchestrator dispatches it

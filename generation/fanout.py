@@ -45,6 +45,8 @@ from jobs.contracts import (
     error_payload,
 )
 
+# --- Retries until a deadline ---
+
 BASE_DELAY_SECONDS = 1.0
 # The cap bounds how long a job idles after an outage ends: at most this much past the recovery.
 MAX_DELAY_SECONDS = 30.0
@@ -112,6 +114,8 @@ def call_until(context: df.DurableOrchestrationContext, name: str, payload: Any,
         yield context.create_timer(when)
         attempt += 1
 
+
+# --- Waiting for provider slots ---
 
 # The limiter's record is in Table Storage: a blip there is ridden out, not turned into a failed job
 # (asking again with the same entry id is idempotent).
@@ -254,6 +258,8 @@ def after_pause(context: df.DurableOrchestrationContext, retry_after: float | No
     when = context.current_utc_datetime + timedelta(seconds=retry_after or 0.0)
     return when if when < until else None
 
+
+# --- The outputs of one job under way ---
 
 class Progress:
     """What the orchestrator knows about each output: attempts made, failures, how many are done."""

@@ -52,6 +52,8 @@ from jobs.http import (
 from jobs.services import Services
 from jobs.tables.quotas import Reservation
 
+# --- The request body's rules ---
+
 MAX_BODY_BYTES = 65_536
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 FIELDS = ("prompt", "kind", "n", "size", "user", "conversation_id", "callback_url")
@@ -237,6 +239,8 @@ def request_fingerprint(request: JobRequest) -> str:
 logger = logging.getLogger(__name__)
 
 
+# --- The accept path every channel shares ---
+
 @dataclass(frozen=True)
 class AcceptedJob:
     """The job a request maps to; `created` is False when an idempotent retry found the first one."""
@@ -343,6 +347,8 @@ async def with_checked_callback(request: JobRequest, services: Services, *, base
         raise _refused(str(exc)) from None
     return replace(request, callback_base_url=base_url)
 
+
+# --- POST /api/generations ---
 
 RETRY_AFTER_SECONDS = "2"
 

@@ -247,8 +247,7 @@ def deliver_job(context: df.DurableOrchestrationContext) -> Steps:
     return {"job_id": data["job_id"], "delivered": delivered}
 
 
-# Starting the orchestration (client side: outside the replay, I/O allowed).
-
+# --- Starting the orchestration (client side: outside the replay, I/O allowed) ---
 
 async def _instance_exists(client: df.DurableOrchestrationClient, job_id: str) -> bool:
     status = await client.get_status(job_id)

@@ -107,6 +107,8 @@ def build_provider(settings: Settings) -> AnyProvider:
     )
 
 
+# --- What answers say about rate limits ---
+
 BUDGETS = ("requests", "tokens", "images")
 
 

@@ -1,6 +1,6 @@
 """The shared provider limiter's decisions: fair queueing, firm slot grants, AIMD learning.
 
-Pure: the state and the clock come in, the new state and an answer go out; `jobs.limiter` keeps the
+Pure: the state and the clock come in, the new state and an answer go out; `jobs.tables.limiter` keeps the
 state in one Table entity changed by ETag compare-and-swap, so every instance of the app sees it.
 
 - `LimiterConfig` (from the settings) names a limiter's record, its configured rate or none (learned).

@@ -283,7 +283,8 @@ class Job:
         return replace(self, status=status, updated_at=now or utcnow(), **changes)
 
 
-# Pure status changes, applied by `jobs.tables.store.JobStore` under the row's ETag.
+# --- Pure status changes, applied by `jobs.tables.store.JobStore` under the row's ETag ---
+
 def merge_outputs(current: Sequence[Output], new: Sequence[Output]) -> tuple[Output, ...]:
     """Outputs by index, the newer one winning for an index seen twice, except that a failure
     never replaces a success (a late retry must not undo finished work)."""

@@ -1,5 +1,5 @@
 """The limiter every instance shares: one Table entity per provider and kind, changed only by ETag
-compare-and-swap (`jobs/cas.py`), holding the state `limiter_rules` decides on.
+compare-and-swap (`jobs/tables/cas.py`), holding the state `limiter_rules` decides on.
 
 Each call is one point read and one conditional write (two storage transactions), plus one of each
 per lost race. The entity's JSON is spread over `State0`, `State1`, ... properties (64 KiB each).

@@ -76,7 +76,7 @@ async def test_an_unparseable_row_is_skipped_in_the_list_with_a_log_line_naming_
     newer = await job_store.create(make_job(user=user))
     await _damage(table_service, job_store, bad.id, **damage)
 
-    with caplog.at_level(logging.WARNING, logger="jobs.store"):
+    with caplog.at_level(logging.WARNING, logger="jobs.tables.store"):
         listing = await _list(job_store, user=user)
 
     assert listing.status_code == 200
