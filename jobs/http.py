@@ -4,6 +4,8 @@
 - Absolute URLs: the client's base URL and status URLs under host.json's route prefix.
 - The job resource: the public JSON shape of a job that every channel and the status API show.
 - A storage outage told from a bug, and its 503 answer.
+- Long-polling a job resource (`?wait=`) and telling a client when to look again (`Retry-After`);
+  a bad query parameter is an `InvalidQueryError`, answered 400 with each one named.
 - Who the caller is behind App Service Authentication (Easy Auth), and which jobs are theirs: behind
   Easy Auth the platform passes the caller in `X-MS-CLIENT-PRINCIPAL-*` headers, which it strips from
   outside requests, and sets `WEBSITE_AUTH_ENABLED=True`. Without it those headers are whatever a client
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -20,15 +23,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from jobs.domain.errors import JobNotFoundError
-from jobs.domain.models import Job, Output
+from jobs.domain.models import Job, JobStatus, Output
 from jobs.domain.review import Review
+
+if TYPE_CHECKING:
+    from jobs.tables.store import JobStore
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 JSON_CONTENT_TYPE = "application/json"
@@ -286,3 +292,58 @@ def refusal(error: NotSignedInError | NotYoursError) -> func.HttpResponse:
         detail="Signed-in callers act as themselves: leave `user` out or give your own id.",
         errors=[{"field": error.field, "message": "names another user than the signed-in caller"}],
     )
+
+
+# --- Long-polling a job resource, and when to look again ---
+
+# How soon a client should look again: queued jobs wait for a worker, running ones report progress.
+RETRY_AFTER_SECONDS = {JobStatus.QUEUED: 2, JobStatus.RUNNING: 1}
+FIRST_POLL_SECONDS = 0.25
+MAX_POLL_SECONDS = 1.0
+MAX_WAIT_SECONDS = 30
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class InvalidQueryError(ValueError):
+    """Bad query parameters; `errors` name each one ({field, message}) for a 400 problem."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def query_error(name: str, message: str) -> dict[str, str]:
+    return {"field": name, "message": message}
+
+
+def parse_wait(params: Mapping[str, str]) -> int:
+    """Seconds `?wait=` asks to hold the request (0 when absent); above 30 is treated as 30."""
+    raw = params.get("wait")
+    if raw is None:
+        return 0
+    if not _DIGITS.fullmatch(raw):
+        raise InvalidQueryError([query_error("wait", "must be a whole number of seconds, 0 or more")])
+    # Any long digit string is simply a long wait; never int() unbounded input.
+    significant = raw.lstrip("0") or "0"
+    return MAX_WAIT_SECONDS if len(significant) > 2 else min(int(significant), MAX_WAIT_SECONDS)
+
+
+def retry_after(job: Job) -> dict[str, str]:
+    """`Retry-After` while the job is not terminal; no header once it is."""
+    seconds = RETRY_AFTER_SECONDS.get(job.status)
+    return {} if seconds is None else {"Retry-After": str(seconds)}
+
+
+async def wait_until_terminal(jobs: JobStore, job: Job, *, seconds: float) -> Job:
+    """Re-read the row (point reads, gentle back-off) until it is terminal or `seconds` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    delay = FIRST_POLL_SECONDS
+    while not job.status.is_terminal:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, MAX_POLL_SECONDS)
+        job = await jobs.get(job.id)
+    return job

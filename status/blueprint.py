@@ -1,31 +1,46 @@
-"""Status API functions: thin triggers that parse the request and call the handlers, and the one place
-that turns what the handlers raise into RFC 9457 problems."""
+"""Status API functions: thin triggers that parse the request and call the handlers, the job resource's
+reads (the status URL with `?wait=`, the newest-first list), and the one place that turns what the
+handlers raise into RFC 9457 problems."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from jobs.domain.errors import ConversationNotFoundError, InvalidCursorError, JobNotFoundError
+from jobs.domain.errors import (
+    ConversationNotFoundError,
+    InvalidCursorError,
+    JobNotFoundError,
+    JobUnreadableError,
+)
 from jobs.http import (
+    InvalidQueryError,
     NotSignedInError,
     NotYoursError,
     base_url,
+    check_owner,
+    claimed_user,
+    job_resource,
     json_response,
     owner_of,
+    parse_wait,
     problem,
     refusal,
+    retry_after,
     storage_is_down,
     unavailable,
+    wait_until_terminal,
 )
 from jobs.names import REVIEW_DECISIONS_QUEUE
 from jobs.services import services
-from status import control, conversations_api, health, jobs_api, outputs_api, reviews_api
-from status.jobs_api import InvalidQueryError
+from jobs.tables.salvage import salvage_job
+from jobs.tables.store import JobStore
+from status import control, conversations_api, health, outputs_api, reviews_api
 from status.openapi import openapi_document
+from status.queries import parse_list_query
 
 bp = df.Blueprint()
 
@@ -44,7 +59,7 @@ def _owner(req: func.HttpRequest) -> str | None:
 async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
     job_id = req.route_params["id"]
     return await answer(
-        lambda: jobs_api.get_job(
+        lambda: get_job(
             job_id, req.params, jobs=services().jobs, base_url=_base(req), owner=_owner(req)),
         job_id=job_id,
     )
@@ -54,7 +69,7 @@ async def get_generation(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="generations", methods=["GET"])
 async def list_generations(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(
-        lambda: jobs_api.list_jobs(req.params, jobs=services().jobs, base_url=_base(req), owner=_owner(req)))
+        lambda: list_jobs(req.params, jobs=services().jobs, base_url=_base(req), owner=_owner(req)))
 
 
 @bp.function_name("get_generation_output")
@@ -151,6 +166,33 @@ async def health_check(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(openapi_document(base_url=_base(req)), headers={"Cache-Control": "no-cache"})
+
+
+async def get_job(
+    job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
+) -> func.HttpResponse:
+    wait = parse_wait(params)
+    try:
+        job = await jobs.get(job_id)
+    except JobUnreadableError as unreadable:
+        # Shown as far as it reads; waiting would not make it readable.
+        job, wait = salvage_job(job_id, unreadable.entity), 0
+    job = check_owner(job, owner)
+    if wait:
+        job = await wait_until_terminal(jobs, job, seconds=wait)
+    headers = {"Cache-Control": "no-store", **retry_after(job)}
+    return json_response(job_resource(job, base_url=base_url), headers=headers)
+
+
+async def list_jobs(
+    params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
+) -> func.HttpResponse:
+    query = parse_list_query(params)
+    user = claimed_user(query.user, owner, field="user")
+    found, next_cursor = await jobs.list_jobs(
+        user=user, status=query.status, limit=query.limit, cursor=query.cursor)
+    body = {"items": [job_resource(job, base_url=base_url) for job in found], "next_cursor": next_cursor}
+    return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 logger = logging.getLogger(__name__)

@@ -10,12 +10,19 @@ import azure.functions as func
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.errors import InvalidTransitionError, JobUnreadableError
 from jobs.domain.models import Job, JobStatus
-from jobs.http import check_owner, job_resource, json_response, problem, status_url
+from jobs.http import (
+    check_owner,
+    job_resource,
+    json_response,
+    problem,
+    retry_after,
+    status_url,
+    wait_until_terminal,
+)
 from jobs.removal import JobRemover, Orchestrations, instance_running, signal_cancel
 from jobs.tables.deletions import DeletionLedger
 from jobs.tables.salvage import salvage_job
 from jobs.tables.store import JobStore
-from status.jobs_api import retry_after, wait_until_terminal
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from jobs.domain.errors import ConversationNotFoundError
 from jobs.domain.models import Channel
 from jobs.http import claimed_user, json_response
 from jobs.tables.conversations import ConversationStore, conversation_partition, conversation_scope
-from status.jobs_api import parse_user
+from status.queries import parse_user
 
 
 async def _turns_of(

@@ -9,9 +9,9 @@ import azure.functions as func
 
 from jobs.blobs.outputs import OutputStore
 from jobs.domain.models import Job, Output
-from jobs.http import check_owner, problem
+from jobs.http import check_owner, problem, retry_after
 from jobs.tables.store import JobStore
-from status.jobs_api import parse_index, parse_variant, retry_after
+from status.queries import parse_index, parse_variant
 
 LINK_TTL = timedelta(minutes=15)
 NO_STORE = {"Cache-Control": "no-store"}

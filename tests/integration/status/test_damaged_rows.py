@@ -18,9 +18,8 @@ from jobs.tables.deletions import DeletionLedger
 from jobs.tables.entities import JOB_ROW_KEY
 from jobs.tables.salvage import DAMAGED
 from jobs.tables.store import JobStore
-from status.blueprint import answer
+from status.blueprint import answer, get_job, list_jobs
 from status.control import cancel_job, delete_job
-from status.jobs_api import get_job, list_jobs
 from testing.factories import make_job
 from tests.integration.status.durable_api import FakeDurableApi
 

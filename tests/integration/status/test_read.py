@@ -12,8 +12,7 @@ import pytest
 
 from jobs.domain.models import JobError, JobStatus
 from jobs.tables.store import JobStore
-from status.blueprint import answer
-from status.jobs_api import get_job, list_jobs
+from status.blueprint import answer, get_job, list_jobs
 from testing.factories import make_job
 
 BASE = "https://api.example.com"

@@ -9,8 +9,8 @@ import azure.functions as func
 import pytest
 
 from jobs.domain.errors import InvalidCursorError, JobNotFoundError
+from jobs.http import InvalidQueryError
 from status.blueprint import answer
-from status.jobs_api import InvalidQueryError
 
 
 async def _raise(exc: Exception) -> func.HttpResponse:

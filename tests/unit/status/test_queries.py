@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.domain.models import JobStatus
-from status.jobs_api import (
-    DEFAULT_LIMIT,
-    InvalidQueryError,
-    parse_index,
-    parse_list_query,
-    parse_variant,
-    parse_wait,
-)
+from jobs.http import InvalidQueryError, parse_wait
+from status.queries import DEFAULT_LIMIT, parse_index, parse_list_query, parse_variant
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
