@@ -168,6 +168,8 @@ async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(openapi_document(base_url=_base(req)), headers={"Cache-Control": "no-cache"})
 
 
+# --- The job resource's reads: the status URL (with `?wait=`) and the newest-first list ---
+
 async def get_job(
     job_id: str, params: Mapping[str, str], *, jobs: JobStore, base_url: str, owner: str | None = None
 ) -> func.HttpResponse:
@@ -194,6 +196,8 @@ async def list_jobs(
     body = {"items": [job_resource(job, base_url=base_url) for job in found], "next_cursor": next_cursor}
     return json_response(body, headers={"Cache-Control": "no-store"})
 
+
+# --- The one place that turns what the handlers raise into problems ---
 
 logger = logging.getLogger(__name__)
 
