@@ -40,6 +40,7 @@ from jobs.http import (
     NotYoursError,
     base_url,
     claimed_user,
+    field_error,
     job_resource,
     json_response,
     owner_of,
@@ -80,27 +81,23 @@ class InvalidRequestError(Exception):
         return self.detail
 
 
-def _field_error(name: str, message: str) -> dict[str, str]:
-    return {"field": name, "message": message}
-
-
 def _check_prompt(value: Any, errors: list[dict[str, str]]) -> str:
     if not isinstance(value, str):
-        errors.append(_field_error("prompt", "must be a string"))
+        errors.append(field_error("prompt", "must be a string"))
         return ""
     if not is_storable_text(value):
-        errors.append(_field_error("prompt", "must be valid Unicode text (no lone surrogates)"))
+        errors.append(field_error("prompt", "must be valid Unicode text (no lone surrogates)"))
     elif not _VISIBLE.search(value):
-        errors.append(_field_error("prompt", "must not be empty"))
+        errors.append(field_error("prompt", "must not be empty"))
     elif len(value) > MAX_PROMPT_CHARS:
-        errors.append(_field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))
+        errors.append(field_error("prompt", f"must be at most {MAX_PROMPT_CHARS} characters"))
     return value
 
 
 def _check_kind(value: Any, errors: list[dict[str, str]]) -> JobKind:
     kinds = [kind.value for kind in JobKind]
     if not isinstance(value, str) or value not in kinds:
-        errors.append(_field_error("kind", f"must be one of {', '.join(kinds)}"))
+        errors.append(field_error("kind", f"must be one of {', '.join(kinds)}"))
         return JobKind.IMAGE
     return JobKind(value)
 
@@ -111,18 +108,18 @@ def _check_n(value: Any, kind: JobKind, errors: list[dict[str, str]]) -> int:
         value = int(value)
     # bool is an int subclass in Python; JSON true is not a number.
     if not isinstance(value, int) or isinstance(value, bool):
-        errors.append(_field_error("n", "must be an integer"))
+        errors.append(field_error("n", "must be an integer"))
         return 1
     if not 1 <= value <= MAX_OUTPUTS:
-        errors.append(_field_error("n", f"must be between 1 and {MAX_OUTPUTS}"))
+        errors.append(field_error("n", f"must be between 1 and {MAX_OUTPUTS}"))
     elif kind is JobKind.TEXT and value != 1:
-        errors.append(_field_error("n", "must be 1 for kind text"))
+        errors.append(field_error("n", "must be 1 for kind text"))
     return value
 
 
 def _check_size(value: Any, errors: list[dict[str, str]]) -> str:
     if not isinstance(value, str) or value not in IMAGE_SIZES:
-        errors.append(_field_error("size", f"must be one of {', '.join(IMAGE_SIZES)}"))
+        errors.append(field_error("size", f"must be one of {', '.join(IMAGE_SIZES)}"))
         return DEFAULT_SIZE
     return value
 
@@ -131,13 +128,13 @@ def _check_user(value: Any, errors: list[dict[str, str]]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        errors.append(_field_error("user", "must be a string"))
+        errors.append(field_error("user", "must be a string"))
         return None
     if not is_storable_text(value):
-        errors.append(_field_error("user", "must be valid Unicode text (no lone surrogates)"))
+        errors.append(field_error("user", "must be valid Unicode text (no lone surrogates)"))
     elif not value or len(value) > MAX_USER_CHARS or _CONTROL.search(value):
         message = f"must be 1 to {MAX_USER_CHARS} characters, no control characters"
-        errors.append(_field_error("user", message))
+        errors.append(field_error("user", message))
     return value
 
 
@@ -145,10 +142,10 @@ def _check_conversation(value: Any, kind: JobKind, errors: list[dict[str, str]])
     if value is None:
         return None
     if kind is not JobKind.TEXT:
-        errors.append(_field_error("conversation_id", "is only for kind text"))
+        errors.append(field_error("conversation_id", "is only for kind text"))
         return None
     if not isinstance(value, str) or not is_valid_conversation_id(value):
-        errors.append(_field_error(
+        errors.append(field_error(
             "conversation_id",
             f"must be 1 to {MAX_CONVERSATION_ID_CHARS} letters, digits, '-', '_' or '.', "
             "starting with a letter or digit",
@@ -161,7 +158,7 @@ def _check_callback_url(value: Any, errors: list[dict[str, str]]) -> str | None:
     # Leave it out for no callback: null is refused, as the schema says (a string).
     """Only the type here: the URL guard (scheme, addresses) runs where the settings and DNS are."""
     if not isinstance(value, str):
-        errors.append(_field_error("callback_url", "must be a string"))
+        errors.append(field_error("callback_url", "must be a string"))
         return None
     return value
 
@@ -179,7 +176,7 @@ def _load_object(body: bytes) -> dict[str, Any]:
         detail = "The request body nests too deeply or holds a number too large."
         raise InvalidRequestError(400, detail) from None
     if not isinstance(data, dict):
-        errors = [_field_error("body", "must be an object")]
+        errors = [field_error("body", "must be an object")]
         raise InvalidRequestError(422, "The request body must be a JSON object.", errors)
     return data
 
@@ -187,9 +184,9 @@ def _load_object(body: bytes) -> dict[str, Any]:
 def parse_generation_request(body: bytes) -> JobRequest:
     """Validate a `POST /api/generations` body; raise InvalidRequestError naming every bad field."""
     data = _load_object(body)
-    errors = [_field_error(name, "is not a known field") for name in data if name not in FIELDS]
+    errors = [field_error(name, "is not a known field") for name in data if name not in FIELDS]
     if "prompt" not in data:
-        errors.append(_field_error("prompt", "is required"))
+        errors.append(field_error("prompt", "is required"))
     prompt = _check_prompt(data.get("prompt", ""), errors) if "prompt" in data else ""
     kind = _check_kind(data.get("kind", JobKind.IMAGE.value), errors)
     n = _check_n(data.get("n", 1), kind, errors)
@@ -215,7 +212,7 @@ def check_idempotency_key(value: str | None) -> str | None:
         raise InvalidRequestError(
             400,
             f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters.",
-            [_field_error("Idempotency-Key", "malformed")],
+            [field_error("Idempotency-Key", "malformed")],
         )
     return value
 

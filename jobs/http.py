@@ -312,7 +312,8 @@ class InvalidQueryError(ValueError):
         self.errors = errors
 
 
-def query_error(name: str, message: str) -> dict[str, str]:
+def field_error(name: str, message: str) -> dict[str, str]:
+    """One entry of a problem's `errors`: which field (or parameter) and what is wrong with it."""
     return {"field": name, "message": message}
 
 
@@ -322,7 +323,7 @@ def parse_wait(params: Mapping[str, str]) -> int:
     if raw is None:
         return 0
     if not _DIGITS.fullmatch(raw):
-        raise InvalidQueryError([query_error("wait", "must be a whole number of seconds, 0 or more")])
+        raise InvalidQueryError([field_error("wait", "must be a whole number of seconds, 0 or more")])
     # Any long digit string is simply a long wait; never int() unbounded input.
     significant = raw.lstrip("0") or "0"
     return MAX_WAIT_SECONDS if len(significant) > 2 else min(int(significant), MAX_WAIT_SECONDS)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from jobs.domain.models import MAX_USER_CHARS, JobStatus
-from jobs.http import InvalidQueryError, query_error
+from jobs.http import InvalidQueryError, field_error
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -40,7 +40,7 @@ def _parse_limit(raw: str | None, errors: list[dict[str, str]]) -> int:
         return DEFAULT_LIMIT
     limit = _digits(raw)
     if limit is None or not 1 <= limit <= MAX_LIMIT:
-        errors.append(query_error("limit", f"must be an integer from 1 to {MAX_LIMIT}"))
+        errors.append(field_error("limit", f"must be an integer from 1 to {MAX_LIMIT}"))
         return DEFAULT_LIMIT
     return limit
 
@@ -51,7 +51,7 @@ def _parse_status(raw: str | None, errors: list[dict[str, str]]) -> JobStatus | 
     try:
         return JobStatus(raw)
     except ValueError:
-        errors.append(query_error("status", f"must be one of {', '.join(s.value for s in JobStatus)}"))
+        errors.append(field_error("status", f"must be one of {', '.join(s.value for s in JobStatus)}"))
         return None
 
 
@@ -59,14 +59,14 @@ def _parse_user(raw: str | None, errors: list[dict[str, str]]) -> str | None:
     if raw is None:
         return None
     if not raw or len(raw) > MAX_USER_CHARS or _BAD_USER.search(raw):
-        errors.append(query_error("user", f"must be 1 to {MAX_USER_CHARS} characters, no control characters"))
+        errors.append(field_error("user", f"must be 1 to {MAX_USER_CHARS} characters, no control characters"))
         return None
     return raw
 
 
 def _parse_cursor(raw: str | None, errors: list[dict[str, str]]) -> str | None:
     if raw == "":
-        errors.append(query_error("cursor", EMPTY))
+        errors.append(field_error("cursor", EMPTY))
         return None
     return raw
 
@@ -98,7 +98,7 @@ def parse_variant(params: Mapping[str, str]) -> str:
     """`?variant=` of an output: `original` (default) or `preview`."""
     raw = params.get("variant", "original")
     if raw not in VARIANTS:
-        raise InvalidQueryError([query_error("variant", f"must be one of {', '.join(VARIANTS)}")])
+        raise InvalidQueryError([field_error("variant", f"must be one of {', '.join(VARIANTS)}")])
     return raw
 
 
