@@ -73,23 +73,18 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    return func.HttpResponse(
-        _dumps(body),
-        status_code=status,
-        headers=dict(headers or {}),
-        mimetype=PROBLEM_CONTENT_TYPE,
-        charset="utf-8",
-    )
+    return json_response(body, status=status, headers=headers, mimetype=PROBLEM_CONTENT_TYPE)
 
 
 def json_response(
-    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None,
+    mimetype: str = JSON_CONTENT_TYPE,
 ) -> func.HttpResponse:
     return func.HttpResponse(
         _dumps(body),
         status_code=status,
         headers=dict(headers or {}),
-        mimetype=JSON_CONTENT_TYPE,
+        mimetype=mimetype,
         charset="utf-8",
     )
 
@@ -301,7 +296,8 @@ RETRY_AFTER_SECONDS = {JobStatus.QUEUED: 2, JobStatus.RUNNING: 1}
 FIRST_POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 1.0
 MAX_WAIT_SECONDS = 30
-_DIGITS = re.compile(r"[0-9]+")
+# A plain non-negative decimal integer: "+1", "1.0", " 1" and "-1" are not one.
+DIGITS = re.compile(r"[0-9]+")
 
 
 class InvalidQueryError(ValueError):
@@ -322,7 +318,7 @@ def parse_wait(params: Mapping[str, str]) -> int:
     raw = params.get("wait")
     if raw is None:
         return 0
-    if not _DIGITS.fullmatch(raw):
+    if not DIGITS.fullmatch(raw):
         raise InvalidQueryError([field_error("wait", "must be a whole number of seconds, 0 or more")])
     # Any long digit string is simply a long wait; never int() unbounded input.
     significant = raw.lstrip("0") or "0"

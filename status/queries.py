@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from jobs.domain.models import MAX_USER_CHARS, JobStatus
-from jobs.http import InvalidQueryError, field_error
+from jobs.http import DIGITS, InvalidQueryError, field_error
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 VARIANTS = ("original", "preview")
-_DIGITS = re.compile(r"[0-9]+")
 # What an owner id may hold (the submit body's rule): no C0/C1 controls, no lone surrogates.
 _BAD_USER = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 EMPTY = "must not be empty (leave the parameter out instead)"
@@ -30,7 +29,7 @@ class ListQuery:
 
 def _digits(value: str) -> int | None:
     """A plain non-negative decimal integer ("+1", "1.0", " 1" and "-1" are not)."""
-    if not _DIGITS.fullmatch(value) or len(value) > 9:
+    if not DIGITS.fullmatch(value) or len(value) > 9:
         return None
     return int(value)
 
